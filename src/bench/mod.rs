@@ -1,0 +1,22 @@
+//! Measurements behind `stockcast bench …`: each runs several times and reports medians,
+//! because timings on shared machines are noisy.
+
+mod ingest;
+mod stats;
+
+pub use ingest::{bench_ingest, IngestBenchConfig, IngestBenchResult};
+pub use stats::median;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Generate(#[from] crate::generate::GenerateError),
+    #[error(transparent)]
+    Ingest(#[from] crate::ingest::IngestError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Invalid(String),
+}

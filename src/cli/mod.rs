@@ -1,0 +1,120 @@
+//! Command-line wiring: one file per command, each a thin layer over the library.
+
+mod bench;
+mod db;
+mod generate;
+mod ingest;
+mod jobs;
+mod output;
+
+use clap::{Parser, Subcommand};
+
+use stockcast::store::{Store, StoreOptions, DEFAULT_DATABASE_URL};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stockcast",
+    version,
+    about = "Demand forecasts, stock allocation and live reservations for seasonal promotions",
+    long_about = "stockcast turns past promotion sales, the promotion calendar and customer poll \
+feedback into per-warehouse stock plans, and holds stock during checkout without overselling.\n\n\
+Data lives in an embedded SQLite file (stockcast.db) unless --database-url points at PostgreSQL."
+)]
+pub struct Cli {
+    /// Database to use: sqlite://PATH (created on first use) or postgres://USER@HOST/DB.
+    #[arg(long, global = true, env = "STOCKCAST_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+
+    /// Print only errors (no progress, no tables).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a realistic synthetic furniture-and-decor dataset in the input contract.
+    Generate(generate::GenerateArgs),
+    /// Validate a folder of input files and load the good rows; quarantine the bad ones.
+    Ingest(ingest::IngestArgs),
+    /// Database schema: apply migrations, show status.
+    Db(db::DbArgs),
+    /// Run and list the pipeline jobs defined in jobs/*.toml.
+    Jobs(jobs::JobsArgs),
+    /// Benchmarks on generated data (medians over several runs, one JSON line at the end).
+    Bench(bench::BenchArgs),
+}
+
+/// An error the user can fix by changing the command or its input: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+fn is_bad_input(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<BadInput>().is_some()
+            || cause
+                .downcast_ref::<stockcast::ingest::IngestError>()
+                .is_some_and(|e| e.is_bad_input())
+            || cause
+                .downcast_ref::<stockcast::jobs::JobError>()
+                .is_some_and(|e| e.is_bad_input())
+            || cause
+                .downcast_ref::<stockcast::generate::GenerateError>()
+                .is_some_and(|e| matches!(e, stockcast::generate::GenerateError::Invalid(_)))
+            || cause
+                .downcast_ref::<stockcast::store::StoreError>()
+                .is_some_and(|e| matches!(e, stockcast::store::StoreError::BadUrl { .. }))
+    })
+}
+
+pub async fn open_store(cli: &Cli) -> anyhow::Result<Store> {
+    use anyhow::Context;
+    Store::open(&cli.database_url, &StoreOptions::default())
+        .await
+        .with_context(|| format!("opening {}", stockcast::store::redact(&cli.database_url)))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Generate(args) => generate::run(&cli, args),
+        Command::Ingest(args) => ingest::run(&cli, args).await,
+        Command::Db(args) => db::run(&cli, args).await,
+        Command::Jobs(args) => jobs::run(&cli, args).await,
+        Command::Bench(args) => bench::run(&cli, args).await,
+    }
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() { 2 } else { 0 };
+        }
+    };
+    output::init_tracing(cli.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return 1;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            if is_bad_input(&error) {
+                2
+            } else {
+                1
+            }
+        }
+    }
+}

@@ -1,0 +1,755 @@
+//! Row validation: pure functions from a frame of text columns to typed accepted rows and
+//! quarantined rows with a reason. No IO, no clock.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Datelike, NaiveDate};
+use polars::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::contract::{Column as ContractColumn, ColumnKind, Frequency, Table};
+
+/// The skus, warehouses and categories rows may refer to: those already stored plus those
+/// accepted earlier in the same ingest.
+#[derive(Debug, Default, Clone)]
+pub struct KnownKeys {
+    pub skus: HashSet<String>,
+    pub warehouses: HashSet<String>,
+    pub categories: HashSet<String>,
+}
+
+pub struct Validated {
+    /// Typed rows ready to load, with database column names (duplicates already merged).
+    pub accepted: DataFrame,
+    /// The rejected input rows as text, plus `line` and `reason`.
+    pub rejected: DataFrame,
+    pub rows_read: usize,
+    pub rows_rejected: usize,
+    /// Input rows folded into another row with the same key (sales exports hold one row per
+    /// transaction, so several rows for one day are summed).
+    pub rows_merged: usize,
+}
+
+/// Collects the reasons a row fails; a row with no reason is accepted.
+struct Reasons(Vec<Option<String>>);
+
+impl Reasons {
+    fn add(&mut self, row: usize, message: impl FnOnce() -> String) {
+        match &mut self.0[row] {
+            Some(existing) => {
+                existing.push_str("; ");
+                existing.push_str(&message());
+            }
+            slot @ None => *slot = Some(message()),
+        }
+    }
+
+    fn is_ok(&self, row: usize) -> bool {
+        self.0[row].is_none()
+    }
+}
+
+const MAX_SHOWN_VALUE_CHARS: usize = 60;
+
+fn shown(value: &str) -> String {
+    if value.chars().count() <= MAX_SHOWN_VALUE_CHARS {
+        format!("'{value}'")
+    } else {
+        format!(
+            "'{}…'",
+            value
+                .chars()
+                .take(MAX_SHOWN_VALUE_CHARS)
+                .collect::<String>()
+        )
+    }
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "t" | "1" | "yes" | "y" => Some(true),
+        "false" | "f" | "0" | "no" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+fn days_since_epoch(date: NaiveDate) -> i32 {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    (date - epoch).num_days() as i32
+}
+
+/// Parses one contract column into its typed series, recording a reason for each bad value.
+fn parse_column(
+    column: &ContractColumn,
+    raw: Option<&StringChunked>,
+    height: usize,
+    reasons: &mut Reasons,
+) -> Series {
+    let name: PlSmallStr = column.name.into();
+    let values: Vec<Option<&str>> = match raw {
+        Some(raw) => raw
+            .iter()
+            .map(|value| value.map(str::trim).filter(|value| !value.is_empty()))
+            .collect(),
+        None => vec![None; height],
+    };
+    if column.required {
+        for (row, value) in values.iter().enumerate() {
+            if value.is_none() {
+                reasons.add(row, || format!("{}: missing", column.name));
+            }
+        }
+    }
+    let invalid = |reasons: &mut Reasons, row: usize, value: &str| {
+        reasons.add(row, || {
+            format!(
+                "{}: expected {}, got {}",
+                column.name,
+                column.kind.describe(),
+                shown(value)
+            )
+        })
+    };
+    match column.kind {
+        ColumnKind::Text => Series::new(name, values),
+        ColumnKind::Number => {
+            let parsed: Vec<Option<f64>> = values
+                .iter()
+                .enumerate()
+                .map(|(row, value)| {
+                    let value = (*value)?;
+                    match value.parse::<f64>() {
+                        Ok(number) if number.is_finite() => Some(number),
+                        _ => {
+                            invalid(reasons, row, value);
+                            None
+                        }
+                    }
+                })
+                .collect();
+            Series::new(name, parsed)
+        }
+        ColumnKind::Integer => {
+            let parsed: Vec<Option<i64>> = values
+                .iter()
+                .enumerate()
+                .map(|(row, value)| {
+                    let value = (*value)?;
+                    if let Ok(integer) = value.parse::<i64>() {
+                        return Some(integer);
+                    }
+                    // Spreadsheet exports write whole numbers as `3.0`.
+                    match value.parse::<f64>() {
+                        Ok(number)
+                            if number.is_finite()
+                                && number.fract() == 0.0
+                                && number.abs() < 9.0e15 =>
+                        {
+                            Some(number as i64)
+                        }
+                        _ => {
+                            invalid(reasons, row, value);
+                            None
+                        }
+                    }
+                })
+                .collect();
+            Series::new(name, parsed)
+        }
+        ColumnKind::Bool => {
+            let parsed: Vec<Option<bool>> = values
+                .iter()
+                .enumerate()
+                .map(|(row, value)| {
+                    let value = (*value)?;
+                    let parsed = parse_bool(value);
+                    if parsed.is_none() {
+                        invalid(reasons, row, value);
+                    }
+                    parsed
+                })
+                .collect();
+            Series::new(name, parsed)
+        }
+        ColumnKind::Date => {
+            // Dates repeat across millions of rows; parse each distinct text once.
+            let mut cache: HashMap<&str, Option<i32>> = HashMap::new();
+            let parsed: Vec<Option<i32>> = values
+                .iter()
+                .enumerate()
+                .map(|(row, value)| {
+                    let value = (*value)?;
+                    let days = *cache.entry(value).or_insert_with(|| {
+                        NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                            .ok()
+                            .filter(|date| (1900..=2200).contains(&date.year()))
+                            .map(days_since_epoch)
+                    });
+                    if days.is_none() {
+                        invalid(reasons, row, value);
+                    }
+                    days
+                })
+                .collect();
+            Series::new(name, parsed)
+                .cast(&DataType::Date)
+                .expect("i32 casts to date")
+        }
+        ColumnKind::Timestamp => {
+            let parsed: Vec<Option<i64>> = values
+                .iter()
+                .enumerate()
+                .map(|(row, value)| {
+                    let value = (*value)?;
+                    match DateTime::parse_from_rfc3339(value) {
+                        Ok(instant) => Some(instant.timestamp_micros()),
+                        Err(_) => {
+                            invalid(reasons, row, value);
+                            None
+                        }
+                    }
+                })
+                .collect();
+            Series::new(name, parsed)
+                .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+                .expect("i64 casts to datetime")
+        }
+    }
+}
+
+/// Typed columns by name, for the table rules.
+struct Typed {
+    columns: Vec<Series>,
+}
+
+impl Typed {
+    fn get(&self, name: &str) -> Option<&Series> {
+        self.columns
+            .iter()
+            .find(|series| series.name().as_str() == name)
+    }
+
+    fn text(&self, name: &str) -> Option<&StringChunked> {
+        self.get(name)
+            .map(|series| series.str().expect("text column"))
+    }
+
+    fn number(&self, name: &str) -> Option<&Float64Chunked> {
+        self.get(name)
+            .map(|series| series.f64().expect("number column"))
+    }
+
+    fn integer(&self, name: &str) -> Option<&Int64Chunked> {
+        self.get(name)
+            .map(|series| series.i64().expect("integer column"))
+    }
+
+    fn date_days(&self, name: &str) -> Option<&Int32Chunked> {
+        self.get(name)
+            .map(|series| series.date().expect("date column").physical())
+    }
+}
+
+fn check_at_least_f64(typed: &Typed, name: &str, minimum: f64, reasons: &mut Reasons) {
+    if let Some(values) = typed.number(name) {
+        for (row, value) in values.iter().enumerate() {
+            if let Some(value) = value.filter(|value| *value < minimum) {
+                reasons.add(row, || format!("{name}: must be ≥ {minimum}, got {value}"));
+            }
+        }
+    }
+}
+
+fn check_between_i64(typed: &Typed, name: &str, low: i64, high: i64, reasons: &mut Reasons) {
+    if let Some(values) = typed.integer(name) {
+        for (row, value) in values.iter().enumerate() {
+            if let Some(value) = value.filter(|value| *value < low || *value > high) {
+                reasons.add(row, || {
+                    if high == i64::MAX {
+                        format!("{name}: must be ≥ {low}, got {value}")
+                    } else {
+                        format!("{name}: must be between {low} and {high}, got {value}")
+                    }
+                });
+            }
+        }
+    }
+}
+
+fn check_known(
+    typed: &Typed,
+    name: &str,
+    known: &HashSet<String>,
+    what: &str,
+    reasons: &mut Reasons,
+) {
+    if let Some(values) = typed.text(name) {
+        let mut last_known: Option<&str> = None;
+        for (row, value) in values.iter().enumerate() {
+            let Some(value) = value else { continue };
+            if last_known == Some(value) {
+                continue;
+            }
+            if known.contains(value) {
+                last_known = Some(value);
+            } else {
+                reasons.add(row, || format!("{name}: unknown {what} {}", shown(value)));
+            }
+        }
+    }
+}
+
+/// Rejects every row whose key repeats an earlier accepted row's key.
+fn check_unique_key(
+    table: Table,
+    typed: &Typed,
+    first_line: usize,
+    reasons: &mut Reasons,
+    height: usize,
+) {
+    let key_columns: Vec<&Series> = table
+        .key()
+        .iter()
+        .map(|name| typed.get(name).expect("key column present"))
+        .collect();
+    let mut first_seen: HashMap<Vec<String>, usize> = HashMap::new();
+    for row in 0..height {
+        if !reasons.is_ok(row) {
+            continue;
+        }
+        let key: Vec<String> = key_columns
+            .iter()
+            .map(|series| {
+                series
+                    .str_value(row)
+                    .map(|v| v.into_owned())
+                    .unwrap_or_default()
+            })
+            .collect();
+        match first_seen.get(&key) {
+            Some(first_row) => {
+                let first_line_number = first_line + first_row;
+                reasons.add(row, || {
+                    format!(
+                        "duplicate key ({}) = ({}), first seen on line {first_line_number}",
+                        table.key().join(", "),
+                        key.join(", ")
+                    )
+                })
+            }
+            None => {
+                first_seen.insert(key, row);
+            }
+        }
+    }
+}
+
+fn apply_table_rules(
+    table: Table,
+    typed: &Typed,
+    known: &KnownKeys,
+    freq: Frequency,
+    reasons: &mut Reasons,
+    height: usize,
+) {
+    match table {
+        Table::Warehouses => {
+            check_at_least_f64(typed, "capacity_units", 0.0, reasons);
+            check_at_least_f64(typed, "capacity_m3", 0.0, reasons);
+        }
+        Table::Products => {
+            check_at_least_f64(typed, "unit_volume_m3", 0.0, reasons);
+            check_at_least_f64(typed, "unit_price", 0.0, reasons);
+            check_between_i64(typed, "case_pack", 1, i64::MAX, reasons);
+        }
+        Table::Promotions => {
+            if let (Some(start), Some(end)) =
+                (typed.date_days("start_date"), typed.date_days("end_date"))
+            {
+                for (row, (start, end)) in start.iter().zip(end.iter()).enumerate() {
+                    if let (Some(start), Some(end)) = (start, end) {
+                        if end < start {
+                            reasons.add(row, || "end_date: before start_date".to_string());
+                        }
+                    }
+                }
+            }
+            if let Some(discount) = typed.number("discount_pct") {
+                for (row, value) in discount.iter().enumerate() {
+                    if let Some(value) = value.filter(|v| !(0.0..100.0).contains(v)) {
+                        reasons.add(row, || {
+                            format!("discount_pct: must be in [0, 100), got {value}")
+                        });
+                    }
+                }
+            }
+            check_known(typed, "sku", &known.skus, "sku", reasons);
+            check_known(typed, "warehouse", &known.warehouses, "warehouse", reasons);
+        }
+        Table::Inventory => {
+            check_known(typed, "sku", &known.skus, "sku", reasons);
+            check_known(typed, "warehouse", &known.warehouses, "warehouse", reasons);
+            check_between_i64(typed, "on_hand", 0, i64::MAX, reasons);
+            check_between_i64(typed, "inbound", 0, i64::MAX, reasons);
+            check_between_i64(typed, "min_presentation", 0, i64::MAX, reasons);
+        }
+        Table::StockLevels => {
+            check_known(typed, "sku", &known.skus, "sku", reasons);
+            check_known(typed, "warehouse", &known.warehouses, "warehouse", reasons);
+            check_between_i64(typed, "on_hand", 0, i64::MAX, reasons);
+        }
+        Table::Sales => {
+            check_known(typed, "sku", &known.skus, "sku", reasons);
+            check_known(typed, "warehouse", &known.warehouses, "warehouse", reasons);
+            check_at_least_f64(typed, "units", 0.0, reasons);
+            check_at_least_f64(typed, "price", 0.0, reasons);
+            if freq == Frequency::Week {
+                check_weekly_anchor(typed, reasons, height);
+            }
+        }
+        Table::PollResponses => {
+            check_between_i64(typed, "interest", 1, 5, reasons);
+            let sku = typed.text("sku");
+            let category = typed.text("category");
+            for row in 0..height {
+                let has_sku = sku.is_some_and(|values| values.get(row).is_some());
+                let has_category = category.is_some_and(|values| values.get(row).is_some());
+                if !has_sku && !has_category {
+                    reasons.add(row, || {
+                        "sku or category: one of them is required".to_string()
+                    });
+                }
+            }
+            check_known(typed, "sku", &known.skus, "sku", reasons);
+            check_known(typed, "category", &known.categories, "category", reasons);
+        }
+        Table::Events => {}
+    }
+}
+
+/// Weekly history must be dated on one weekday (the week's start or end, as the export
+/// chose): the most common weekday in the file is the anchor and other rows are rejected.
+fn check_weekly_anchor(typed: &Typed, reasons: &mut Reasons, height: usize) {
+    let Some(days) = typed.date_days("date") else {
+        return;
+    };
+    let mut counts = [0usize; 7];
+    for day in days.iter().flatten() {
+        counts[day.rem_euclid(7) as usize] += 1;
+    }
+    let anchor = (0..7)
+        .max_by_key(|index| counts[*index])
+        .expect("seven weekdays");
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    let anchor_name = (epoch + chrono::Duration::days(anchor as i64)).weekday();
+    for row in 0..height {
+        if let Some(day) = days.get(row) {
+            if day.rem_euclid(7) as usize != anchor {
+                reasons.add(row, || {
+                    format!("date: weekly history is dated on {anchor_name}s; this row is not")
+                });
+            }
+        }
+    }
+}
+
+/// Sums sales rows that share (sku, warehouse, date); price becomes the units-weighted mean.
+fn merge_sales(accepted: DataFrame) -> PolarsResult<(DataFrame, usize)> {
+    let before = accepted.height();
+    let merged = accepted
+        .lazy()
+        .group_by([col("sku"), col("warehouse"), col("date")])
+        .agg([
+            col("units").sum().alias("units"),
+            when(col("units").sum().gt(lit(0.0)))
+                .then(
+                    (col("price") * col("units")).sum()
+                        / col("units").filter(col("price").is_not_null()).sum(),
+                )
+                .otherwise(col("price").mean())
+                .alias("price"),
+            col("promo_id").drop_nulls().first().alias("promo_id"),
+        ])
+        .with_column(lit("import").alias("source"))
+        .collect()?;
+    let after = merged.height();
+    Ok((merged, before - after))
+}
+
+/// Poll exports carry no id: the key is a hash of the row plus its occurrence number, so
+/// re-loading a file is idempotent while two identical answers are both kept.
+fn add_poll_response_keys(accepted: &mut DataFrame) -> PolarsResult<()> {
+    let text_of = |name: &str| -> PolarsResult<Vec<String>> {
+        let column = accepted.column(name)?.cast(&DataType::String)?;
+        Ok(column
+            .as_materialized_series()
+            .str()?
+            .iter()
+            .map(|value| value.unwrap_or("").to_string())
+            .collect())
+    };
+    let parts = [
+        text_of("responded_at")?,
+        text_of("sku")?,
+        text_of("category")?,
+        text_of("interest")?,
+        text_of("intends_to_buy")?,
+    ];
+    let mut occurrences: HashMap<String, usize> = HashMap::new();
+    let keys: Vec<String> = (0..accepted.height())
+        .map(|row| {
+            let mut hasher = Sha256::new();
+            for part in &parts {
+                hasher.update(part[row].as_bytes());
+                hasher.update([0x1f]);
+            }
+            let digest = hex::encode(&hasher.finalize()[..16]);
+            let occurrence = occurrences.entry(digest.clone()).or_insert(0);
+            *occurrence += 1;
+            format!("{digest}-{occurrence}")
+        })
+        .collect();
+    accepted.with_column(Series::new("response_key".into(), keys).into())?;
+    Ok(())
+}
+
+/// Validates one file's rows. `first_line` is the line number of the first data row
+/// (2 for a CSV with a header, 1 for the first Parquet row).
+pub fn validate(
+    table: Table,
+    raw: &DataFrame,
+    first_line: usize,
+    known: &KnownKeys,
+    freq: Frequency,
+) -> PolarsResult<Validated> {
+    let height = raw.height();
+    let mut reasons = Reasons(vec![None; height]);
+    let mut columns = Vec::with_capacity(table.columns().len());
+    for column in table.columns() {
+        let raw_column = match raw.column(column.name) {
+            Ok(found) => Some(found.as_materialized_series().str()?.clone()),
+            Err(_) => None,
+        };
+        columns.push(parse_column(
+            column,
+            raw_column.as_ref(),
+            height,
+            &mut reasons,
+        ));
+    }
+    let typed = Typed { columns };
+    apply_table_rules(table, &typed, known, freq, &mut reasons, height);
+    if table != Table::Sales && !table.key().is_empty() {
+        check_unique_key(table, &typed, first_line, &mut reasons, height);
+    }
+
+    let accept_mask: BooleanChunked = reasons.0.iter().map(|reason| reason.is_none()).collect();
+    let reject_mask = !&accept_mask;
+    let typed_frame = DataFrame::new(
+        height,
+        typed.columns.into_iter().map(Column::from).collect(),
+    )?;
+    let mut accepted = typed_frame.filter(&accept_mask)?;
+
+    let lines: Vec<i64> = (0..height).map(|row| (first_line + row) as i64).collect();
+    let reason_texts: Vec<Option<String>> = reasons.0;
+    let mut rejected_source = raw.clone();
+    rejected_source.with_column(Series::new("line".into(), lines).into())?;
+    rejected_source.with_column(Series::new("reason".into(), reason_texts).into())?;
+    let rejected = rejected_source.filter(&reject_mask)?;
+    let rows_rejected = rejected.height();
+
+    let mut rows_merged = 0;
+    match table {
+        Table::Sales => {
+            let (merged, folded) = merge_sales(accepted)?;
+            accepted = merged;
+            rows_merged = folded;
+        }
+        Table::PollResponses => add_poll_response_keys(&mut accepted)?,
+        _ => {}
+    }
+    accepted.rechunk_mut();
+
+    Ok(Validated {
+        accepted,
+        rejected,
+        rows_read: height,
+        rows_rejected,
+        rows_merged,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(columns: &[(&str, Vec<Option<&str>>)]) -> DataFrame {
+        let height = columns[0].1.len();
+        DataFrame::new(
+            height,
+            columns
+                .iter()
+                .map(|(name, values)| Series::new((*name).into(), values.clone()).into())
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    fn known() -> KnownKeys {
+        KnownKeys {
+            skus: ["S1".to_string()].into_iter().collect(),
+            warehouses: ["W1".to_string()].into_iter().collect(),
+            categories: ["sofas".to_string()].into_iter().collect(),
+        }
+    }
+
+    fn reasons_of(validated: &Validated) -> Vec<String> {
+        validated
+            .rejected
+            .column("reason")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|r| r.unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn sales_rows_are_typed_merged_and_rejected_with_reasons() {
+        let frame = raw(&[
+            (
+                "date",
+                vec![
+                    Some("2025-01-01"),
+                    Some("2025-01-01"),
+                    Some("2025-13-01"),
+                    Some("2025-01-02"),
+                    Some("2025-01-02"),
+                ],
+            ),
+            (
+                "sku",
+                vec![Some("S1"), Some("S1"), Some("S1"), Some("S9"), Some("S1")],
+            ),
+            (
+                "warehouse",
+                vec![Some("W1"), Some("W1"), Some("W1"), Some("W1"), Some("W1")],
+            ),
+            (
+                "units",
+                vec![Some("2"), Some("1.5"), Some("1"), Some("1"), Some("-1")],
+            ),
+        ]);
+        let validated = validate(Table::Sales, &frame, 2, &known(), Frequency::Day).unwrap();
+        assert_eq!(validated.rows_read, 5);
+        assert_eq!(validated.rows_rejected, 3);
+        assert_eq!(validated.rows_merged, 1);
+        assert_eq!(validated.accepted.height(), 1);
+        let units = validated
+            .accepted
+            .column("units")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .get(0);
+        assert_eq!(units, Some(3.5));
+        let reasons = reasons_of(&validated);
+        assert!(reasons[0].contains("date: expected a date"), "{reasons:?}");
+        assert!(reasons[1].contains("unknown sku 'S9'"), "{reasons:?}");
+        assert!(reasons[2].contains("units: must be ≥ 0"), "{reasons:?}");
+        let lines: Vec<i64> = validated
+            .rejected
+            .column("line")
+            .unwrap()
+            .i64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(lines, vec![4, 5, 6]);
+    }
+
+    #[test]
+    fn duplicate_dimension_keys_are_rejected_after_the_first() {
+        let frame = raw(&[
+            ("sku", vec![Some("A"), Some("A")]),
+            ("category", vec![Some("sofas"), Some("beds")]),
+        ]);
+        let validated = validate(
+            Table::Products,
+            &frame,
+            2,
+            &KnownKeys::default(),
+            Frequency::Day,
+        )
+        .unwrap();
+        assert_eq!(validated.accepted.height(), 1);
+        assert!(reasons_of(&validated)[0].contains("first seen on line 2"));
+    }
+
+    #[test]
+    fn promotions_ending_before_they_start_are_rejected() {
+        let frame = raw(&[
+            ("promo_id", vec![Some("P1"), Some("P2")]),
+            ("name", vec![Some("ok"), Some("bad")]),
+            ("start_date", vec![Some("2025-11-20"), Some("2025-11-20")]),
+            ("end_date", vec![Some("2025-11-30"), Some("2025-11-01")]),
+            ("discount_pct", vec![Some("20"), Some("20")]),
+        ]);
+        let validated = validate(Table::Promotions, &frame, 2, &known(), Frequency::Day).unwrap();
+        assert_eq!(validated.accepted.height(), 1);
+        assert_eq!(reasons_of(&validated), vec!["end_date: before start_date"]);
+    }
+
+    #[test]
+    fn weekly_sales_off_the_anchor_weekday_are_rejected() {
+        // 2025-01-05 and 2025-01-12 are Sundays; 2025-01-15 is a Wednesday.
+        let frame = raw(&[
+            (
+                "date",
+                vec![Some("2025-01-05"), Some("2025-01-12"), Some("2025-01-15")],
+            ),
+            ("sku", vec![Some("S1"); 3]),
+            ("warehouse", vec![Some("W1"); 3]),
+            ("units", vec![Some("1"); 3]),
+        ]);
+        let validated = validate(Table::Sales, &frame, 2, &known(), Frequency::Week).unwrap();
+        assert_eq!(validated.accepted.height(), 2);
+        assert!(reasons_of(&validated)[0].contains("Sun"));
+    }
+
+    #[test]
+    fn poll_responses_need_a_subject_and_get_stable_keys() {
+        let frame = raw(&[
+            (
+                "responded_at",
+                vec![
+                    Some("2025-03-02T14:05:00Z"),
+                    Some("2025-03-02T14:05:00Z"),
+                    Some("yesterday"),
+                    Some("2025-03-02T14:05:00+02:00"),
+                ],
+            ),
+            ("sku", vec![Some("S1"), Some("S1"), Some("S1"), None]),
+            ("interest", vec![Some("4"), Some("4"), Some("4"), Some("6")]),
+        ]);
+        let validated =
+            validate(Table::PollResponses, &frame, 2, &known(), Frequency::Day).unwrap();
+        assert_eq!(validated.accepted.height(), 2);
+        let keys: Vec<&str> = validated
+            .accepted
+            .column("response_key")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .flatten()
+            .collect();
+        assert_ne!(keys[0], keys[1], "identical answers are both kept");
+        let reasons = reasons_of(&validated);
+        assert!(reasons[0].contains("responded_at"));
+        assert!(reasons[1].contains("interest: must be between 1 and 5"));
+        assert!(reasons[1].contains("sku or category"));
+    }
+}

@@ -1,0 +1,31 @@
+//! stockcast: demand forecasting, stock allocation and live reservations for a
+//! furniture-and-decor retailer's seasonal promotions.
+//!
+//! # Layout
+//!
+//! Pure cores take data and return data; they never touch the database, files or the clock:
+//!
+//! - [`contract`]: the input tables, their columns, types, keys and load order.
+//! - [`ingest`]`::validate`: text rows → typed accepted rows + quarantined rows with reasons.
+//! - [`calendar`]: the built-in US retail event calendar.
+//! - [`generate`]: the synthetic furniture-and-decor dataset (its writer is the only IO).
+//!
+//! Edges do the IO and call the cores:
+//!
+//! - [`store`]: the database (SQLite by default, PostgreSQL by URL), migrations, bulk upserts.
+//! - [`ingest`]: reading a folder of files, quarantine files, loading in one transaction.
+//! - [`jobs`]: job files in `jobs/` and the runner that `stockcast jobs run` and cron share.
+//! - [`report`]: read-only summaries for the CLI.
+//! - [`bench`]: the measurements behind `stockcast bench …`.
+//!
+//! The binary (`src/main.rs`, `src/cli/`) parses arguments, calls one library function per
+//! command, prints, and maps errors to exit codes (0 ok, 1 failure, 2 bad usage or input).
+
+pub mod bench;
+pub mod calendar;
+pub mod contract;
+pub mod generate;
+pub mod ingest;
+pub mod jobs;
+pub mod report;
+pub mod store;

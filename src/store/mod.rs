@@ -1,0 +1,228 @@
+//! The database edge: one schema (`migrations/`) on an embedded SQLite file by default or on
+//! PostgreSQL. Every query is written once in SQL both backends accept (`$1` parameters,
+//! `ON CONFLICT`, `RETURNING`) and dispatched to the concrete pool with [`on_backend!`].
+
+mod bulk;
+mod error;
+pub mod scratch;
+mod status;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub use bulk::{Cell, FrameRows, OnConflict};
+pub use error::StoreError;
+pub use status::{AppliedMigration, StoreStatus, TableCount};
+
+/// Where a fresh user's data lives: a file in the working directory, created on first use.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://stockcast.db";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Connection limits; every one is bounded so a stuck database fails loudly instead of hanging.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(30),
+            sqlite_busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same expression against whichever pool or transaction a [`Store`]/[`StoreTx`] holds.
+/// The body is compiled once per backend, so the SQL it contains must be portable.
+#[macro_export]
+macro_rules! on_backend {
+    ($value:expr, $conn:ident => $body:expr) => {
+        match $value {
+            $crate::store::Store::Sqlite($conn) => $body,
+            $crate::store::Store::Postgres($conn) => $body,
+        }
+    };
+}
+
+/// Same as [`on_backend!`] for an open write transaction.
+#[macro_export]
+macro_rules! on_tx {
+    ($value:expr, $conn:ident => $body:expr) => {
+        match $value {
+            $crate::store::StoreTx::Sqlite($conn) => $body,
+            $crate::store::StoreTx::Postgres($conn) => $body,
+        }
+    };
+}
+
+/// An open write transaction. SQLite ones are begun `IMMEDIATE` so two writers queue on the
+/// busy timeout instead of failing late with SQLITE_BUSY on their first write.
+pub enum StoreTx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl StoreTx {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            StoreTx::Sqlite(tx) => tx.commit().await?,
+            StoreTx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            StoreTx::Sqlite(_) => Backend::Sqlite,
+            StoreTx::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+impl Store {
+    /// Opens (and for SQLite, creates) the database. Does not migrate; see [`Store::migrate`].
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+        assert!(options.max_connections >= 1, "a pool needs a connection");
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let connect = PgConnectOptions::from_str(url)
+                .map_err(|source| StoreError::BadUrl {
+                    url: redact(url),
+                    message: source.to_string(),
+                })?
+                .application_name("stockcast");
+            let pool = PgPoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await
+                .map_err(|source| StoreError::Connect {
+                    url: redact(url),
+                    source,
+                })?;
+            Ok(Store::Postgres(pool))
+        } else if url.starts_with("sqlite:") {
+            let connect = SqliteConnectOptions::from_str(url)
+                .map_err(|source| StoreError::BadUrl {
+                    url: url.to_string(),
+                    message: source.to_string(),
+                })?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(options.sqlite_busy_timeout);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await
+                .map_err(|source| StoreError::Connect {
+                    url: url.to_string(),
+                    source,
+                })?;
+            Ok(Store::Sqlite(pool))
+        } else {
+            Err(StoreError::BadUrl {
+                url: redact(url),
+                message: "expected sqlite://PATH or postgres://USER@HOST/DB".to_string(),
+            })
+        }
+    }
+
+    /// Connects and applies pending migrations: the one call every command makes.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+        let store = Store::connect(url, options).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Store::Sqlite(_) => Backend::Sqlite,
+            Store::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies every pending migration; returns how many were applied.
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        let before = self.applied_migrations().await?.len();
+        on_backend!(self, pool => MIGRATOR.run(pool).await)?;
+        let after = self.applied_migrations().await?.len();
+        Ok(after.saturating_sub(before))
+    }
+
+    pub async fn begin_write(&self) -> Result<StoreTx, StoreError> {
+        Ok(match self {
+            Store::Sqlite(pool) => StoreTx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Store::Postgres(pool) => StoreTx::Postgres(pool.begin().await?),
+        })
+    }
+
+    pub async fn close(&self) {
+        on_backend!(self, pool => pool.close().await)
+    }
+}
+
+/// Hides a password in a PostgreSQL URL before it reaches a message or a log.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _password)) => {
+                    format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
+                }
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_passwords_only() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/stock"),
+            "postgres://app:***@db:5432/stock"
+        );
+        assert_eq!(
+            redact("postgres://postgres@127.0.0.1/x"),
+            "postgres://postgres@127.0.0.1/x"
+        );
+        assert_eq!(redact("sqlite://stockcast.db"), "sqlite://stockcast.db");
+    }
+}

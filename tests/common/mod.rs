@@ -1,0 +1,69 @@
+//! Shared test helpers: a fresh database per test (an SQLite file in a temp dir, or a scratch
+//! PostgreSQL database), and the CLI binary.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use stockcast::store::scratch::ScratchDatabase;
+use stockcast::store::{Store, StoreOptions};
+
+pub fn stockcast(database_url: &str) -> Command {
+    let mut command = Command::cargo_bin("stockcast").expect("binary built");
+    command.env("STOCKCAST_DATABASE_URL", database_url);
+    command.env_remove("STOCKCAST_LOG");
+    command
+}
+
+pub fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("test.db").display())
+}
+
+/// The PostgreSQL server for tests, from STOCKCAST_TEST_POSTGRES_URL. Without it the test is
+/// skipped with a note, unless STOCKCAST_REQUIRE_POSTGRES is set (CI), where that is a failure.
+pub fn postgres_admin_url(test: &str) -> Option<String> {
+    match std::env::var("STOCKCAST_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if std::env::var_os("STOCKCAST_REQUIRE_POSTGRES").is_some() {
+                panic!("{test}: STOCKCAST_REQUIRE_POSTGRES is set but STOCKCAST_TEST_POSTGRES_URL is not");
+            }
+            eprintln!(
+                "note: {test} skipped: set STOCKCAST_TEST_POSTGRES_URL to run PostgreSQL tests"
+            );
+            None
+        }
+    }
+}
+
+pub async fn scratch_postgres(admin_url: &str) -> ScratchDatabase {
+    ScratchDatabase::create(admin_url, "stockcast_test")
+        .await
+        .expect("PostgreSQL reachable for a scratch database")
+}
+
+pub async fn open(url: &str) -> Store {
+    Store::open(url, &StoreOptions::default())
+        .await
+        .expect("store opens")
+}
+
+pub fn generate(dir: &Path, skus: usize, warehouses: usize, days: usize, seed: u64) {
+    let config = stockcast::generate::GenerateConfig {
+        skus,
+        warehouses,
+        days,
+        seed,
+        format: stockcast::generate::OutputFormat::Csv,
+        end_date: stockcast::jobs::default_sample_end_date(),
+        truth_days: 28,
+    };
+    stockcast::generate::generate(&config, dir).expect("generator runs");
+}
+
+pub async fn count(store: &Store, table: &str) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    stockcast::on_backend!(store, pool => {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await.expect("count query")
+    })
+}

@@ -1,0 +1,144 @@
+//! generate → ingest → the database holds exactly what the files say, on SQLite and PostgreSQL.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use sqlx::Row;
+use stockcast::contract::Table;
+
+fn file_rows(path: &Path) -> usize {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    reader.records().count()
+}
+
+fn file_units_by_sku(path: &Path) -> BTreeMap<String, f64> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let sku = headers.iter().position(|h| h == "sku").unwrap();
+    let units = headers.iter().position(|h| h == "units").unwrap();
+    let mut sums = BTreeMap::new();
+    for record in reader.records() {
+        let record = record.unwrap();
+        *sums.entry(record[sku].to_string()).or_insert(0.0) +=
+            record[units].parse::<f64>().unwrap();
+    }
+    sums
+}
+
+async fn round_trip(database_url: &str, dir: &Path) {
+    common::generate(dir, 24, 3, 120, 11);
+    common::stockcast(database_url)
+        .args(["ingest", "--data"])
+        .arg(dir)
+        .assert()
+        .success();
+
+    let store = common::open(database_url).await;
+    for table in Table::LOAD_ORDER {
+        let path = dir.join(format!("{}.csv", table.name()));
+        if !path.exists() {
+            continue;
+        }
+        assert_eq!(
+            common::count(&store, table.name()).await as usize,
+            file_rows(&path),
+            "row count of {table}"
+        );
+    }
+
+    let expected = file_units_by_sku(&dir.join("sales.csv"));
+    assert!(expected.len() > 10, "the generated sales cover many skus");
+    let stored: BTreeMap<String, f64> = stockcast::on_backend!(&store, pool => {
+        sqlx::query("SELECT sku, SUM(units) AS units FROM sales GROUP BY sku")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| (row.get::<String, _>("sku"), row.get::<f64, _>("units")))
+            .collect()
+    });
+    assert_eq!(stored.len(), expected.len());
+    for (sku, units) in &expected {
+        let got = stored[sku];
+        assert!(
+            (got - units).abs() < 1e-6,
+            "{sku}: file {units}, database {got}"
+        );
+    }
+
+    // Re-ingesting the same files adds nothing, and says so.
+    let before = common::count(&store, "sales").await;
+    let output = common::stockcast(database_url)
+        .args(["ingest", "--data"])
+        .arg(dir)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(String::from_utf8_lossy(&output).contains("unchanged"));
+    assert_eq!(common::count(&store, "sales").await, before);
+    // Even forced, a reload replaces rows instead of duplicating them.
+    common::stockcast(database_url)
+        .args(["ingest", "--force", "--data"])
+        .arg(dir)
+        .assert()
+        .success();
+    assert_eq!(common::count(&store, "sales").await, before);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generate_and_ingest_round_trip_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    round_trip(&common::sqlite_url(dir.path()), &data).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generate_and_ingest_round_trip_postgres() {
+    let Some(admin) = common::postgres_admin_url("generate_and_ingest_round_trip_postgres") else {
+        return;
+    };
+    let scratch = common::scratch_postgres(&admin).await;
+    let dir = tempfile::tempdir().unwrap();
+    round_trip(&scratch.url, &dir.path().join("data")).await;
+    scratch.drop_database().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parquet_input_loads_like_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = stockcast::generate::GenerateConfig {
+        skus: 12,
+        warehouses: 2,
+        days: 60,
+        seed: 5,
+        format: stockcast::generate::OutputFormat::Parquet,
+        end_date: stockcast::jobs::default_sample_end_date(),
+        truth_days: 28,
+    };
+    stockcast::generate::generate(&config, &data).unwrap();
+    let url = common::sqlite_url(dir.path());
+    common::stockcast(&url)
+        .args(["ingest", "--data"])
+        .arg(&data)
+        .assert()
+        .success();
+    let store = common::open(&url).await;
+    let frame = polars::prelude::LazyFrame::scan_parquet(
+        polars::prelude::PlRefPath::try_from_path(&data.join("sales.parquet")).unwrap(),
+        Default::default(),
+    )
+    .unwrap()
+    .collect()
+    .unwrap();
+    assert!(frame.height() > 0);
+    assert_eq!(
+        common::count(&store, "sales").await as usize,
+        frame.height()
+    );
+}
