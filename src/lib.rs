@@ -24,6 +24,7 @@
 pub mod bench;
 pub mod calendar;
 pub mod contract;
+pub mod forecast;
 pub mod generate;
 pub mod ingest;
 pub mod jobs;

@@ -1,10 +1,13 @@
 //! Command-line wiring: one file per command, each a thin layer over the library.
 
+mod backtest;
 mod bench;
 mod db;
+mod forecast;
 mod generate;
 mod ingest;
 mod jobs;
+mod models;
 mod output;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +44,12 @@ pub enum Command {
     Ingest(ingest::IngestArgs),
     /// Database schema: apply migrations, show status.
     Db(db::DbArgs),
+    /// Fit per-category models and write quantile forecasts per SKU × warehouse.
+    Forecast(forecast::ForecastArgs),
+    /// Rolling-origin backtest against seasonal naive (WAPE, MASE, bias, pinball, coverage).
+    Backtest(backtest::BacktestArgs),
+    /// The model registry: fitted models and their artifacts under models/.
+    Models(models::ModelsArgs),
     /// Run and list the pipeline jobs defined in jobs/*.toml.
     Jobs(jobs::JobsArgs),
     /// Benchmarks on generated data (medians over several runs, one JSON line at the end).
@@ -65,6 +74,9 @@ fn is_bad_input(error: &anyhow::Error) -> bool {
                 .downcast_ref::<stockcast::generate::GenerateError>()
                 .is_some_and(|e| matches!(e, stockcast::generate::GenerateError::Invalid(_)))
             || cause
+                .downcast_ref::<stockcast::forecast::ForecastError>()
+                .is_some_and(|e| e.is_bad_input())
+            || cause
                 .downcast_ref::<stockcast::store::StoreError>()
                 .is_some_and(|e| matches!(e, stockcast::store::StoreError::BadUrl { .. }))
     })
@@ -82,6 +94,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(&cli, args),
         Command::Ingest(args) => ingest::run(&cli, args).await,
         Command::Db(args) => db::run(&cli, args).await,
+        Command::Forecast(args) => forecast::run(&cli, args).await,
+        Command::Backtest(args) => backtest::run(&cli, args).await,
+        Command::Models(args) => models::run(&cli, args).await,
         Command::Jobs(args) => jobs::run(&cli, args).await,
         Command::Bench(args) => bench::run(&cli, args).await,
     }

@@ -1,0 +1,107 @@
+use std::path::PathBuf;
+
+use super::output::table;
+use super::{open_store, Cli};
+use stockcast::forecast::registry::{list_models, load_artifact};
+
+#[derive(Debug, clap::Args)]
+pub struct ModelsArgs {
+    /// Folder of model artifacts.
+    #[arg(long, global = true, default_value = "models")]
+    pub models_dir: PathBuf,
+    #[command(subcommand)]
+    pub command: ModelsCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ModelsCommand {
+    /// List fitted models, newest first.
+    List,
+    /// Show one model: training window, fingerprint, per-category model and features.
+    Show { id: String },
+}
+
+pub async fn run(cli: &Cli, args: &ModelsArgs) -> anyhow::Result<()> {
+    match &args.command {
+        ModelsCommand::List => {
+            let store = open_store(cli).await?;
+            let mut out = table(&[
+                "model",
+                "created",
+                "as of",
+                "freq",
+                "horizon",
+                "training window",
+                "models",
+            ]);
+            for model in list_models(&store).await? {
+                out.add_row(vec![
+                    model.id,
+                    model.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                    model.as_of.to_string(),
+                    model.freq,
+                    model.horizon.to_string(),
+                    format!("{} … {}", model.training_start, model.training_end),
+                    model.summary,
+                ]);
+            }
+            println!("{out}");
+        }
+        ModelsCommand::Show { id } => {
+            let artifact = load_artifact(&args.models_dir, id)?;
+            println!(
+                "model {} (stockcast {}), created {}",
+                artifact.id, artifact.crate_version, artifact.created_at
+            );
+            println!(
+                "as of {} · {} data · horizon {} · training {} … {}",
+                artifact.as_of,
+                artifact.freq.as_str(),
+                artifact.settings.horizon,
+                artifact.training_start,
+                artifact.training_end
+            );
+            println!("data fingerprint {}", artifact.data_fingerprint);
+            println!(
+                "features ({}): {}",
+                artifact.feature_schema.len(),
+                artifact.feature_schema.join(", ")
+            );
+            let mut out = table(&[
+                "category",
+                "model",
+                "training rows",
+                "held-out WAPE by candidate",
+                "dispersion by volume band",
+            ]);
+            for fit in &artifact.forecaster.categories {
+                out.add_row(vec![
+                    fit.category.clone(),
+                    fit.model.as_ref().map_or_else(
+                        || fit.fallback_reason.clone().unwrap_or_default(),
+                        |m| m.kind.as_str().to_string(),
+                    ),
+                    fit.training_rows.to_string(),
+                    fit.holdout_wape
+                        .iter()
+                        .map(|(kind, wape)| {
+                            format!(
+                                "{}: {}",
+                                kind.as_str(),
+                                wape.map_or("–".to_string(), |w| format!("{:.1}%", w * 100.0))
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    fit.dispersion
+                        .iter()
+                        .map(|d| format!("{d:.2}"))
+                        .collect::<Vec<_>>()
+                        .join(" / "),
+                ]);
+            }
+            println!("{out}");
+        }
+    }
+    Ok(())
+}

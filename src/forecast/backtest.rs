@@ -1,0 +1,268 @@
+//! Rolling-origin backtests: refit at each origin on the history up to it, forecast the next
+//! horizon, and score against what happened, side by side with seasonal naive.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+
+use super::engine::{fit_forecaster, predict, seasonal_naive, ForecastSettings};
+use super::features::FeatureSet;
+use super::metrics::{bias, interval_coverage, mase, pinball, share_below, wape};
+use super::panel::{season_periods, Panel};
+
+pub const MAX_BACKTEST_ORIGINS: usize = 52;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MetricRow {
+    pub scope: String,
+    pub method: &'static str,
+    pub points: usize,
+    pub actual_units: f64,
+    pub wape: Option<f64>,
+    pub mase: Option<f64>,
+    pub bias: Option<f64>,
+    pub pinball_p10: Option<f64>,
+    pub pinball_p50: Option<f64>,
+    pub pinball_p90: Option<f64>,
+    pub below_p10: Option<f64>,
+    pub below_p50: Option<f64>,
+    pub below_p90: Option<f64>,
+    pub coverage_p10_p90: Option<f64>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AblationRow {
+    pub features: String,
+    pub wape: Option<f64>,
+    pub promo_wape: Option<f64>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BacktestReport {
+    pub origins: Vec<NaiveDate>,
+    pub horizon: usize,
+    pub rows: Vec<MetricRow>,
+    pub ablation: Vec<AblationRow>,
+}
+
+impl BacktestReport {
+    pub fn row(&self, scope: &str, method: &str) -> Option<&MetricRow> {
+        self.rows
+            .iter()
+            .find(|row| row.scope == scope && row.method == method)
+    }
+}
+
+#[derive(Default)]
+struct Pairs {
+    actual: Vec<f64>,
+    mean: Vec<f64>,
+    p10: Vec<f64>,
+    p50: Vec<f64>,
+    p90: Vec<f64>,
+    naive: Vec<f64>,
+    /// Σ|naive in-sample error| and its count, for MASE.
+    scale_error: f64,
+    scale_count: f64,
+}
+
+impl Pairs {
+    fn rows(&self, scope: &str) -> [MetricRow; 2] {
+        let scale = (self.scale_count > 0.0).then(|| self.scale_error / self.scale_count);
+        let total = self.actual.iter().sum();
+        let model = MetricRow {
+            scope: scope.to_string(),
+            method: "stockcast",
+            points: self.actual.len(),
+            actual_units: total,
+            wape: wape(&self.actual, &self.mean),
+            mase: scale.and_then(|s| mase(&self.actual, &self.mean, s)),
+            bias: bias(&self.actual, &self.mean),
+            pinball_p10: pinball(&self.actual, &self.p10, 0.1),
+            pinball_p50: pinball(&self.actual, &self.p50, 0.5),
+            pinball_p90: pinball(&self.actual, &self.p90, 0.9),
+            below_p10: share_below(&self.actual, &self.p10),
+            below_p50: share_below(&self.actual, &self.p50),
+            below_p90: share_below(&self.actual, &self.p90),
+            coverage_p10_p90: interval_coverage(&self.actual, &self.p10, &self.p90),
+        };
+        let naive = MetricRow {
+            scope: scope.to_string(),
+            method: "seasonal_naive",
+            points: self.actual.len(),
+            actual_units: total,
+            wape: wape(&self.actual, &self.naive),
+            mase: scale.and_then(|s| mase(&self.actual, &self.naive, s)),
+            bias: bias(&self.actual, &self.naive),
+            pinball_p10: None,
+            pinball_p50: pinball(&self.actual, &self.naive, 0.5),
+            pinball_p90: None,
+            below_p10: None,
+            below_p50: None,
+            below_p90: None,
+            coverage_p10_p90: None,
+        };
+        [model, naive]
+    }
+}
+
+/// The in-sample seasonal-naive absolute error of one SKU × warehouse over the last season
+/// before the origin (lag 1 when there is less than two seasons of history).
+fn naive_scale(panel: &Panel, sku: usize, warehouse: usize) -> (f64, f64) {
+    let season = season_periods(panel.freq);
+    let lag = if panel.history_len >= 2 * season {
+        season
+    } else {
+        1
+    };
+    let begin = panel.history_len.saturating_sub(season).max(lag);
+    let mut error = 0.0;
+    let mut count = 0.0;
+    for period in begin..panel.history_len {
+        error += (f64::from(panel.cell(sku, warehouse, period))
+            - f64::from(panel.cell(sku, warehouse, period - lag)))
+        .abs();
+        count += 1.0;
+    }
+    (error, count)
+}
+
+fn origin_lengths(panel: &Panel, horizon: usize, origins: usize) -> Vec<usize> {
+    (0..origins.min(MAX_BACKTEST_ORIGINS))
+        .filter_map(|i| panel.history_len.checked_sub(horizon + i * horizon))
+        .filter(|origin_len| *origin_len >= season_periods(panel.freq) / 2)
+        .collect()
+}
+
+fn level_index(levels: &[f64], level: f64) -> usize {
+    levels
+        .iter()
+        .position(|l| (l - level).abs() < 1e-9)
+        .expect("backtests forecast p10, p50 and p90")
+}
+
+/// Runs the backtest. `settings.quantiles` gains 0.1/0.5/0.9 if missing.
+pub fn backtest(panel: &Panel, settings: &ForecastSettings, origins: usize) -> BacktestReport {
+    let mut settings = settings.clone();
+    for level in [0.1, 0.5, 0.9] {
+        if !settings.quantiles.iter().any(|l| (l - level).abs() < 1e-9) {
+            settings.quantiles.push(level);
+        }
+    }
+    settings.quantiles.sort_by(f64::total_cmp);
+    let horizon = settings.horizon;
+    let origin_list = origin_lengths(panel, horizon, origins);
+    let mut scopes: BTreeMap<String, Pairs> = BTreeMap::new();
+    let (i10, i50, i90) = (
+        level_index(&settings.quantiles, 0.1),
+        level_index(&settings.quantiles, 0.5),
+        level_index(&settings.quantiles, 0.9),
+    );
+    for &origin_len in &origin_list {
+        let history = panel.truncated(origin_len, horizon);
+        let forecaster = fit_forecaster(&history, &settings);
+        let output = predict(&history, &forecaster, &settings);
+        for sku in 0..panel.sku_count() {
+            let category = format!("category:{}", panel.categories[panel.sku_category[sku]]);
+            for warehouse in 0..panel.warehouse_count() {
+                let (error, count) = naive_scale(&history, sku, warehouse);
+                for key in ["overall", category.as_str()] {
+                    let pairs = scopes.entry(key.to_string()).or_default();
+                    pairs.scale_error += error;
+                    pairs.scale_count += count;
+                }
+            }
+        }
+        for row in 0..output.len() {
+            let (sku, warehouse, target) = (
+                output.sku[row] as usize,
+                output.warehouse[row] as usize,
+                output.period[row] as usize,
+            );
+            let actual = f64::from(panel.cell(sku, warehouse, target));
+            let naive = seasonal_naive(&history, sku, warehouse, origin_len, target);
+            let promo = panel.discount[panel.future_index(sku, target)] > 0.0;
+            let category = format!("category:{}", panel.categories[panel.sku_category[sku]]);
+            let keys = [
+                "overall",
+                if promo {
+                    "promotion periods"
+                } else {
+                    "normal periods"
+                },
+                category.as_str(),
+            ];
+            for key in keys {
+                let pairs = scopes.entry(key.to_string()).or_default();
+                pairs.actual.push(actual);
+                pairs.mean.push(output.mean[row]);
+                pairs.p10.push(output.quantile(row, i10));
+                pairs.p50.push(output.quantile(row, i50));
+                pairs.p90.push(output.quantile(row, i90));
+                pairs.naive.push(naive);
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    let order = ["overall", "promotion periods", "normal periods"];
+    for scope in order {
+        if let Some(pairs) = scopes.get(scope) {
+            rows.extend(pairs.rows(scope));
+        }
+    }
+    for (scope, pairs) in &scopes {
+        if !order.contains(&scope.as_str()) {
+            rows.extend(pairs.rows(scope));
+        }
+    }
+    BacktestReport {
+        origins: origin_list
+            .iter()
+            .map(|len| panel.date_of(len - 1))
+            .collect(),
+        horizon,
+        rows,
+        ablation: Vec::new(),
+    }
+}
+
+/// WAPE with each feature group switched off in turn, on the same origins.
+pub fn ablation(panel: &Panel, settings: &ForecastSettings, origins: usize) -> Vec<AblationRow> {
+    let variants = [
+        ("all features", FeatureSet::default()),
+        (
+            "without poll signals",
+            FeatureSet {
+                polls: false,
+                ..FeatureSet::default()
+            },
+        ),
+        (
+            "without promotion features",
+            FeatureSet {
+                promotions: false,
+                ..FeatureSet::default()
+            },
+        ),
+    ];
+    variants
+        .into_iter()
+        .map(|(label, features)| {
+            let report = backtest(
+                panel,
+                &ForecastSettings {
+                    features,
+                    ..settings.clone()
+                },
+                origins,
+            );
+            AblationRow {
+                features: label.to_string(),
+                wape: report.row("overall", "stockcast").and_then(|row| row.wape),
+                promo_wape: report
+                    .row("promotion periods", "stockcast")
+                    .and_then(|row| row.wape),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,243 @@
+//! The forecaster's input: typed frames for every contract table, read from a folder (through
+//! ingest's validation, without writing anything) or from the store.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+use sqlx::Row;
+
+use super::ForecastError;
+use crate::contract::{Frequency, Table};
+use crate::ingest::{discover, prepare, IngestOptions, KnownKeys};
+use crate::on_backend;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub products: DataFrame,
+    pub warehouses: DataFrame,
+    pub sales: DataFrame,
+    pub promotions: DataFrame,
+    pub inventory: Option<DataFrame>,
+    pub stock_levels: Option<DataFrame>,
+    pub poll_responses: Option<DataFrame>,
+    pub events: Option<DataFrame>,
+    /// Input rows that failed validation and were left out (they are not quarantined here;
+    /// `stockcast ingest` does that).
+    pub rows_rejected: usize,
+}
+
+fn empty_promotions() -> DataFrame {
+    DataFrame::new(
+        0,
+        vec![
+            Series::new_empty("promo_id".into(), &DataType::String).into(),
+            Series::new_empty("start_date".into(), &DataType::Date).into(),
+            Series::new_empty("end_date".into(), &DataType::Date).into(),
+            Series::new_empty("discount_pct".into(), &DataType::Float64).into(),
+        ],
+    )
+    .expect("empty frame")
+}
+
+impl Dataset {
+    /// Reads and validates a folder in the data contract. Invalid rows are left out and
+    /// counted; a file that cannot be parsed is an error.
+    pub fn from_dir(dir: &Path, freq: Frequency) -> Result<Dataset, ForecastError> {
+        let files = discover(dir)?;
+        let options = IngestOptions {
+            freq,
+            force: true,
+            ..IngestOptions::default()
+        };
+        let prepared = prepare(&files, KnownKeys::default(), &HashSet::new(), &options)?;
+        let mut frames: Vec<(Table, DataFrame)> = Vec::new();
+        let mut rows_rejected = 0;
+        for file in prepared {
+            let Some(validated) = file.validated else {
+                continue;
+            };
+            rows_rejected += validated.rows_rejected;
+            match frames.iter_mut().find(|(table, _)| *table == file.table) {
+                Some((_, frame)) => {
+                    frame.vstack_mut(&validated.accepted)?;
+                }
+                None => frames.push((file.table, validated.accepted)),
+            }
+        }
+        let mut take = |table: Table| -> Option<DataFrame> {
+            let position = frames.iter().position(|(t, _)| *t == table)?;
+            let (_, mut frame) = frames.swap_remove(position);
+            frame.rechunk_mut();
+            Some(frame)
+        };
+        let missing = |table: Table| {
+            ForecastError::InvalidSetting(format!(
+                "{}: no {table} file (sales, products and warehouses are required)",
+                dir.display()
+            ))
+        };
+        Ok(Dataset {
+            products: take(Table::Products).ok_or_else(|| missing(Table::Products))?,
+            warehouses: take(Table::Warehouses).ok_or_else(|| missing(Table::Warehouses))?,
+            sales: take(Table::Sales).ok_or_else(|| missing(Table::Sales))?,
+            promotions: take(Table::Promotions).unwrap_or_else(empty_promotions),
+            inventory: take(Table::Inventory),
+            stock_levels: take(Table::StockLevels),
+            poll_responses: take(Table::PollResponses),
+            events: take(Table::Events),
+            rows_rejected,
+        })
+    }
+
+    /// Reads what the forecaster needs from the store (imported and live sales together).
+    pub async fn from_store(store: &Store) -> Result<Dataset, ForecastError> {
+        let query_error = |error: sqlx::Error| ForecastError::Store(StoreError::from(error));
+        let (sku, category) = on_backend!(store, pool => {
+            let rows = sqlx::query("SELECT sku, category FROM products ORDER BY sku").fetch_all(pool).await.map_err(query_error)?;
+            let sku: Vec<String> = rows.iter().map(|r| r.try_get("sku")).collect::<Result<_, _>>().map_err(query_error)?;
+            let category: Vec<String> = rows.iter().map(|r| r.try_get("category")).collect::<Result<_, _>>().map_err(query_error)?;
+            (sku, category)
+        });
+        let products = df!("sku" => sku, "category" => category)?;
+        let warehouse: Vec<String> = on_backend!(store, pool => {
+            sqlx::query_scalar("SELECT warehouse FROM warehouses ORDER BY warehouse").fetch_all(pool).await.map_err(query_error)?
+        });
+        let warehouses = df!("warehouse" => warehouse)?;
+
+        let date_series = |name: &str, dates: Vec<NaiveDate>| -> Result<Series, PolarsError> {
+            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+            Series::new(
+                name.into(),
+                dates
+                    .iter()
+                    .map(|d| (*d - epoch).num_days() as i32)
+                    .collect::<Vec<i32>>(),
+            )
+            .cast(&DataType::Date)
+        };
+        let (sku, warehouse, date, units) = on_backend!(store, pool => {
+            let rows = sqlx::query("SELECT sku, warehouse, date, SUM(units) AS units FROM sales GROUP BY sku, warehouse, date")
+                .fetch_all(pool).await.map_err(query_error)?;
+            let mut sku = Vec::with_capacity(rows.len());
+            let mut warehouse = Vec::with_capacity(rows.len());
+            let mut date = Vec::with_capacity(rows.len());
+            let mut units = Vec::with_capacity(rows.len());
+            for row in &rows {
+                sku.push(row.try_get::<String, _>("sku").map_err(query_error)?);
+                warehouse.push(row.try_get::<String, _>("warehouse").map_err(query_error)?);
+                date.push(row.try_get::<NaiveDate, _>("date").map_err(query_error)?);
+                units.push(row.try_get::<f64, _>("units").map_err(query_error)?);
+            }
+            (sku, warehouse, date, units)
+        });
+        let sales = DataFrame::new_infer_height(vec![
+            Series::new("sku".into(), sku).into(),
+            Series::new("warehouse".into(), warehouse).into(),
+            date_series("date", date)?.into(),
+            Series::new("units".into(), units).into(),
+        ])?;
+
+        let promotions = on_backend!(store, pool => {
+            let rows = sqlx::query("SELECT promo_id, start_date, end_date, discount_pct, sku, category, warehouse FROM promotions")
+                .fetch_all(pool).await.map_err(query_error)?;
+            let text = |name: &str| -> Result<Vec<Option<String>>, ForecastError> {
+                rows.iter().map(|r| r.try_get::<Option<String>, _>(name).map_err(query_error)).collect()
+            };
+            let dates = |name: &str| -> Result<Vec<NaiveDate>, ForecastError> {
+                rows.iter().map(|r| r.try_get::<NaiveDate, _>(name).map_err(query_error)).collect()
+            };
+            let discount: Vec<f64> = rows.iter().map(|r| r.try_get::<f64, _>("discount_pct")).collect::<Result<_, _>>().map_err(query_error)?;
+            DataFrame::new_infer_height(vec![
+                Series::new("promo_id".into(), text("promo_id")?).into(),
+                date_series("start_date", dates("start_date")?)?.into(),
+                date_series("end_date", dates("end_date")?)?.into(),
+                Series::new("discount_pct".into(), discount).into(),
+                Series::new("sku".into(), text("sku")?).into(),
+                Series::new("category".into(), text("category")?).into(),
+                Series::new("warehouse".into(), text("warehouse")?).into(),
+            ])?
+        });
+
+        let stock_levels = on_backend!(store, pool => {
+            let rows = sqlx::query("SELECT sku, date FROM stock_levels WHERE on_hand = 0").fetch_all(pool).await.map_err(query_error)?;
+            let sku: Vec<String> = rows.iter().map(|r| r.try_get("sku")).collect::<Result<_, _>>().map_err(query_error)?;
+            let date: Vec<NaiveDate> = rows.iter().map(|r| r.try_get("date")).collect::<Result<_, _>>().map_err(query_error)?;
+            let height = sku.len();
+            DataFrame::new_infer_height(vec![
+                Series::new("sku".into(), sku).into(),
+                date_series("date", date)?.into(),
+                Series::new("on_hand".into(), vec![0i64; height]).into(),
+            ])?
+        });
+
+        let poll_responses = on_backend!(store, pool => {
+            let rows = sqlx::query("SELECT responded_at, sku, category, interest, intends_to_buy FROM poll_responses")
+                .fetch_all(pool).await.map_err(query_error)?;
+            let mut at = Vec::with_capacity(rows.len());
+            let mut sku = Vec::with_capacity(rows.len());
+            let mut category = Vec::with_capacity(rows.len());
+            let mut interest = Vec::with_capacity(rows.len());
+            let mut intends = Vec::with_capacity(rows.len());
+            for row in &rows {
+                at.push(row.try_get::<chrono::DateTime<chrono::Utc>, _>("responded_at").map_err(query_error)?.timestamp_micros());
+                sku.push(row.try_get::<Option<String>, _>("sku").map_err(query_error)?);
+                category.push(row.try_get::<Option<String>, _>("category").map_err(query_error)?);
+                interest.push(row.try_get::<i64, _>("interest").map_err(query_error)?);
+                intends.push(row.try_get::<Option<bool>, _>("intends_to_buy").map_err(query_error)?);
+            }
+            DataFrame::new_infer_height(vec![
+                Series::new("responded_at".into(), at).cast(&DataType::Datetime(TimeUnit::Microseconds, None))?.into(),
+                Series::new("sku".into(), sku).into(),
+                Series::new("category".into(), category).into(),
+                Series::new("interest".into(), interest).into(),
+                Series::new("intends_to_buy".into(), intends).into(),
+            ])?
+        });
+
+        let event_dates: Vec<NaiveDate> = on_backend!(store, pool => {
+            sqlx::query_scalar("SELECT DISTINCT date FROM events").fetch_all(pool).await.map_err(query_error)?
+        });
+        let events = if event_dates.is_empty() {
+            None
+        } else {
+            Some(DataFrame::new_infer_height(vec![date_series(
+                "date",
+                event_dates,
+            )?
+            .into()])?)
+        };
+
+        Ok(Dataset {
+            products,
+            warehouses,
+            sales,
+            promotions,
+            inventory: None,
+            stock_levels: Some(stock_levels),
+            poll_responses: Some(poll_responses),
+            events,
+            rows_rejected: 0,
+        })
+    }
+
+    pub fn sales_date_range(&self) -> Result<Option<(NaiveDate, NaiveDate)>, ForecastError> {
+        let dates = self
+            .sales
+            .column("date")?
+            .as_materialized_series()
+            .date()?
+            .physical()
+            .clone();
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+        Ok(match (dates.min(), dates.max()) {
+            (Some(first), Some(last)) => Some((
+                epoch + chrono::Duration::days(i64::from(first)),
+                epoch + chrono::Duration::days(i64::from(last)),
+            )),
+            _ => None,
+        })
+    }
+}

@@ -1,0 +1,175 @@
+//! Quantiles from a negative binomial with the forecast mean and a dispersion calibrated on
+//! held-out residuals (Var = μ + φ·μ²). φ = 0 is Poisson.
+
+/// Volume bands by forecast mean per period: dispersion differs between a sofa selling one
+/// unit a month and a candle selling ten a day.
+pub const VOLUME_BAND_EDGES: [f64; 2] = [0.5, 3.0];
+
+pub fn volume_band(mean: f64) -> usize {
+    VOLUME_BAND_EDGES
+        .iter()
+        .position(|edge| mean < *edge)
+        .unwrap_or(VOLUME_BAND_EDGES.len())
+}
+
+/// Accumulates method-of-moments sums for φ: Σ((y − μ)² − μ) / Σμ².
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+pub struct DispersionSums {
+    pub excess: f64,
+    pub squared_means: f64,
+    pub count: u64,
+}
+
+impl DispersionSums {
+    pub fn add(&mut self, actual: f64, mean: f64) {
+        self.excess += (actual - mean).powi(2) - mean;
+        self.squared_means += mean * mean;
+        self.count += 1;
+    }
+
+    /// φ, or `fallback` when there is too little evidence.
+    pub fn dispersion(&self, fallback: f64) -> f64 {
+        if self.count < 50 || self.squared_means <= 1e-9 {
+            return fallback;
+        }
+        (self.excess / self.squared_means).clamp(0.0, 50.0)
+    }
+}
+
+/// Quantiles at `levels` (sorted ascending, each in (0, 1)) of NB(mean, φ).
+pub fn negative_binomial_quantiles(mean: f64, dispersion: f64, levels: &[f64], out: &mut Vec<f64>) {
+    debug_assert!(levels.windows(2).all(|pair| pair[0] <= pair[1]));
+    out.clear();
+    if mean.is_nan() || mean <= 1e-9 {
+        out.extend(std::iter::repeat_n(0.0, levels.len()));
+        return;
+    }
+    let variance = mean + dispersion * mean * mean;
+    if mean > 200.0 {
+        // Normal approximation: the pmf walk would take thousands of steps.
+        let sd = variance.sqrt();
+        for level in levels {
+            out.push(
+                (mean + sd * standard_normal_quantile(*level))
+                    .round()
+                    .max(0.0),
+            );
+        }
+        return;
+    }
+    // pmf(k+1) = pmf(k) · (k + r)/(k + 1) · (1 − p), with r = 1/φ, p = r/(r + μ).
+    let mut pmf;
+    let ratio_base;
+    let poisson = dispersion < 1e-6;
+    let r = if poisson { 0.0 } else { 1.0 / dispersion };
+    if poisson {
+        pmf = (-mean).exp();
+        ratio_base = 0.0;
+    } else {
+        let p = r / (r + mean);
+        pmf = r * p.ln();
+        pmf = pmf.exp();
+        ratio_base = 1.0 - p;
+    }
+    let mut cdf = pmf;
+    let mut k = 0u64;
+    let limit = (mean + 40.0 * variance.sqrt() + 50.0) as u64;
+    for level in levels {
+        while cdf < *level && k < limit {
+            let next = if poisson {
+                mean / (k as f64 + 1.0)
+            } else {
+                (k as f64 + r) / (k as f64 + 1.0) * ratio_base
+            };
+            pmf *= next;
+            cdf += pmf;
+            k += 1;
+        }
+        out.push(k as f64);
+    }
+}
+
+/// Acklam's rational approximation of the standard normal quantile (error < 1.2e-9).
+#[allow(clippy::excessive_precision)]
+pub fn standard_normal_quantile(p: f64) -> f64 {
+    let p = p.clamp(1e-12, 1.0 - 1e-12);
+    const A: [f64; 6] = [
+        -3.969683028665376e+01,
+        2.209460984245205e+02,
+        -2.759285104469687e+02,
+        1.383577518672690e+02,
+        -3.066479806614716e+01,
+        2.506628277459239e+00,
+    ];
+    const B: [f64; 5] = [
+        -5.447609879822406e+01,
+        1.615858368580409e+02,
+        -1.556989798598866e+02,
+        6.680131188771972e+01,
+        -1.328068155288572e+01,
+    ];
+    const C: [f64; 6] = [
+        -7.784894002430293e-03,
+        -3.223964580411365e-01,
+        -2.400758277161838e+00,
+        -2.549732539343734e+00,
+        4.374664141464968e+00,
+        2.938163982698783e+00,
+    ];
+    const D: [f64; 4] = [
+        7.784695709041462e-03,
+        3.224671290700398e-01,
+        2.445134137142996e+00,
+        3.754408661907416e+00,
+    ];
+    let low = 0.02425;
+    if p < low {
+        let q = (-2.0 * p.ln()).sqrt();
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    } else if p <= 1.0 - low {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    } else {
+        let q = (-2.0 * (1.0 - p).ln()).sqrt();
+        -(((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poisson_quantiles_match_known_values() {
+        let mut out = Vec::new();
+        // Poisson(3): CDF(1)=0.199, CDF(3)=0.647, CDF(5)=0.916.
+        negative_binomial_quantiles(3.0, 0.0, &[0.1, 0.5, 0.9], &mut out);
+        assert_eq!(out, vec![1.0, 3.0, 5.0]);
+    }
+
+    #[test]
+    fn overdispersion_widens_the_interval_and_quantiles_stay_ordered() {
+        let mut narrow = Vec::new();
+        let mut wide = Vec::new();
+        negative_binomial_quantiles(4.0, 0.0, &[0.1, 0.5, 0.9], &mut narrow);
+        negative_binomial_quantiles(4.0, 1.0, &[0.1, 0.5, 0.9], &mut wide);
+        assert!(wide[2] - wide[0] > narrow[2] - narrow[0]);
+        for q in [&narrow, &wide] {
+            assert!(q[0] <= q[1] && q[1] <= q[2]);
+        }
+        negative_binomial_quantiles(1000.0, 0.1, &[0.1, 0.5, 0.9], &mut wide);
+        assert!(wide[0] < 1000.0 && wide[2] > 1000.0);
+        negative_binomial_quantiles(0.0, 0.3, &[0.1, 0.9], &mut wide);
+        assert_eq!(wide, vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn normal_quantile_is_accurate() {
+        assert!((standard_normal_quantile(0.9) - 1.2815515655).abs() < 1e-6);
+        assert!(standard_normal_quantile(0.5).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,197 @@
+//! The model registry: each fit writes `models/<id>.json` (coefficients, feature schema,
+//! training window, data fingerprint, backtest metrics, crate version) and a `model_runs` row.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::engine::{ForecastSettings, Forecaster};
+use super::panel::Panel;
+use super::ForecastError;
+use crate::contract::Frequency;
+use crate::on_backend;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ModelArtifact {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub crate_version: String,
+    pub as_of: NaiveDate,
+    pub freq: Frequency,
+    pub training_start: NaiveDate,
+    pub training_end: NaiveDate,
+    pub data_fingerprint: String,
+    pub feature_schema: Vec<String>,
+    pub settings: ForecastSettings,
+    pub forecaster: Forecaster,
+    /// Backtest metrics when the fit was backtested (`stockcast backtest --save`).
+    pub backtest: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelSummary {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub as_of: NaiveDate,
+    pub freq: String,
+    pub horizon: i64,
+    pub training_start: NaiveDate,
+    pub training_end: NaiveDate,
+    pub artifact_path: String,
+    pub summary: String,
+}
+
+/// A digest of what the model learned from: catalogue, grid and every SKU's history.
+pub fn data_fingerprint(panel: &Panel) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(panel.start.to_string().as_bytes());
+    hasher.update((panel.history_len as u64).to_le_bytes());
+    for (sku, name) in panel.skus.iter().enumerate() {
+        hasher.update(name.as_bytes());
+        let row = &panel.units[sku * panel.history_len..(sku + 1) * panel.history_len];
+        for value in row {
+            hasher.update(value.to_le_bytes());
+        }
+    }
+    for warehouse in &panel.warehouses {
+        hasher.update(warehouse.as_bytes());
+    }
+    hex::encode(&hasher.finalize()[..16])
+}
+
+pub fn new_model_id(now: DateTime<Utc>) -> String {
+    format!(
+        "mdl-{}-{:06x}",
+        now.format("%Y%m%dT%H%M%S"),
+        rand::random::<u32>() & 0xff_ffff
+    )
+}
+
+pub fn artifact_path(models_dir: &Path, id: &str) -> PathBuf {
+    models_dir.join(format!("{id}.json"))
+}
+
+pub fn save_artifact(
+    models_dir: &Path,
+    artifact: &ModelArtifact,
+) -> Result<PathBuf, ForecastError> {
+    std::fs::create_dir_all(models_dir)
+        .map_err(|e| ForecastError::Registry(format!("{}: {e}", models_dir.display())))?;
+    let path = artifact_path(models_dir, &artifact.id);
+    let partial = path.with_extension("json.partial");
+    let text = serde_json::to_string_pretty(artifact)
+        .map_err(|e| ForecastError::Registry(e.to_string()))?;
+    std::fs::write(&partial, text)
+        .map_err(|e| ForecastError::Registry(format!("{}: {e}", partial.display())))?;
+    std::fs::rename(&partial, &path)
+        .map_err(|e| ForecastError::Registry(format!("{}: {e}", path.display())))?;
+    Ok(path)
+}
+
+pub fn load_artifact(models_dir: &Path, id: &str) -> Result<ModelArtifact, ForecastError> {
+    if id.contains('/') || id.contains('\\') || id.contains("..") {
+        return Err(ForecastError::InvalidSetting(format!(
+            "model id '{id}' is not a plain name"
+        )));
+    }
+    let path = artifact_path(models_dir, id);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        ForecastError::InvalidSetting(format!(
+            "{}: cannot read model artifact: {e}",
+            path.display()
+        ))
+    })?;
+    let artifact: ModelArtifact = serde_json::from_str(&text).map_err(|e| {
+        ForecastError::InvalidSetting(format!(
+            "{}: not a stockcast model artifact: {e}",
+            path.display()
+        ))
+    })?;
+    if artifact.feature_schema.len() != artifact.forecaster.feature_names.len() {
+        return Err(ForecastError::InvalidSetting(format!(
+            "{}: feature schema does not match its coefficients",
+            path.display()
+        )));
+    }
+    Ok(artifact)
+}
+
+pub fn summarise(forecaster: &Forecaster) -> String {
+    forecaster
+        .categories
+        .iter()
+        .map(|fit| {
+            let kind = fit
+                .model
+                .as_ref()
+                .map_or("seasonal_naive", |m| m.kind.as_str());
+            format!("{}={kind}", fit.category)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub async fn record_model(
+    store: &Store,
+    artifact: &ModelArtifact,
+    path: &Path,
+) -> Result<(), ForecastError> {
+    let query_error = |error: sqlx::Error| ForecastError::Store(StoreError::from(error));
+    let mut tx = store.begin_write().await?;
+    crate::on_tx!(&mut tx, conn => {
+        sqlx::query(
+            "INSERT INTO model_runs (id, created_at, as_of, freq, horizon, training_start, training_end, \
+             data_fingerprint, crate_version, artifact_path, summary) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&artifact.id)
+        .bind(artifact.created_at)
+        .bind(artifact.as_of)
+        .bind(artifact.freq.as_str())
+        .bind(artifact.settings.horizon as i64)
+        .bind(artifact.training_start)
+        .bind(artifact.training_end)
+        .bind(&artifact.data_fingerprint)
+        .bind(&artifact.crate_version)
+        .bind(path.display().to_string())
+        .bind(summarise(&artifact.forecaster))
+        .execute(&mut **conn)
+        .await
+        .map_err(query_error)?;
+    });
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn list_models(store: &Store) -> Result<Vec<ModelSummary>, ForecastError> {
+    let query_error = |error: sqlx::Error| ForecastError::Store(StoreError::from(error));
+    let models = on_backend!(store, pool => {
+        sqlx::query(
+            "SELECT id, created_at, as_of, freq, horizon, training_start, training_end, artifact_path, summary \
+             FROM model_runs ORDER BY created_at DESC, id DESC",
+        )
+        .fetch_all(pool)
+        .await
+        .map_err(query_error)?
+        .into_iter()
+        .map(|row| {
+            Ok(ModelSummary {
+                id: row.try_get("id")?,
+                created_at: row.try_get("created_at")?,
+                as_of: row.try_get("as_of")?,
+                freq: row.try_get("freq")?,
+                horizon: row.try_get("horizon")?,
+                training_start: row.try_get("training_start")?,
+                training_end: row.try_get("training_end")?,
+                artifact_path: row.try_get("artifact_path")?,
+                summary: row.try_get("summary")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(query_error)?
+    });
+    Ok(models)
+}
