@@ -1,9 +1,11 @@
 //! Measurements behind `stockcast bench …`: each runs several times and reports medians,
 //! because timings on shared machines are noisy.
 
+mod forecast;
 mod ingest;
 mod stats;
 
+pub use forecast::{bench_forecast, ForecastBenchConfig, ForecastBenchResult};
 pub use ingest::{bench_ingest, IngestBenchConfig, IngestBenchResult};
 pub use stats::median;
 

@@ -2,7 +2,7 @@ use anyhow::Context;
 
 use super::output::{spinner, table, thousands};
 use super::Cli;
-use stockcast::bench::{bench_ingest, IngestBenchConfig};
+use stockcast::bench::{bench_forecast, bench_ingest, ForecastBenchConfig, IngestBenchConfig};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -32,6 +32,30 @@ pub enum BenchCommand {
             default_value = "postgres://postgres@127.0.0.1:5432/postgres"
         )]
         postgres_url: String,
+    },
+    /// Features + fit + forecast with quantiles, end to end from files, against the Python
+    /// reference pipeline (mlforecast + LightGBM) on the same data, scored by score.py.
+    Forecast {
+        #[arg(long, default_value_t = 2000)]
+        skus: usize,
+        #[arg(long, default_value_t = 10)]
+        warehouses: usize,
+        #[arg(long, default_value_t = 1095)]
+        days: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Days forecast after the origin (the origin is this many days before the data ends).
+        #[arg(long, default_value_t = 56)]
+        horizon: usize,
+        /// Runs of stockcast; the median is reported (the Python baseline runs once).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Python with the reference pipeline's packages ("none" to skip the comparison).
+        #[arg(long, default_value = "~/.cache/stockcast-baseline-venv/bin/python")]
+        baseline_python: String,
+        /// Folder with mlforecast_baseline.py and score.py.
+        #[arg(long, default_value = "../shared/baselines")]
+        baselines_dir: std::path::PathBuf,
     },
 }
 
@@ -100,6 +124,85 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
                 "parse_rows_per_second": result.parse_rows_per_second.round(),
                 "sqlite_rows_per_second": result.sqlite_rows_per_second.round(),
                 "postgres_rows_per_second": result.postgres_rows_per_second.map(f64::round),
+            });
+            println!("{json}");
+        }
+        BenchCommand::Forecast {
+            skus,
+            warehouses,
+            days,
+            seed,
+            horizon,
+            runs,
+            baseline_python,
+            baselines_dir,
+        } => {
+            let work = tempfile::Builder::new()
+                .prefix("stockcast-bench-")
+                .tempdir()
+                .context("creating a scratch folder")?;
+            let python = match baseline_python.as_str() {
+                "none" => None,
+                path => {
+                    let expanded = match path.strip_prefix("~/") {
+                        Some(rest) => {
+                            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                                .join(rest)
+                        }
+                        None => std::path::PathBuf::from(path),
+                    };
+                    if expanded.exists() {
+                        Some(expanded)
+                    } else {
+                        eprintln!("note: {} not found; run ../shared/baselines/setup.sh for the comparison", expanded.display());
+                        None
+                    }
+                }
+            };
+            let config = ForecastBenchConfig {
+                skus: *skus,
+                warehouses: *warehouses,
+                days: *days,
+                seed: *seed,
+                horizon: *horizon,
+                runs: *runs,
+                python,
+                baselines_dir: Some(baselines_dir.clone()),
+                work_dir: work.path().to_path_buf(),
+            };
+            let progress = spinner("benchmarking forecast", cli.quiet);
+            let result = bench_forecast(&config);
+            progress.finish_and_clear();
+            let result = result?;
+            if !cli.quiet {
+                println!(
+                    "{skus} SKUs × {warehouses} warehouses × {days} days, origin {}, horizon {horizon} days",
+                    result.as_of
+                );
+                println!(
+                    "stockcast: median {:.2} s over {} runs ({}), peak {:.0} MB, {} forecast rows for {} series",
+                    result.seconds,
+                    result.run_seconds.len(),
+                    result.run_seconds.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>().join(" "),
+                    result.peak_rss_mb,
+                    thousands(result.rows),
+                    thousands(result.series)
+                );
+                if let (Some(baseline), Some(speedup)) = (result.baseline_seconds, result.speedup) {
+                    println!("mlforecast + LightGBM: {baseline:.2} s → stockcast is {speedup:.1}× faster");
+                }
+                for line in &result.scores {
+                    println!("{line}");
+                }
+            }
+            let json = serde_json::json!({
+                "bench": "forecast",
+                "seconds": (result.seconds * 1000.0).round() / 1000.0,
+                "peak_rss_mb": result.peak_rss_mb.round(),
+                "rows": result.rows,
+                "series": result.series,
+                "baseline_seconds": result.baseline_seconds.map(|s| (s * 1000.0).round() / 1000.0),
+                "speedup": result.speedup.map(|s| (s * 100.0).round() / 100.0),
             });
             println!("{json}");
         }
