@@ -21,6 +21,7 @@
 //! The binary (`src/main.rs`, `src/cli/`) parses arguments, calls one library function per
 //! command, prints, and maps errors to exit codes (0 ok, 1 failure, 2 bad usage or input).
 
+pub mod allocate;
 pub mod bench;
 pub mod calendar;
 pub mod contract;
