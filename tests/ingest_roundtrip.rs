@@ -142,3 +142,62 @@ async fn parquet_input_loads_like_csv() {
         frame.height()
     );
 }
+
+/// A first load of ≥ 100k rows into an empty PostgreSQL table drops and rebuilds the primary
+/// key around COPY; the key must be back afterwards, so reloading still merges.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_first_load_on_postgres_keeps_the_primary_key() {
+    let Some(admin) =
+        common::postgres_admin_url("a_large_first_load_on_postgres_keeps_the_primary_key")
+    else {
+        return;
+    };
+    let scratch = common::scratch_postgres(&admin).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("warehouses.csv"),
+        "warehouse,region\n".to_string()
+            + &(0..10).map(|w| format!("W{w:02},R\n")).collect::<String>(),
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("products.csv"),
+        "sku,category\n".to_string()
+            + &(0..40)
+                .map(|s| format!("S{s:03},sofas\n"))
+                .collect::<String>(),
+    )
+    .unwrap();
+    let start = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+    let mut sales = String::from("date,sku,warehouse,units\n");
+    for sku in 0..40 {
+        for warehouse in 0..10 {
+            for day in 0..300 {
+                sales.push_str(&format!(
+                    "{},S{sku:03},W{warehouse:02},1\n",
+                    start + chrono::Duration::days(day)
+                ));
+            }
+        }
+    }
+    std::fs::write(data.join("sales.csv"), sales).unwrap();
+    for args in [vec!["ingest"], vec!["ingest", "--force"]] {
+        common::stockcast(&scratch.url)
+            .args(args)
+            .arg("--data")
+            .arg(&data)
+            .assert()
+            .success();
+        let store = common::open(&scratch.url).await;
+        assert_eq!(common::count(&store, "sales").await, 120_000);
+        let primary_keys: i64 = stockcast::on_backend!(&store, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM pg_constraint WHERE contype = 'p' AND conrelid = 'sales'::regclass")
+                .fetch_one(pool).await.unwrap()
+        });
+        assert_eq!(primary_keys, 1, "the sales primary key was rebuilt");
+        store.close().await;
+    }
+    scratch.drop_database().await.unwrap();
+}

@@ -15,6 +15,9 @@ const SQLITE_MAX_PARAMETERS: usize = 30_000;
 /// Rows per SQLite statement: more rows per statement amortise parsing, until the
 /// parameter limit.
 const SQLITE_MAX_ROWS_PER_STATEMENT: usize = 1_000;
+/// From this many rows into an empty PostgreSQL table, loading without the primary key and
+/// building it afterwards (one sort) beats maintaining the index row by row.
+const POSTGRES_BULK_BUILD_MIN_ROWS: usize = 100_000;
 /// Bytes of COPY data sent per message to PostgreSQL.
 const COPY_CHUNK_BYTES: usize = 4 << 20;
 
@@ -243,25 +246,16 @@ fn push_copy_cell(buffer: &mut String, cell: Cell<'_>) {
     }
 }
 
-async fn upsert_postgres(
+async fn copy_rows(
     conn: &mut sqlx::PgConnection,
     table: &str,
+    target: &str,
     rows: &FrameRows<'_>,
-    conflict_key: &[&str],
-    on_conflict: OnConflict,
 ) -> Result<(), StoreError> {
-    let stage = format!("stage_{table}");
     let column_list = rows.names().join(", ");
-    conn.execute(AssertSqlSafe(format!(
-        "CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
-    )))
-    .await?;
-    conn.execute(AssertSqlSafe(format!("TRUNCATE {stage}")))
-        .await?;
-
     let mut copy = conn
         .copy_in_raw(&format!(
-            "COPY {stage} ({column_list}) FROM STDIN WITH (FORMAT csv)"
+            "COPY {target} ({column_list}) FROM STDIN WITH (FORMAT csv)"
         ))
         .await?;
     let width = rows.names().len();
@@ -295,7 +289,81 @@ async fn upsert_postgres(
             message: format!("COPY accepted {copied} of {} rows", rows.len()),
         });
     }
+    Ok(())
+}
 
+/// The primary key constraint of `table` when its columns are exactly `key` and no foreign
+/// key points at the table (so it can be dropped and rebuilt inside the load transaction).
+async fn droppable_primary_key(
+    conn: &mut sqlx::PgConnection,
+    table: &str,
+    key: &[&str],
+) -> Result<Option<String>, StoreError> {
+    let referenced: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_constraint WHERE contype = 'f' AND confrelid = to_regclass($1)",
+    )
+    .bind(table)
+    .fetch_one(&mut *conn)
+    .await?;
+    if referenced > 0 {
+        return Ok(None);
+    }
+    let found: Option<(String, Vec<String>)> = sqlx::query_as(
+        "SELECT c.conname::text, ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, n) \
+         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum ORDER BY k.n) \
+         FROM pg_constraint c WHERE c.contype = 'p' AND c.conrelid = to_regclass($1)",
+    )
+    .bind(table)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(found.and_then(|(name, columns)| {
+        (columns.iter().map(String::as_str).eq(key.iter().copied())).then_some(name)
+    }))
+}
+
+async fn upsert_postgres(
+    conn: &mut sqlx::PgConnection,
+    table: &str,
+    rows: &FrameRows<'_>,
+    conflict_key: &[&str],
+    on_conflict: OnConflict,
+) -> Result<(), StoreError> {
+    let column_list = rows.names().join(", ");
+    if rows.len() >= POSTGRES_BULK_BUILD_MIN_ROWS {
+        let empty: bool = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT NOT EXISTS (SELECT 1 FROM {table})"
+        )))
+        .fetch_one(&mut *conn)
+        .await?;
+        if empty {
+            if let Some(constraint) = droppable_primary_key(conn, table, conflict_key).await? {
+                // Rows were de-duplicated on the key by validation, so rebuilding the key
+                // cannot fail on a duplicate; if it did, the whole transaction rolls back.
+                conn.execute(AssertSqlSafe(format!(
+                    "ALTER TABLE {table} DROP CONSTRAINT {constraint}"
+                )))
+                .await?;
+                copy_rows(conn, table, table, rows).await?;
+                conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
+                    .await?;
+                conn.execute(AssertSqlSafe(format!(
+                    "ALTER TABLE {table} ADD CONSTRAINT {constraint} PRIMARY KEY ({})",
+                    conflict_key.join(", ")
+                )))
+                .await?;
+                return Ok(());
+            }
+        }
+    }
+
+    let stage = format!("stage_{table}");
+    conn.execute(AssertSqlSafe(format!(
+        "CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
+    )))
+    .await?;
+    conn.execute(AssertSqlSafe(format!("TRUNCATE {stage}")))
+        .await?;
+    copy_rows(conn, table, &stage, rows).await?;
     let conflict = conflict_clause(rows.names(), conflict_key, on_conflict);
     conn.execute(AssertSqlSafe(format!(
         "INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage}{conflict}"
