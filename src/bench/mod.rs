@@ -1,10 +1,12 @@
 //! Measurements behind `stockcast bench …`: each runs several times and reports medians,
 //! because timings on shared machines are noisy.
 
+mod allocate;
 mod forecast;
 mod ingest;
 mod stats;
 
+pub use allocate::{bench_allocate, AllocateBenchResult};
 pub use forecast::{bench_forecast, ForecastBenchConfig, ForecastBenchResult};
 pub use ingest::{bench_ingest, IngestBenchConfig, IngestBenchResult};
 pub use stats::median;

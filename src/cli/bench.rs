@@ -2,7 +2,9 @@ use anyhow::Context;
 
 use super::output::{spinner, table, thousands};
 use super::Cli;
-use stockcast::bench::{bench_forecast, bench_ingest, ForecastBenchConfig, IngestBenchConfig};
+use stockcast::bench::{
+    bench_allocate, bench_forecast, bench_ingest, ForecastBenchConfig, IngestBenchConfig,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -32,6 +34,17 @@ pub enum BenchCommand {
             default_value = "postgres://postgres@127.0.0.1:5432/postgres"
         )]
         postgres_url: String,
+    },
+    /// The allocation solver on a generated instance with binding capacities (gap vs the LP bound).
+    Allocate {
+        #[arg(long, default_value_t = 20_000)]
+        skus: usize,
+        #[arg(long, default_value_t = 10)]
+        warehouses: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
     },
     /// Features + fit + forecast with quantiles, end to end from files, against the Python
     /// reference pipeline (mlforecast + LightGBM) on the same data, scored by score.py.
@@ -124,6 +137,43 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
                 "parse_rows_per_second": result.parse_rows_per_second.round(),
                 "sqlite_rows_per_second": result.sqlite_rows_per_second.round(),
                 "postgres_rows_per_second": result.postgres_rows_per_second.map(f64::round),
+            });
+            println!("{json}");
+        }
+        BenchCommand::Allocate {
+            skus,
+            warehouses,
+            seed,
+            runs,
+        } => {
+            let progress = spinner("benchmarking allocation", cli.quiet);
+            let result = bench_allocate(*skus, *warehouses, *seed, *runs);
+            progress.finish_and_clear();
+            let result = result?;
+            if !cli.quiet {
+                println!(
+                    "{} SKUs × {} warehouses ({} cells), capacities binding: median {:.3} s over {} runs ({}); \
+                     objective {:.1}, LP bound {:.1}, gap {:.4}%; without capacities {:.3} s",
+                    thousands(result.skus),
+                    result.warehouses,
+                    thousands(result.cells),
+                    result.solve_seconds,
+                    result.run_seconds.len(),
+                    result.run_seconds.iter().map(|s| format!("{s:.3}")).collect::<Vec<_>>().join(" "),
+                    result.objective,
+                    result.bound,
+                    result.gap * 100.0,
+                    result.uncapacitated_seconds,
+                );
+            }
+            let json = serde_json::json!({
+                "bench": "allocate",
+                "solve_seconds": (result.solve_seconds * 1000.0).round() / 1000.0,
+                "gap": result.gap,
+                "objective": result.objective,
+                "bound": result.bound,
+                "skus": result.skus,
+                "warehouses": result.warehouses,
             });
             println!("{json}");
         }
