@@ -22,6 +22,7 @@
 //! command, prints, and maps errors to exit codes (0 ok, 1 failure, 2 bad usage or input).
 
 pub mod allocate;
+pub mod allocation;
 pub mod bench;
 pub mod calendar;
 pub mod contract;

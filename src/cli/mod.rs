@@ -1,5 +1,7 @@
 //! Command-line wiring: one file per command, each a thin layer over the library.
 
+mod allocate;
+mod allocation;
 mod backtest;
 mod bench;
 mod db;
@@ -50,6 +52,10 @@ pub enum Command {
     Backtest(backtest::BacktestArgs),
     /// The model registry: fitted models and their artifacts under models/.
     Models(models::ModelsArgs),
+    /// Solve per-warehouse stock targets for a promotion and publish them atomically.
+    Allocate(allocate::AllocateArgs),
+    /// Published allocation runs: list, show, diff.
+    Allocation(allocation::AllocationArgs),
     /// Run and list the pipeline jobs defined in jobs/*.toml.
     Jobs(jobs::JobsArgs),
     /// Benchmarks on generated data (medians over several runs, one JSON line at the end).
@@ -77,6 +83,9 @@ fn is_bad_input(error: &anyhow::Error) -> bool {
                 .downcast_ref::<stockcast::forecast::ForecastError>()
                 .is_some_and(|e| e.is_bad_input())
             || cause
+                .downcast_ref::<stockcast::allocation::AllocationStoreError>()
+                .is_some_and(|e| e.is_bad_input())
+            || cause
                 .downcast_ref::<stockcast::store::StoreError>()
                 .is_some_and(|e| matches!(e, stockcast::store::StoreError::BadUrl { .. }))
     })
@@ -97,6 +106,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Forecast(args) => forecast::run(&cli, args).await,
         Command::Backtest(args) => backtest::run(&cli, args).await,
         Command::Models(args) => models::run(&cli, args).await,
+        Command::Allocate(args) => allocate::run(&cli, args).await,
+        Command::Allocation(args) => allocation::run(&cli, args).await,
         Command::Jobs(args) => jobs::run(&cli, args).await,
         Command::Bench(args) => bench::run(&cli, args).await,
     }

@@ -1,0 +1,34 @@
+//! The edge around the allocation solver: building a problem from the store and a forecast
+//! (`inputs`), and writing, publishing and reading allocation runs (`runs`).
+
+pub mod inputs;
+pub mod runs;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum AllocationStoreError {
+    #[error("{0}")]
+    BadInput(String),
+    #[error(transparent)]
+    Solver(#[from] crate::allocate::AllocationError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("internal data-frame error: {0}")]
+    Frame(#[from] polars::error::PolarsError),
+}
+
+impl AllocationStoreError {
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            AllocationStoreError::BadInput(_) | AllocationStoreError::Solver(_)
+        )
+    }
+}
+
+impl From<sqlx::Error> for AllocationStoreError {
+    fn from(error: sqlx::Error) -> Self {
+        AllocationStoreError::Store(crate::store::StoreError::from(error))
+    }
+}
