@@ -47,7 +47,7 @@ impl ForecastSettings {
                 Frequency::Day => 28,
                 Frequency::Week => 4,
             },
-            max_training_rows: 400_000,
+            max_training_rows: 200_000,
             model: None,
         }
     }

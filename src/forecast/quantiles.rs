@@ -1,5 +1,9 @@
 //! Quantiles from a negative binomial with the forecast mean and a dispersion calibrated on
 //! held-out residuals (Var = μ + φ·μ²). φ = 0 is Poisson.
+//!
+//! Quantiles are those of the count made continuous (the mass at k spread evenly over
+//! [k − 1, k]): integer quantiles of sparse counts are so coarse that p10–p90 would cover far
+//! more than 80% of actuals, and the allocation solver wants a continuous curve anyway.
 
 /// Volume bands by forecast mean per period: dispersion differs between a sofa selling one
 /// unit a month and a candle selling ten a day.
@@ -85,7 +89,14 @@ pub fn negative_binomial_quantiles(mean: f64, dispersion: f64, levels: &[f64], o
             cdf += pmf;
             k += 1;
         }
-        out.push(k as f64);
+        // F(k − 1) < level ≤ F(k): interpolate inside the mass at k, over [k − 1, k].
+        let below = cdf - pmf;
+        let within = if pmf > 0.0 {
+            ((level - below) / pmf).clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
+        out.push((k as f64 - 1.0 + within).max(0.0));
     }
 }
 
@@ -146,9 +157,13 @@ mod tests {
     #[test]
     fn poisson_quantiles_match_known_values() {
         let mut out = Vec::new();
-        // Poisson(3): CDF(1)=0.199, CDF(3)=0.647, CDF(5)=0.916.
+        // Poisson(3): F(0)=0.0498, F(1)=0.1991, F(2)=0.4232, F(3)=0.6472, F(4)=0.8153,
+        // F(5)=0.9161. The 0.1 quantile lies in the mass at 1, so in [0, 1]; 0.5 in the
+        // mass at 3, so in [2, 3]; 0.9 in the mass at 5, so in [4, 5].
         negative_binomial_quantiles(3.0, 0.0, &[0.1, 0.5, 0.9], &mut out);
-        assert_eq!(out, vec![1.0, 3.0, 5.0]);
+        assert!((out[0] - (0.1 - 0.0498) / 0.1494).abs() < 1e-3, "{out:?}");
+        assert!(out[1] > 2.0 && out[1] <= 3.0, "{out:?}");
+        assert!(out[2] > 4.0 && out[2] <= 5.0, "{out:?}");
     }
 
     #[test]
