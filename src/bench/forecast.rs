@@ -16,6 +16,7 @@ use crate::forecast::build_panel::build_panel;
 use crate::forecast::dataset::Dataset;
 use crate::forecast::engine::{fit_forecaster, predict, seasonal_naive, ForecastSettings};
 use crate::forecast::output::{to_frame, write_file};
+use crate::forecast::panel::Panel;
 use crate::generate::{generate, GenerateConfig, OutputFormat};
 
 #[derive(Debug, Clone)]
@@ -70,7 +71,7 @@ fn run_stockcast(
     as_of: NaiveDate,
     horizon: usize,
     out: &Path,
-) -> Result<(usize, usize), BenchError> {
+) -> Result<(usize, Panel), BenchError> {
     let dataset =
         Dataset::from_dir(data, Frequency::Day).map_err(|e| BenchError::Invalid(e.to_string()))?;
     let panel = build_panel(&dataset, Frequency::Day, as_of, horizon)
@@ -80,20 +81,17 @@ fn run_stockcast(
     let output = predict(&panel, &forecaster, &settings);
     let mut frame = to_frame(&panel, &output).map_err(|e| BenchError::Invalid(e.to_string()))?;
     write_file(&mut frame, out).map_err(|e| BenchError::Invalid(e.to_string()))?;
-    Ok((frame.height(), panel.sku_count() * panel.warehouse_count()))
+    Ok((frame.height(), panel))
 }
 
 /// Seasonal naive and the generator's noise-free truth as forecast files, for scoring.
 fn write_reference_files(
     data: &Path,
-    as_of: NaiveDate,
+    panel: &Panel,
     horizon: usize,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, BenchError> {
     let invalid = |e: String| BenchError::Invalid(e);
-    let dataset = Dataset::from_dir(data, Frequency::Day).map_err(|e| invalid(e.to_string()))?;
-    let panel = build_panel(&dataset, Frequency::Day, as_of, horizon)
-        .map_err(|e| invalid(e.to_string()))?;
     let mut naive = crate::forecast::engine::ForecastOutput {
         quantile_levels: Vec::new(),
         ..Default::default()
@@ -115,7 +113,7 @@ fn write_reference_files(
         }
     }
     let naive_path = dir.join("seasonal_naive.csv");
-    let mut frame = to_frame(&panel, &naive).map_err(|e| invalid(e.to_string()))?;
+    let mut frame = to_frame(panel, &naive).map_err(|e| invalid(e.to_string()))?;
     write_file(&mut frame, &naive_path).map_err(|e| invalid(e.to_string()))?;
     let mut files = vec![naive_path];
 
@@ -141,6 +139,25 @@ fn write_reference_files(
         files.push(truth_path);
     }
     Ok(files)
+}
+
+/// `python SCRIPT --data DIR --as-of DATE --horizon N`: the arguments both reference
+/// scripts share.
+fn python_script(
+    python: &Path,
+    script: &Path,
+    data: &Path,
+    as_of: NaiveDate,
+    horizon: usize,
+) -> Command {
+    let mut command = Command::new(python);
+    command.arg(script).arg("--data").arg(data).args([
+        "--as-of",
+        &as_of.to_string(),
+        "--horizon",
+        &horizon.to_string(),
+    ]);
+    command
 }
 
 pub fn bench_forecast(config: &ForecastBenchConfig) -> Result<ForecastBenchResult, BenchError> {
@@ -169,35 +186,37 @@ pub fn bench_forecast(config: &ForecastBenchConfig) -> Result<ForecastBenchResul
 
     let mut run_seconds = Vec::with_capacity(config.runs);
     let mut peak = 0.0f64;
-    let (mut rows, mut series) = (0, 0);
+    let mut rows = 0;
+    let mut last_panel = None;
     for _ in 0..config.runs {
         reset_peak_rss();
         let started = Instant::now();
-        (rows, series) = run_stockcast(&data, as_of, config.horizon, &out)?;
+        let (written, panel) = run_stockcast(&data, as_of, config.horizon, &out)?;
+        rows = written;
+        last_panel = Some(panel);
         run_seconds.push(started.elapsed().as_secs_f64());
         peak = peak.max(peak_rss_mb());
     }
     let seconds = median(&run_seconds);
+    let panel = last_panel.expect("at least one run");
+    let series = panel.sku_count() * panel.warehouse_count();
 
     let mut baseline_seconds = None;
     let mut scores = Vec::new();
     if let (Some(python), Some(baselines)) = (&config.python, &config.baselines_dir) {
         let baseline_out = config.work_dir.join("mlforecast.csv");
         let started = Instant::now();
-        let status = Command::new(python)
-            .arg(baselines.join("mlforecast_baseline.py"))
-            .args(["--data"])
-            .arg(&data)
-            .args([
-                "--as-of",
-                &as_of.to_string(),
-                "--horizon",
-                &config.horizon.to_string(),
-                "--out",
-            ])
-            .arg(&baseline_out)
-            .status()
-            .map_err(|e| BenchError::Invalid(format!("{}: {e}", python.display())))?;
+        let status = python_script(
+            python,
+            &baselines.join("mlforecast_baseline.py"),
+            &data,
+            as_of,
+            config.horizon,
+        )
+        .arg("--out")
+        .arg(&baseline_out)
+        .status()
+        .map_err(|e| BenchError::Invalid(format!("{}: {e}", python.display())))?;
         if !status.success() {
             return Err(BenchError::Invalid(format!(
                 "the Python baseline failed ({status})"
@@ -208,23 +227,20 @@ pub fn bench_forecast(config: &ForecastBenchConfig) -> Result<ForecastBenchResul
         let mut files = vec![out.clone(), baseline_out];
         files.extend(write_reference_files(
             &data,
-            as_of,
+            &panel,
             config.horizon,
             &config.work_dir,
         )?);
-        let output = Command::new(python)
-            .arg(baselines.join("score.py"))
-            .args(["--data"])
-            .arg(&data)
-            .args([
-                "--as-of",
-                &as_of.to_string(),
-                "--horizon",
-                &config.horizon.to_string(),
-            ])
-            .args(&files)
-            .output()
-            .map_err(|e| BenchError::Invalid(format!("score.py: {e}")))?;
+        let output = python_script(
+            python,
+            &baselines.join("score.py"),
+            &data,
+            as_of,
+            config.horizon,
+        )
+        .args(&files)
+        .output()
+        .map_err(|e| BenchError::Invalid(format!("score.py: {e}")))?;
         if !output.status.success() {
             return Err(BenchError::Invalid(format!(
                 "score.py failed: {}",
