@@ -103,7 +103,7 @@ fn write_reference_files(
                 naive.warehouse.push(warehouse as u32);
                 naive.period.push(target as u32);
                 naive.mean.push(seasonal_naive(
-                    &panel,
+                    panel,
                     sku,
                     warehouse,
                     panel.history_len,
