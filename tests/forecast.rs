@@ -324,3 +324,266 @@ fn backtest_beats_seasonal_naive_and_its_intervals_cover_at_least_nominally() {
             && model.below_p50.unwrap() <= model.below_p90.unwrap()
     );
 }
+
+/// Units of one SKU over the forecast, summed over warehouses and periods.
+fn sku_total(
+    panel: &stockcast::forecast::panel::Panel,
+    output: &stockcast::forecast::engine::ForecastOutput,
+    sku: &str,
+) -> f64 {
+    let index = panel.skus.iter().position(|s| s == sku).unwrap() as u32;
+    (0..output.len())
+        .filter(|row| output.sku[*row] == index)
+        .map(|row| output.mean[row])
+        .sum()
+}
+
+#[test]
+fn stock_out_days_are_not_learned_as_zero_demand() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path());
+    let (panel, original) = forecast(&data, 28);
+    // The best seller of the catalogue.
+    let best = (0..panel.sku_count())
+        .max_by(|a, b| {
+            let total = |sku: usize| {
+                (0..panel.history_len)
+                    .map(|p| panel.sku_units(sku, p))
+                    .sum::<f32>()
+            };
+            total(*a).total_cmp(&total(*b))
+        })
+        .unwrap();
+    let sku = panel.skus[best].clone();
+    let original_total = sku_total(&panel, &original, &sku);
+
+    // Its last 28 days of history sell nothing, everywhere.
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+    let last = (as_of() - epoch).num_days() as i32;
+    let first = last - 27;
+    let in_gap = col("sku")
+        .eq(lit(sku.as_str()))
+        .and(col("date").cast(DataType::Int32).gt_eq(lit(first)))
+        .and(col("date").cast(DataType::Int32).lt_eq(lit(last)));
+    let mut zero_demand = data.clone();
+    zero_demand.sales = data
+        .sales
+        .clone()
+        .lazy()
+        .filter(in_gap.not())
+        .collect()
+        .unwrap();
+
+    // The same zeros, but recorded as stock-outs (on_hand 0 in every warehouse).
+    let mut stocked_out = zero_demand.clone();
+    let warehouses = panel.warehouses.clone();
+    let (mut dates, mut skus, mut warehouse_column) = (Vec::new(), Vec::new(), Vec::new());
+    for day in first..=last {
+        for warehouse in &warehouses {
+            dates.push(day);
+            skus.push(sku.clone());
+            warehouse_column.push(warehouse.clone());
+        }
+    }
+    let height = dates.len();
+    let outages = DataFrame::new_infer_height(vec![
+        Series::new("date".into(), dates)
+            .cast(&DataType::Date)
+            .unwrap()
+            .into(),
+        Series::new("sku".into(), skus).into(),
+        Series::new("warehouse".into(), warehouse_column).into(),
+        Series::new("on_hand".into(), vec![0i64; height]).into(),
+    ])
+    .unwrap();
+    stocked_out.stock_levels = Some(match &data.stock_levels {
+        Some(existing) => {
+            let schema = existing.schema();
+            let aligned = outages
+                .lazy()
+                .select(
+                    schema
+                        .iter()
+                        .map(|(name, dtype)| col(name.clone()).cast(dtype.clone()))
+                        .collect::<Vec<_>>(),
+                )
+                .collect()
+                .unwrap();
+            existing.vstack(&aligned).unwrap()
+        }
+        None => outages,
+    });
+
+    let (panel_zero, zero) = forecast(&zero_demand, 28);
+    let (panel_out, out) = forecast(&stocked_out, 28);
+    let zero_total = sku_total(&panel_zero, &zero, &sku);
+    let out_total = sku_total(&panel_out, &out, &sku);
+    // The same zeros read as a stock-out leave the forecast near the original; read as
+    // demand they move it (if censoring were ignored the two forecasts would be identical).
+    assert!(
+        (out_total - original_total).abs() < (zero_total - original_total).abs(),
+        "stock-out zeros were learned as demand: {out_total} vs {zero_total} (original {original_total})"
+    );
+    assert!(
+        out_total > 0.6 * original_total && out_total < 1.6 * original_total,
+        "forecast after a stock-out {out_total} strays from the original {original_total}"
+    );
+}
+
+#[test]
+fn a_non_finite_feature_is_never_learned_and_falls_back_to_seasonal_naive() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path());
+    let mut panel = build_panel(&data, Frequency::Day, as_of(), 28).unwrap();
+    // A NaN discount (say, a PostgreSQL NaN loaded around validation) in the history of
+    // SKU 0 and on the first forecast day of SKU 1.
+    for period in panel.history_len - 60..panel.history_len - 40 {
+        let index = panel.future_index(0, period);
+        panel.discount[index] = f32::NAN;
+    }
+    let target = panel.history_len;
+    let index = panel.future_index(1, target);
+    panel.discount[index] = f32::NAN;
+
+    let settings = ForecastSettings::new(Frequency::Day, 28);
+    let forecaster = fit_forecaster(&panel, &settings);
+    let skipped: usize = forecaster
+        .categories
+        .iter()
+        .map(|c| c.non_finite_rows)
+        .sum();
+    assert!(
+        skipped > 0,
+        "rows with a NaN feature were used for training"
+    );
+    let output = predict(&panel, &forecaster, &settings);
+    assert!(output.mean.iter().all(|m| m.is_finite() && *m >= 0.0));
+    assert!(output.quantiles.iter().all(|q| q.is_finite() && *q >= 0.0));
+    for row in 0..output.len() {
+        if output.sku[row] == 1 && output.period[row] as usize == target {
+            let warehouse = output.warehouse[row] as usize;
+            let naive = stockcast::forecast::engine::seasonal_naive(
+                &panel,
+                1,
+                warehouse,
+                panel.history_len,
+                target,
+            );
+            assert_eq!(
+                output.mean[row], naive,
+                "the NaN row was not forecast by seasonal naive"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_category_too_small_to_fit_falls_back_to_seasonal_naive_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    common::generate(&data, 12, 2, 400, 8);
+    // A new category with one SKU and three days of sales; and a NaN in the sales file.
+    let warehouse = std::fs::read_to_string(data.join("warehouses.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    let append_row = |file: &str, values: &[(&str, &str)]| {
+        let path = data.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+        let row: Vec<&str> = header
+            .iter()
+            .map(|column| {
+                values
+                    .iter()
+                    .find(|(name, _)| name == column)
+                    .map_or("", |(_, value)| *value)
+            })
+            .collect();
+        let separator = if text.ends_with('\n') { "" } else { "\n" };
+        std::fs::write(&path, format!("{text}{separator}{}\n", row.join(","))).unwrap();
+    };
+    append_row(
+        "products.csv",
+        &[("sku", "PATIO-1"), ("category", "outdoor")],
+    );
+    for date in ["2026-09-20", "2026-09-25", "2026-09-28"] {
+        append_row(
+            "sales.csv",
+            &[
+                ("date", date),
+                ("sku", "PATIO-1"),
+                ("warehouse", &warehouse),
+                ("units", "2"),
+            ],
+        );
+    }
+    let first_sku = std::fs::read_to_string(data.join("products.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    append_row(
+        "sales.csv",
+        &[
+            ("date", "2026-09-21"),
+            ("sku", &first_sku),
+            ("warehouse", &warehouse),
+            ("units", "NaN"),
+        ],
+    );
+
+    let url = common::sqlite_url(dir.path());
+    let out = dir.path().join("forecast.csv");
+    let assert = common::stockcast(&url)
+        .current_dir(dir.path())
+        .args([
+            "forecast",
+            "--horizon",
+            "14",
+            "--as-of",
+            "2026-09-30",
+            "--out",
+        ])
+        .arg(&out)
+        .arg("--data")
+        .arg(&data)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "category outdoor: seasonal naive fallback",
+        ));
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("1 invalid input row"),
+        "the rejected NaN row is not reported: {stderr}"
+    );
+
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        !text.to_lowercase().contains("nan"),
+        "NaN in the forecast file"
+    );
+    let patio: Vec<f64> = text
+        .lines()
+        .filter(|line| line.contains(",PATIO-1,") && line.contains(&format!(",{warehouse},")))
+        .map(|line| line.split(',').nth(3).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(patio.len(), 14);
+    // Seasonal naive for a SKU launched within the season: its mean since the first sale
+    // (6 units over 2026-09-20..=2026-09-30, 11 days).
+    let expected = 6.0 / 11.0;
+    assert!(
+        patio.iter().all(|mean| (mean - expected).abs() < 1e-6),
+        "PATIO-1 was not forecast by seasonal naive: {patio:?}"
+    );
+}

@@ -14,7 +14,10 @@ use super::{median, BenchError};
 use crate::contract::Frequency;
 use crate::forecast::build_panel::build_panel;
 use crate::forecast::dataset::Dataset;
-use crate::forecast::engine::{fit_forecaster, predict, seasonal_naive, ForecastSettings};
+use crate::forecast::engine::{
+    fit_forecaster, predict, seasonal_naive, ForecastOutput, ForecastSettings,
+};
+use crate::forecast::metrics::block_wape_by_promotion;
 use crate::forecast::output::{to_frame, write_file};
 use crate::forecast::panel::Panel;
 use crate::generate::{generate, GenerateConfig, OutputFormat};
@@ -40,6 +43,9 @@ pub struct ForecastBenchResult {
     pub seconds: f64,
     pub run_seconds: Vec<f64>,
     pub peak_rss_mb: f64,
+    /// Median seconds of each of `PHASES`.
+    pub phase_seconds: Vec<(String, f64)>,
+    pub promotion_weeks: PromotionWeekScores,
     pub rows: usize,
     pub series: usize,
     pub baseline_seconds: Option<f64>,
@@ -66,36 +72,54 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// Phases of one end-to-end run, in the order they happen.
+pub const PHASES: [&str; 5] = ["load", "panel", "fit", "predict", "write"];
+
+struct StockcastRun {
+    rows: usize,
+    panel: Panel,
+    output: ForecastOutput,
+    phase_seconds: [f64; PHASES.len()],
+}
+
 fn run_stockcast(
     data: &Path,
     as_of: NaiveDate,
     horizon: usize,
     out: &Path,
-) -> Result<(usize, Panel), BenchError> {
-    let dataset =
-        Dataset::from_dir(data, Frequency::Day).map_err(|e| BenchError::Invalid(e.to_string()))?;
+) -> Result<StockcastRun, BenchError> {
+    let invalid = |e: String| BenchError::Invalid(e);
+    let mut phase_seconds = [0.0; PHASES.len()];
+    let mut clock = Instant::now();
+    let mut lap = |phase: usize| {
+        phase_seconds[phase] = clock.elapsed().as_secs_f64();
+        clock = Instant::now();
+    };
+    let dataset = Dataset::from_dir(data, Frequency::Day).map_err(|e| invalid(e.to_string()))?;
+    lap(0);
     let panel = build_panel(&dataset, Frequency::Day, as_of, horizon)
-        .map_err(|e| BenchError::Invalid(e.to_string()))?;
+        .map_err(|e| invalid(e.to_string()))?;
+    drop(dataset);
+    lap(1);
     let settings = ForecastSettings::new(Frequency::Day, horizon);
     let forecaster = fit_forecaster(&panel, &settings);
+    lap(2);
     let output = predict(&panel, &forecaster, &settings);
-    let mut frame = to_frame(&panel, &output).map_err(|e| BenchError::Invalid(e.to_string()))?;
-    write_file(&mut frame, out).map_err(|e| BenchError::Invalid(e.to_string()))?;
-    Ok((frame.height(), panel))
+    lap(3);
+    let mut frame = to_frame(&panel, &output).map_err(|e| invalid(e.to_string()))?;
+    write_file(&mut frame, out).map_err(|e| invalid(e.to_string()))?;
+    lap(4);
+    Ok(StockcastRun {
+        rows: frame.height(),
+        panel,
+        output,
+        phase_seconds,
+    })
 }
 
-/// Seasonal naive and the generator's noise-free truth as forecast files, for scoring.
-fn write_reference_files(
-    data: &Path,
-    panel: &Panel,
-    horizon: usize,
-    dir: &Path,
-) -> Result<Vec<PathBuf>, BenchError> {
-    let invalid = |e: String| BenchError::Invalid(e);
-    let mut naive = crate::forecast::engine::ForecastOutput {
-        quantile_levels: Vec::new(),
-        ..Default::default()
-    };
+/// Seasonal naive over the horizon after the panel's history, one row per cell and period.
+fn seasonal_naive_output(panel: &Panel, horizon: usize) -> ForecastOutput {
+    let mut naive = ForecastOutput::default();
     for sku in 0..panel.sku_count() {
         for warehouse in 0..panel.warehouse_count() {
             for target in panel.history_len..panel.history_len + horizon {
@@ -112,8 +136,194 @@ fn write_reference_files(
             }
         }
     }
+    naive
+}
+
+/// `[series][horizon period]` means of a forecast, series = sku × warehouses + warehouse.
+fn dense_means(panel: &Panel, output: &ForecastOutput, horizon: usize) -> Vec<f64> {
+    let warehouses = panel.warehouse_count();
+    let mut dense = vec![0.0; panel.sku_count() * warehouses * horizon];
+    for row in 0..output.len() {
+        let series = output.sku[row] as usize * warehouses + output.warehouse[row] as usize;
+        let step = output.period[row] as usize - panel.history_len;
+        dense[series * horizon + step] = output.mean[row];
+    }
+    dense
+}
+
+/// Weekly WAPE on weeks that touch a promotion: stockcast, seasonal naive and the truth
+/// against the actuals after the origin (the promotion-week target).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PromotionWeekScores {
+    pub stockcast: Option<f64>,
+    pub seasonal_naive: Option<f64>,
+    pub truth: Option<f64>,
+    /// 1 − stockcast / seasonal naive.
+    pub gain_over_naive: Option<f64>,
+    pub promotion_weeks: usize,
+}
+
+fn promotion_week_scores(
+    data: &Path,
+    panel: &Panel,
+    stockcast: &ForecastOutput,
+    naive: &ForecastOutput,
+    horizon: usize,
+) -> Result<PromotionWeekScores, BenchError> {
+    let invalid = |e: String| BenchError::Invalid(e);
+    let end = panel.date_of(panel.history_len + horizon - 1);
+    let dataset = Dataset::from_dir(data, Frequency::Day).map_err(|e| invalid(e.to_string()))?;
+    let full = build_panel(&dataset, Frequency::Day, end, 1).map_err(|e| invalid(e.to_string()))?;
+    assert_eq!(full.skus, panel.skus, "panels disagree on SKUs");
+    assert_eq!(
+        full.warehouses, panel.warehouses,
+        "panels disagree on warehouses"
+    );
+    assert_eq!(
+        full.start, panel.start,
+        "panels disagree on the period grid"
+    );
+    let warehouses = panel.warehouse_count();
+    let series_count = panel.sku_count() * warehouses;
+    let mut actual = vec![0.0; series_count * horizon];
+    for sku in 0..panel.sku_count() {
+        for warehouse in 0..warehouses {
+            let series = sku * warehouses + warehouse;
+            for step in 0..horizon {
+                actual[series * horizon + step] =
+                    f64::from(full.cell(sku, warehouse, panel.history_len + step));
+            }
+        }
+    }
+    let mut promo = vec![false; panel.sku_count() * horizon];
+    for sku in 0..panel.sku_count() {
+        for step in 0..horizon {
+            promo[sku * horizon + step] =
+                panel.discount[panel.future_index(sku, panel.history_len + step)] > 0.0;
+        }
+    }
+    let series_sku: Vec<usize> = (0..series_count).map(|s| s / warehouses).collect();
+    let score = |forecast: &[f64]| {
+        block_wape_by_promotion(&actual, forecast, horizon, 7, &series_sku, &promo).0
+    };
+    let stockcast_wape = score(&dense_means(panel, stockcast, horizon));
+    let naive_wape = score(&dense_means(panel, naive, horizon));
+    let truth_wape = match read_truth(data, panel, horizon)? {
+        Some(truth) => score(&truth),
+        None => None,
+    };
+    let promotion_weeks = (0..panel.sku_count())
+        .map(|sku| {
+            (0..horizon)
+                .step_by(7)
+                .filter(|&week| {
+                    promo[sku * horizon + week..sku * horizon + (week + 7).min(horizon)]
+                        .iter()
+                        .any(|&p| p)
+                })
+                .count()
+        })
+        .sum::<usize>()
+        * warehouses;
+    Ok(PromotionWeekScores {
+        stockcast: stockcast_wape,
+        seasonal_naive: naive_wape,
+        truth: truth_wape,
+        gain_over_naive: stockcast_wape
+            .zip(naive_wape)
+            .filter(|(_, naive)| *naive > 0.0)
+            .map(|(s, n)| 1.0 - s / n),
+        promotion_weeks,
+    })
+}
+
+/// The generator's noise-free expected demand over the horizon, dense like `dense_means`.
+fn read_truth(data: &Path, panel: &Panel, horizon: usize) -> Result<Option<Vec<f64>>, BenchError> {
+    let invalid = |e: String| BenchError::Invalid(e);
+    let path = data.join("truth").join("expected_demand.csv");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let frame =
+        LazyCsvReader::new(PlRefPath::try_from_path(&path).map_err(|e| invalid(e.to_string()))?)
+            .with_has_header(true)
+            .with_try_parse_dates(true)
+            .finish()
+            .and_then(|lazy| {
+                lazy.select([
+                    col("date").cast(DataType::Date),
+                    col("sku").cast(DataType::String),
+                    col("warehouse").cast(DataType::String),
+                    col("expected_units").cast(DataType::Float64),
+                ])
+                .collect()
+            })
+            .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+    let sku_index: std::collections::HashMap<&str, usize> = panel
+        .skus
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect();
+    let warehouse_index: std::collections::HashMap<&str, usize> = panel
+        .warehouses
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.as_str(), i))
+        .collect();
+    let column = |name: &str| frame.column(name).map_err(|e| invalid(e.to_string()));
+    let dates = column("date")?
+        .date()
+        .map_err(|e| invalid(e.to_string()))?
+        .physical()
+        .clone();
+    let skus = column("sku")?
+        .str()
+        .map_err(|e| invalid(e.to_string()))?
+        .clone();
+    let warehouses = column("warehouse")?
+        .str()
+        .map_err(|e| invalid(e.to_string()))?
+        .clone();
+    let units = column("expected_units")?
+        .f64()
+        .map_err(|e| invalid(e.to_string()))?
+        .clone();
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    let origin_day = (panel.date_of(panel.history_len) - epoch).num_days();
+    let warehouse_count = panel.warehouse_count();
+    let mut dense = vec![0.0; panel.sku_count() * warehouse_count * horizon];
+    for row in 0..frame.height() {
+        let (Some(day), Some(sku), Some(warehouse), Some(value)) = (
+            dates.get(row),
+            skus.get(row),
+            warehouses.get(row),
+            units.get(row),
+        ) else {
+            continue;
+        };
+        let step = i64::from(day) - origin_day;
+        let (Some(&sku), Some(&warehouse)) = (sku_index.get(sku), warehouse_index.get(warehouse))
+        else {
+            continue;
+        };
+        if (0..horizon as i64).contains(&step) {
+            dense[(sku * warehouse_count + warehouse) * horizon + step as usize] = value;
+        }
+    }
+    Ok(Some(dense))
+}
+
+/// Seasonal naive and the generator's noise-free truth as forecast files, for scoring.
+fn write_reference_files(
+    data: &Path,
+    panel: &Panel,
+    naive: &ForecastOutput,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, BenchError> {
+    let invalid = |e: String| BenchError::Invalid(e);
     let naive_path = dir.join("seasonal_naive.csv");
-    let mut frame = to_frame(panel, &naive).map_err(|e| invalid(e.to_string()))?;
+    let mut frame = to_frame(panel, naive).map_err(|e| invalid(e.to_string()))?;
     write_file(&mut frame, &naive_path).map_err(|e| invalid(e.to_string()))?;
     let mut files = vec![naive_path];
 
@@ -185,21 +395,37 @@ pub fn bench_forecast(config: &ForecastBenchConfig) -> Result<ForecastBenchResul
     let out = config.work_dir.join("stockcast.csv");
 
     let mut run_seconds = Vec::with_capacity(config.runs);
+    let mut phase_runs: Vec<Vec<f64>> = vec![Vec::new(); PHASES.len()];
     let mut peak = 0.0f64;
-    let mut rows = 0;
-    let mut last_panel = None;
+    let mut last_run = None;
     for _ in 0..config.runs {
+        drop(last_run.take());
         reset_peak_rss();
         let started = Instant::now();
-        let (written, panel) = run_stockcast(&data, as_of, config.horizon, &out)?;
-        rows = written;
-        last_panel = Some(panel);
+        let run = run_stockcast(&data, as_of, config.horizon, &out)?;
         run_seconds.push(started.elapsed().as_secs_f64());
         peak = peak.max(peak_rss_mb());
+        for (phase, seconds) in run.phase_seconds.iter().enumerate() {
+            phase_runs[phase].push(*seconds);
+        }
+        last_run = Some(run);
     }
     let seconds = median(&run_seconds);
-    let panel = last_panel.expect("at least one run");
+    let StockcastRun {
+        rows,
+        panel,
+        output,
+        ..
+    } = last_run.expect("at least one run");
     let series = panel.sku_count() * panel.warehouse_count();
+    let phase_seconds = PHASES
+        .iter()
+        .zip(&phase_runs)
+        .map(|(name, runs)| (name.to_string(), median(runs)))
+        .collect();
+    let naive = seasonal_naive_output(&panel, config.horizon);
+    let promotion_weeks = promotion_week_scores(&data, &panel, &output, &naive, config.horizon)?;
+    drop(output);
 
     let mut baseline_seconds = None;
     let mut scores = Vec::new();
@@ -228,7 +454,7 @@ pub fn bench_forecast(config: &ForecastBenchConfig) -> Result<ForecastBenchResul
         files.extend(write_reference_files(
             &data,
             &panel,
-            config.horizon,
+            &naive,
             &config.work_dir,
         )?);
         let output = python_script(
@@ -257,6 +483,8 @@ pub fn bench_forecast(config: &ForecastBenchConfig) -> Result<ForecastBenchResul
         seconds,
         run_seconds,
         peak_rss_mb: peak,
+        phase_seconds,
+        promotion_weeks,
         rows,
         series,
         speedup: baseline_seconds.map(|b| b / seconds),

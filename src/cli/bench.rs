@@ -238,6 +238,26 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
                     thousands(result.rows),
                     thousands(result.series)
                 );
+                println!(
+                    "  phases (median s): {}",
+                    result
+                        .phase_seconds
+                        .iter()
+                        .map(|(name, seconds)| format!("{name} {seconds:.2}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let weeks = &result.promotion_weeks;
+                let show =
+                    |value: Option<f64>| value.map_or("–".to_string(), |v| format!("{v:.4}"));
+                println!(
+                    "promotion weeks ({} SKU × warehouse weeks): weekly WAPE stockcast {}, seasonal naive {}, truth {} → {} better than seasonal naive",
+                    thousands(weeks.promotion_weeks),
+                    show(weeks.stockcast),
+                    show(weeks.seasonal_naive),
+                    show(weeks.truth),
+                    weeks.gain_over_naive.map_or("–".to_string(), |g| format!("{:.1}%", g * 100.0)),
+                );
                 if let (Some(baseline), Some(speedup)) = (result.baseline_seconds, result.speedup) {
                     println!("mlforecast + LightGBM: {baseline:.2} s → stockcast is {speedup:.1}× faster");
                 }
@@ -253,6 +273,10 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
                 "series": result.series,
                 "baseline_seconds": result.baseline_seconds.map(|s| (s * 1000.0).round() / 1000.0),
                 "speedup": result.speedup.map(|s| (s * 100.0).round() / 100.0),
+                "phase_seconds": result.phase_seconds.iter().map(|(name, seconds)| (name.clone(), serde_json::json!((seconds * 1000.0).round() / 1000.0))).collect::<serde_json::Map<String, serde_json::Value>>(),
+                "promotion_week_wape": result.promotion_weeks.stockcast,
+                "promotion_week_wape_seasonal_naive": result.promotion_weeks.seasonal_naive,
+                "promotion_week_gain_over_naive": result.promotion_weeks.gain_over_naive,
             });
             println!("{json}");
         }

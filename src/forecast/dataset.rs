@@ -50,6 +50,7 @@ impl Dataset {
         let options = IngestOptions {
             freq,
             force: true,
+            fingerprint_files: false,
             ..IngestOptions::default()
         };
         let prepared = prepare(&files, KnownKeys::default(), &HashSet::new(), &options)?;

@@ -8,10 +8,11 @@
 //! model is then refitted on all rows.
 
 use super::features::{feature_names, FeatureSet, RowBuilder, SeriesSums};
-use super::model::{fit, FittedModel, ModelKind, TrainingData};
+use super::model::{fit, fit_from, FittedModel, ModelKind, TrainingData};
 use super::panel::{season_periods, Panel};
 use super::quantiles::{
-    negative_binomial_quantiles, volume_band, DispersionSums, VOLUME_BAND_EDGES,
+    negative_binomial_cdf, negative_binomial_quantiles, volume_band, DispersionSums,
+    LevelCalibration, VOLUME_BAND_EDGES,
 };
 use crate::contract::Frequency;
 
@@ -62,7 +63,14 @@ pub struct CategoryFit {
     /// Held-out SKU-level WAPE of each candidate model.
     pub holdout_wape: Vec<(ModelKind, Option<f64>)>,
     pub dispersion: [f64; BANDS],
+    /// Per volume band: nominal quantile level → fitted-distribution level (held-out PIT).
+    #[serde(default)]
+    pub level_calibration: [LevelCalibration; BANDS],
     pub training_rows: usize,
+    /// Training rows left out because a feature was NaN or infinite (bad input that slipped
+    /// past validation); their periods are forecast by seasonal naive.
+    #[serde(default)]
+    pub non_finite_rows: usize,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -141,8 +149,9 @@ pub fn warehouse_shares(panel: &Panel, origin_len: usize) -> Vec<f64> {
     shares
 }
 
-/// Seasonal naive at cell level: the same period a season earlier, or the recent mean when
-/// there is no season of history.
+/// Seasonal naive at cell level: the same period a season earlier, or, when the SKU has no
+/// season of history (a short history, or launched within the last season), its mean since
+/// it started selling over the last season.
 pub fn seasonal_naive(
     panel: &Panel,
     sku: usize,
@@ -151,15 +160,21 @@ pub fn seasonal_naive(
     target: usize,
 ) -> f64 {
     let season = season_periods(panel.freq);
-    if target >= season && target - season < origin_len {
-        f64::from(panel.cell(sku, warehouse, target - season))
-    } else {
-        let window = season.min(origin_len).max(1);
-        let begin = origin_len - window.min(origin_len);
-        (begin..origin_len)
-            .map(|period| f64::from(panel.cell(sku, warehouse, period)))
-            .sum::<f64>()
-            / window as f64
+    let first_active = panel.active_from[sku].unwrap_or(origin_len);
+    match target.checked_sub(season) {
+        Some(last_season) if last_season < origin_len && last_season >= first_active => {
+            f64::from(panel.cell(sku, warehouse, last_season))
+        }
+        _ => {
+            let begin = origin_len.saturating_sub(season).max(first_active);
+            if begin >= origin_len {
+                return 0.0;
+            }
+            (begin..origin_len)
+                .map(|period| f64::from(panel.cell(sku, warehouse, period)))
+                .sum::<f64>()
+                / (origin_len - begin) as f64
+        }
     }
 }
 
@@ -181,6 +196,8 @@ struct CategoryRows {
     all: TrainingData,
     /// Held-out rows: (sku, origin_len, target, features).
     holdout: Vec<(usize, usize, usize)>,
+    /// Rows left out because a feature was not finite.
+    non_finite: usize,
 }
 
 fn origins(panel: &Panel, settings: &ForecastSettings) -> Vec<usize> {
@@ -218,6 +235,7 @@ fn build_rows(
         select: TrainingData::new(width),
         all: TrainingData::new(width),
         holdout: Vec::new(),
+        non_finite: 0,
     };
     let mut features = Vec::with_capacity(width);
     for (index, &sku) in skus.iter().enumerate() {
@@ -229,7 +247,10 @@ fn build_rows(
                 if !panel.observed(sku, target) {
                     continue;
                 }
-                builder(panel, sums, settings).fill(sku, origin_len, target, &mut features);
+                if !builder(panel, sums, settings).fill(sku, origin_len, target, &mut features) {
+                    rows.non_finite += 1;
+                    continue;
+                }
                 let actual = f64::from(panel.sku_units(sku, target));
                 rows.all.push(&features, actual);
                 match holdout_origin {
@@ -255,7 +276,8 @@ fn holdout_wape(
     let mut features = Vec::new();
     let (mut error, mut total) = (0.0, 0.0);
     for &(sku, origin_len, target) in holdout {
-        builder(panel, sums, settings).fill(sku, origin_len, target, &mut features);
+        let finite = builder(panel, sums, settings).fill(sku, origin_len, target, &mut features);
+        debug_assert!(finite, "held-out rows were checked when they were built");
         let actual = f64::from(panel.sku_units(sku, target));
         error += (model.predict(&features) - actual).abs();
         total += actual;
@@ -292,32 +314,51 @@ fn fit_category(
             }
         }
     }
-    // Dispersion from the held-out origin, at cell level, with the selection-time model.
+    // Dispersion and level calibration from the held-out origin, at cell level, with the
+    // selection-time model.
     let mut dispersion_sums = [DispersionSums::default(); BANDS];
+    let mut held_out_cells: Vec<(f64, f32)> = Vec::new();
     if let Some((_, _, model)) = &best {
         if let Some(&(_, holdout_origin, _)) = rows.holdout.first() {
             let shares = warehouse_shares(panel, holdout_origin);
             let warehouses = panel.warehouse_count();
             let mut features = Vec::new();
             for &(sku, origin_len, target) in &rows.holdout {
-                builder(panel, sums, settings).fill(sku, origin_len, target, &mut features);
+                let finite =
+                    builder(panel, sums, settings).fill(sku, origin_len, target, &mut features);
+                debug_assert!(finite, "held-out rows were checked when they were built");
                 let mean = model.predict(&features);
                 for warehouse in 0..warehouses {
                     let cell_mean = mean * shares[sku * warehouses + warehouse];
-                    let actual = f64::from(panel.cell(sku, warehouse, target));
-                    dispersion_sums[volume_band(cell_mean)].add(actual, cell_mean);
+                    let actual = panel.cell(sku, warehouse, target);
+                    dispersion_sums[volume_band(cell_mean)].add(f64::from(actual), cell_mean);
+                    held_out_cells.push((cell_mean, actual));
                 }
             }
         }
     }
     let dispersion = dispersion_sums.map(|sums| sums.dispersion(DEFAULT_DISPERSION));
+    let mut pit: [Vec<f64>; BANDS] = Default::default();
+    for (mean, actual) in held_out_cells {
+        let band = volume_band(mean);
+        pit[band].push(negative_binomial_cdf(
+            f64::from(actual),
+            mean,
+            dispersion[band],
+        ));
+    }
+    let level_calibration = pit.map(LevelCalibration::from_pit);
 
     let chosen = best
         .as_ref()
         .map(|(kind, _, _)| *kind)
         .or(settings.model)
         .unwrap_or(ModelKind::Poisson);
-    let (model, fallback_reason) = match fit(chosen, &rows.all) {
+    let warm_start = best
+        .as_ref()
+        .filter(|(kind, _, _)| *kind == chosen)
+        .map(|(_, _, model)| model);
+    let (model, fallback_reason) = match fit_from(chosen, &rows.all, warm_start) {
         Ok(model) => (Some(model), None),
         Err(message) => match best {
             Some((_, _, model)) => (Some(model), None),
@@ -330,7 +371,9 @@ fn fit_category(
         fallback_reason,
         holdout_wape: scored,
         dispersion,
+        level_calibration,
         training_rows: rows.all.len(),
+        non_finite_rows: rows.non_finite,
     }
 }
 
@@ -410,18 +453,32 @@ pub fn predict(
     };
     let mut features = Vec::new();
     let mut quantiles = Vec::new();
+    // `[category][band]`: the levels to ask each band's fitted distribution for.
+    let calibrated_levels: Vec<[Vec<f64>; BANDS]> = forecaster
+        .categories
+        .iter()
+        .map(|category| {
+            std::array::from_fn(|band| {
+                levels
+                    .iter()
+                    .map(|level| category.level_calibration[band].map(*level))
+                    .collect()
+            })
+        })
+        .collect();
     for sku in 0..panel.sku_count() {
-        let category = &forecaster.categories[panel.sku_category[sku]];
+        let category_index = panel.sku_category[sku];
+        let category = &forecaster.categories[category_index];
         for target in origin_len..origin_len + settings.horizon {
-            let sku_mean = category.model.as_ref().map(|model| {
+            let sku_mean = category.model.as_ref().and_then(|model| {
                 RowBuilder {
                     panel,
                     sums: &sums,
                     set: forecaster.features,
                     horizon: forecaster.horizon,
                 }
-                .fill(sku, origin_len, target, &mut features);
-                model.predict(&features)
+                .fill(sku, origin_len, target, &mut features)
+                .then(|| model.predict(&features))
             });
             for warehouse in 0..warehouses {
                 let mean = match sku_mean {
@@ -429,10 +486,11 @@ pub fn predict(
                     None => seasonal_naive(panel, sku, warehouse, origin_len, target),
                 };
                 let mean = if mean.is_finite() { mean.max(0.0) } else { 0.0 };
+                let band = volume_band(mean);
                 negative_binomial_quantiles(
                     mean,
-                    category.dispersion[volume_band(mean)],
-                    levels,
+                    category.dispersion[band],
+                    &calibrated_levels[category_index][band],
                     &mut quantiles,
                 );
                 output.sku.push(sku as u32);

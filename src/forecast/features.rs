@@ -129,6 +129,38 @@ impl SeriesSums {
         self.window(&self.units, &self.observed, sku, end, length)
     }
 
+    /// Mean units over the SKU's last `observed_periods` observed periods before `end`,
+    /// looking back at most `max_lookback` periods: a stock-out spell is skipped over rather
+    /// than shrinking the window, so the level is last month's demand, not last month's sales.
+    fn recent_sku_level(
+        &self,
+        sku: usize,
+        end: usize,
+        observed_periods: usize,
+        max_lookback: usize,
+    ) -> (f64, u32) {
+        let end = end.min(self.history_len);
+        let base = sku * (self.history_len + 1);
+        let counts = &self.observed[base..base + self.history_len + 1];
+        let earliest = end.saturating_sub(max_lookback.max(observed_periods));
+        let wanted = observed_periods as u32;
+        // The observed count of [begin, end) shrinks as begin grows: find the latest begin
+        // that still holds `wanted` observed periods (or the earliest allowed).
+        let (mut low, mut high) = (earliest, end.saturating_sub(observed_periods).max(earliest));
+        if counts[end] - counts[earliest] < wanted {
+            high = earliest;
+        }
+        while low < high {
+            let middle = (low + high).div_ceil(2);
+            if counts[end] - counts[middle] >= wanted {
+                low = middle;
+            } else {
+                high = middle - 1;
+            }
+        }
+        self.window(&self.units, &self.observed, sku, end, end - low)
+    }
+
     fn category_level(&self, category: usize, end: usize, length: usize) -> (f64, u32) {
         self.window(
             &self.category_units,
@@ -246,7 +278,11 @@ pub struct RowBuilder<'a> {
 
 impl RowBuilder<'_> {
     /// Writes the features of one row into `out` (length = feature_names().len()).
-    pub fn fill(&self, sku: usize, origin_len: usize, target: usize, out: &mut Vec<f64>) {
+    /// Fills `out` with the feature row and says whether every value is finite. A row that
+    /// is not is never learned from or predicted with: callers skip it in training and fall
+    /// back to seasonal naive when predicting.
+    #[must_use]
+    pub fn fill(&self, sku: usize, origin_len: usize, target: usize, out: &mut Vec<f64>) -> bool {
         fill_row(
             self.panel,
             self.sums,
@@ -254,7 +290,8 @@ impl RowBuilder<'_> {
             self.horizon,
             (sku, origin_len, target),
             out,
-        )
+        );
+        out.iter().all(|value| value.is_finite())
     }
 }
 
@@ -274,9 +311,10 @@ fn fill_row(
     let season = season_periods(freq);
     let h = target + 1 - origin_len;
 
-    let (level_short, _) = sums.sku_level(sku, origin_len, short);
-    let (level_month, observed_month) = sums.sku_level(sku, origin_len, month);
-    let (level_quarter, _) = sums.sku_level(sku, origin_len, quarter);
+    let lookback = season;
+    let (level_short, _) = sums.recent_sku_level(sku, origin_len, short, lookback);
+    let (level_month, observed_month) = sums.recent_sku_level(sku, origin_len, month, lookback);
+    let (level_quarter, _) = sums.recent_sku_level(sku, origin_len, quarter, lookback);
     let category = panel.sku_category[sku];
     let (category_level, _) = sums.category_level(category, origin_len, month);
     // A SKU with no observed month yet borrows its category's level (cold start).
@@ -311,7 +349,7 @@ fn fill_row(
     let year_over_year = if origin_len > season + month {
         let (earlier, count) = sums.sku_level(sku, origin_len - season, month);
         if count > 0 && observed_month > 0 {
-            (log_level(level_month) - log_level(earlier)).clamp(-3.0, 3.0)
+            (log_level(level_month) - log_level(earlier)).clamp(-1.0, 1.0)
         } else {
             0.0
         }
@@ -400,8 +438,4 @@ fn fill_row(
             out.push(value * decay);
         }
     }
-    debug_assert!(
-        out.iter().all(|value| value.is_finite()),
-        "feature row has a non-finite value"
-    );
 }

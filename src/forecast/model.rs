@@ -115,7 +115,11 @@ fn standardise(data: &TrainingData) -> (Vec<f64>, Vec<f64>, Array2<f64>) {
 /// Poisson regression with log link by iteratively reweighted least squares: each step
 /// solves the weighted normal equations (with a small ridge) by Cholesky (linfa-linalg).
 /// Deviance is checked every step, so a bad step is halved instead of diverging.
-fn fit_poisson_irls(matrix: &Array2<f64>, targets: &[f64]) -> Result<(Vec<f64>, f64), String> {
+fn fit_poisson_irls(
+    matrix: &Array2<f64>,
+    targets: &[f64],
+    start: Option<(Vec<f64>, f64)>,
+) -> Result<(Vec<f64>, f64), String> {
     let (n, p) = matrix.dim();
     let y = ArrayView1::from(targets);
     let mean = y.mean().unwrap_or(0.0);
@@ -132,10 +136,26 @@ fn fit_poisson_irls(matrix: &Array2<f64>, targets: &[f64]) -> Result<(Vec<f64>, 
             })
             .sum()
     };
-    let mut intercept = mean.ln();
-    let mut coefficients = Array1::<f64>::zeros(p);
-    let mut eta = Array1::from_elem(n, intercept);
+    let (mut intercept, mut coefficients, mut eta) = match start {
+        Some((coefficients, intercept)) if coefficients.len() == p => {
+            let coefficients = Array1::from_vec(coefficients);
+            let eta = matrix.dot(&coefficients) + intercept;
+            (intercept, coefficients, eta)
+        }
+        _ => (
+            mean.ln(),
+            Array1::<f64>::zeros(p),
+            Array1::from_elem(n, mean.ln()),
+        ),
+    };
     let mut current = deviance(&eta);
+    if !current.is_finite() {
+        // A warm start that does not fit these rows at all: start from the mean instead.
+        intercept = mean.ln();
+        coefficients = Array1::<f64>::zeros(p);
+        eta = Array1::from_elem(n, intercept);
+        current = deviance(&eta);
+    }
     let ridge = (POISSON_L2 * n as f64).max(POISSON_L2_FLOOR);
     for _ in 0..POISSON_MAX_ITERATIONS {
         let mu = eta.mapv(|e| e.clamp(-MAX_LINEAR_PREDICTOR, MAX_LINEAR_PREDICTOR).exp());
@@ -200,6 +220,16 @@ fn finish_poisson(coefficients: Array1<f64>, intercept: f64) -> Result<(Vec<f64>
 }
 
 pub fn fit(kind: ModelKind, data: &TrainingData) -> Result<FittedModel, String> {
+    fit_from(kind, data, None)
+}
+
+/// Like [`fit`], starting from an earlier fit of the same kind on similar rows (the held-out
+/// selection fit), so the final refit converges in a few steps instead of from scratch.
+pub fn fit_from(
+    kind: ModelKind,
+    data: &TrainingData,
+    start: Option<&FittedModel>,
+) -> Result<FittedModel, String> {
     if data.len() < data.width * 4 {
         return Err(format!(
             "{} training rows for {} features",
@@ -210,7 +240,10 @@ pub fn fit(kind: ModelKind, data: &TrainingData) -> Result<FittedModel, String> 
     let (means, scales, matrix) = standardise(data);
     match kind {
         ModelKind::Poisson => {
-            let (coefficients, intercept) = fit_poisson_irls(&matrix, &data.targets)?;
+            let start = start
+                .filter(|model| model.kind == ModelKind::Poisson)
+                .map(|model| model.restandardised(&means, &scales));
+            let (coefficients, intercept) = fit_poisson_irls(&matrix, &data.targets, start)?;
             Ok(FittedModel {
                 kind,
                 means,
@@ -265,6 +298,20 @@ pub fn fit(kind: ModelKind, data: &TrainingData) -> Result<FittedModel, String> 
 }
 
 impl FittedModel {
+    /// The same linear predictor expressed on another standardisation (means, scales):
+    /// β′ⱼ = βⱼ·s′ⱼ/sⱼ and the intercept absorbs the shift of the means.
+    fn restandardised(&self, means: &[f64], scales: &[f64]) -> (Vec<f64>, f64) {
+        let mut intercept = self.intercept;
+        let coefficients = (0..self.coefficients.len())
+            .map(|j| {
+                let raw = self.coefficients[j] / self.scales[j];
+                intercept += raw * (means[j] - self.means[j]);
+                raw * scales[j]
+            })
+            .collect();
+        (coefficients, intercept)
+    }
+
     /// Expected units for one feature row (never negative, never NaN).
     pub fn predict(&self, row: &[f64]) -> f64 {
         debug_assert_eq!(row.len(), self.coefficients.len());

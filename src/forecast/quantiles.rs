@@ -4,6 +4,11 @@
 //! Quantiles are those of the count made continuous (the mass at k spread evenly over
 //! [k − 1, k]): integer quantiles of sparse counts are so coarse that p10–p90 would cover far
 //! more than 80% of actuals, and the allocation solver wants a continuous curve anyway.
+//!
+//! Even so, a count with a large mass at zero puts every zero actual inside any interval that
+//! starts at 0, so the nominal levels are recalibrated per volume band on held-out actuals
+//! ([`LevelCalibration`]): the level asked for is mapped to the level that held-out actuals
+//! actually fell below at that rate.
 
 /// Volume bands by forecast mean per period: dispersion differs between a sofa selling one
 /// unit a month and a candle selling ten a day.
@@ -100,6 +105,118 @@ pub fn negative_binomial_quantiles(mean: f64, dispersion: f64, levels: &[f64], o
     }
 }
 
+/// The continuous count's CDF at `actual` (the inverse of `negative_binomial_quantiles`):
+/// F(k − 1) + (y − (k − 1))·P(k) for y in [k − 1, k].
+pub fn negative_binomial_cdf(actual: f64, mean: f64, dispersion: f64) -> f64 {
+    if mean.is_nan() || mean <= 1e-9 {
+        return 1.0;
+    }
+    let actual = actual.max(0.0);
+    let variance = mean + dispersion * mean * mean;
+    if mean > 200.0 {
+        return standard_normal_cdf((actual - mean) / variance.sqrt());
+    }
+    let poisson = dispersion < 1e-6;
+    let r = if poisson { 0.0 } else { 1.0 / dispersion };
+    let (mut pmf, ratio_base) = if poisson {
+        ((-mean).exp(), 0.0)
+    } else {
+        let p = r / (r + mean);
+        ((r * p.ln()).exp(), 1.0 - p)
+    };
+    let k = actual.ceil();
+    let mut cdf_below = 0.0; // F(k − 1)
+    let mut step = 0.0;
+    while step < k {
+        cdf_below += pmf;
+        pmf *= if poisson {
+            mean / (step + 1.0)
+        } else {
+            (step + r) / (step + 1.0) * ratio_base
+        };
+        step += 1.0;
+        if cdf_below >= 1.0 - 1e-12 {
+            return 1.0;
+        }
+    }
+    (cdf_below + (actual - (k - 1.0)).clamp(0.0, 1.0) * pmf).min(1.0)
+}
+
+/// Maps a nominal quantile level to the level of the fitted distribution that held-out
+/// actuals fell at or below with that frequency (quantile recalibration). Identity when it
+/// was built from too few actuals.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LevelCalibration {
+    /// Empirical quantiles of the held-out PIT values F(actual) at levels 1/N..=(N−1)/N.
+    pub grid: Vec<f64>,
+}
+
+impl Default for LevelCalibration {
+    fn default() -> Self {
+        LevelCalibration::identity()
+    }
+}
+
+/// Held-out actuals needed before the nominal levels are trusted less than the data.
+pub const MIN_CALIBRATION_ACTUALS: usize = 200;
+const CALIBRATION_GRID_STEPS: usize = 100;
+/// Mapped levels stay inside (0, 1) so no quantile is infinite.
+const CALIBRATED_LEVEL_BOUNDS: (f64, f64) = (0.001, 0.999);
+
+impl LevelCalibration {
+    pub fn identity() -> LevelCalibration {
+        LevelCalibration { grid: Vec::new() }
+    }
+
+    /// From held-out PIT values F(actual) (any order; NaNs are ignored).
+    pub fn from_pit(mut pit: Vec<f64>) -> LevelCalibration {
+        pit.retain(|value| value.is_finite());
+        if pit.len() < MIN_CALIBRATION_ACTUALS {
+            return LevelCalibration::identity();
+        }
+        pit.sort_by(f64::total_cmp);
+        let n = pit.len();
+        let grid = (1..CALIBRATION_GRID_STEPS)
+            .map(|step| {
+                let level = step as f64 / CALIBRATION_GRID_STEPS as f64;
+                let rank = ((level * n as f64).ceil() as usize).clamp(1, n) - 1;
+                pit[rank]
+            })
+            .collect();
+        LevelCalibration { grid }
+    }
+
+    /// The fitted-distribution level to ask for so that `level` of actuals fall below it.
+    /// Monotone, so sorted levels stay sorted.
+    pub fn map(&self, level: f64) -> f64 {
+        if self.grid.is_empty() {
+            return level;
+        }
+        let steps = CALIBRATION_GRID_STEPS as f64;
+        let position = (level * steps).clamp(1.0, steps - 1.0) - 1.0;
+        let below = position.floor() as usize;
+        let above = (below + 1).min(self.grid.len() - 1);
+        let weight = position - below as f64;
+        let mapped = self.grid[below] * (1.0 - weight) + self.grid[above] * weight;
+        mapped.clamp(CALIBRATED_LEVEL_BOUNDS.0, CALIBRATED_LEVEL_BOUNDS.1)
+    }
+}
+
+fn standard_normal_cdf(z: f64) -> f64 {
+    // Abramowitz–Stegun 7.1.26 on erf (error < 1.5e-7).
+    let x = z.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.3275911 * x);
+    let poly = t
+        * (0.254829592
+            + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    let erf = 1.0 - poly * (-x * x).exp();
+    if z >= 0.0 {
+        0.5 * (1.0 + erf)
+    } else {
+        0.5 * (1.0 - erf)
+    }
+}
+
 /// Acklam's rational approximation of the standard normal quantile (error < 1.2e-9).
 #[allow(clippy::excessive_precision)]
 pub fn standard_normal_quantile(p: f64) -> f64 {
@@ -180,6 +297,53 @@ mod tests {
         assert!(wide[0] < 1000.0 && wide[2] > 1000.0);
         negative_binomial_quantiles(0.0, 0.3, &[0.1, 0.9], &mut wide);
         assert_eq!(wide, vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn the_cdf_inverts_the_quantiles() {
+        let mut out = Vec::new();
+        for (mean, dispersion) in [
+            (0.3, 0.0),
+            (3.0, 0.0),
+            (3.0, 0.8),
+            (40.0, 0.2),
+            (500.0, 0.05),
+        ] {
+            let levels = [0.1, 0.37, 0.5, 0.9];
+            negative_binomial_quantiles(mean, dispersion, &levels, &mut out);
+            for (level, quantile) in levels.iter().zip(&out) {
+                if *quantile <= 0.0 {
+                    // Clamped at zero: the level lies inside the mass at zero.
+                    assert!(negative_binomial_cdf(0.0, mean, dispersion) >= *level - 1e-9);
+                    continue;
+                }
+                let back = negative_binomial_cdf(*quantile, mean, dispersion);
+                let tolerance = if mean > 200.0 { 2e-2 } else { 1e-6 };
+                assert!(
+                    (back - level).abs() < tolerance,
+                    "μ={mean} φ={dispersion}: {level} → {quantile} → {back}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn level_calibration_maps_levels_to_held_out_frequencies() {
+        // Held-out PIT values uniform on [0, 0.5]: actuals sat lower than the model expected,
+        // so the nominal 0.9 level maps to about 0.45.
+        let pit: Vec<f64> = (0..1000).map(|i| i as f64 / 2000.0).collect();
+        let calibration = LevelCalibration::from_pit(pit);
+        assert!(
+            (calibration.map(0.9) - 0.45).abs() < 0.01,
+            "{}",
+            calibration.map(0.9)
+        );
+        assert!(calibration.map(0.1) <= calibration.map(0.5));
+        // Too little evidence: identity.
+        assert_eq!(LevelCalibration::from_pit(vec![0.2; 10]).map(0.9), 0.9);
+        // Calibrated on uniform PITs: close to identity.
+        let uniform: Vec<f64> = (0..1000).map(|i| (i as f64 + 0.5) / 1000.0).collect();
+        assert!((LevelCalibration::from_pit(uniform).map(0.1) - 0.1).abs() < 0.01);
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub struct IngestOptions {
     pub who: String,
     /// Where quarantine files go; beside each input by default.
     pub quarantine_dir: Option<PathBuf>,
+    /// Fingerprint each file (sha256) to skip content loaded before. Readers that load
+    /// nothing (the forecaster reading a folder) turn it off: hashing costs a pass over
+    /// every byte.
+    pub fingerprint_files: bool,
 }
 
 impl Default for IngestOptions {
@@ -45,6 +49,7 @@ impl Default for IngestOptions {
             force: false,
             who: std::env::var("USER").unwrap_or_else(|_| "stockcast".to_string()),
             quarantine_dir: None,
+            fingerprint_files: true,
         }
     }
 }
@@ -145,7 +150,11 @@ pub fn prepare(
 ) -> Result<Vec<PreparedFile>, IngestError> {
     let mut prepared = Vec::with_capacity(files.len());
     for (path, table, format) in files {
-        let sha256 = file_sha256(path)?;
+        let sha256 = if options.fingerprint_files {
+            file_sha256(path)?
+        } else {
+            String::new()
+        };
         if !options.force && loaded_before.contains(&(table.name().to_string(), sha256.clone())) {
             prepared.push(PreparedFile {
                 path: path.clone(),
