@@ -587,3 +587,55 @@ fn a_category_too_small_to_fit_falls_back_to_seasonal_naive_and_says_so() {
         "PATIO-1 was not forecast by seasonal naive: {patio:?}"
     );
 }
+
+/// The issue also asks for poll signals to lower WAPE; on this generator they do not yet
+/// (weekly WAPE 0.4261 with them, 0.4223 without: the generator's poll signal mostly repeats
+/// the promotion and season features), so only the promotion half is asserted here.
+#[test]
+fn ablation_shows_promotion_features_lower_weekly_wape_and_backtest_prints_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    common::generate(&data, 60, 3, 730, 11);
+    let dataset = Dataset::from_dir(&data, Frequency::Day).unwrap();
+    let end: NaiveDate = "2026-10-31".parse().unwrap();
+    let panel = build_panel(&dataset, Frequency::Day, end, 28).unwrap();
+    let settings = ForecastSettings::new(Frequency::Day, 28);
+    let rows = stockcast::forecast::backtest::ablation(&panel, &settings, 3);
+    let weekly = |label: &str| {
+        let row = rows.iter().find(|row| row.features == label).unwrap();
+        (row.weekly_wape.unwrap(), row.promotion_week_wape.unwrap())
+    };
+    let (all, all_promo) = weekly("all features");
+    let (no_promos, no_promos_promo) = weekly("without promotion features");
+    assert!(
+        no_promos > all,
+        "promotion features do not lower weekly WAPE: {rows:?}"
+    );
+    assert!(
+        no_promos_promo > all_promo,
+        "promotion features do not lower WAPE on promotion weeks: {rows:?}"
+    );
+
+    let url = common::sqlite_url(dir.path());
+    common::stockcast(&url)
+        .current_dir(dir.path())
+        .args([
+            "backtest",
+            "--horizon",
+            "28",
+            "--origins",
+            "1",
+            "--ablation",
+            "--data",
+        ])
+        .arg(&data)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("without poll signals")
+                .and(predicate::str::contains("without promotion features"))
+                .and(predicate::str::contains(
+                    "weekly totals per SKU × warehouse",
+                )),
+        );
+}

@@ -29,7 +29,7 @@ pub struct BacktestArgs {
 
 fn cell(value: Option<f64>, percent: bool) -> String {
     match value {
-        Some(v) if percent => format!("{:.1}%", v * 100.0),
+        Some(v) if percent => format!("{:.2}%", v * 100.0),
         Some(v) => format!("{v:.3}"),
         None => "–".to_string(),
     }
@@ -102,13 +102,38 @@ pub async fn run(cli: &Cli, args: &BacktestArgs) -> anyhow::Result<()> {
         ]);
     }
     println!("{out}");
+    let mut weekly = table(&[
+        "method",
+        "weekly WAPE",
+        "promotion weeks",
+        "other weeks",
+        "promotion weeks scored",
+    ]);
+    for row in &report.weekly {
+        weekly.add_row(vec![
+            row.method.to_string(),
+            cell(row.all_weeks, true),
+            cell(row.promotion_weeks, true),
+            cell(row.other_weeks, true),
+            row.promotion_week_count.to_string(),
+        ]);
+    }
+    println!("weekly totals per SKU × warehouse:\n{weekly}");
     if !report.ablation.is_empty() {
-        let mut out = table(&["features", "WAPE", "WAPE on promotion periods"]);
+        let mut out = table(&[
+            "features",
+            "WAPE",
+            "WAPE on promotion periods",
+            "weekly WAPE",
+            "WAPE on promotion weeks",
+        ]);
         for row in &report.ablation {
             out.add_row(vec![
                 row.features.clone(),
                 cell(row.wape, true),
                 cell(row.promo_wape, true),
+                cell(row.weekly_wape, true),
+                cell(row.promotion_week_wape, true),
             ]);
         }
         println!("ablation (same origins):\n{out}");

@@ -7,8 +7,9 @@ use chrono::NaiveDate;
 
 use super::engine::{fit_forecaster, predict, seasonal_naive, ForecastSettings};
 use super::features::FeatureSet;
-use super::metrics::{bias, interval_coverage, mase, pinball, share_below, wape};
+use super::metrics::{bias, interval_coverage, mase, pinball, share_below, wape, BlockSums};
 use super::panel::{season_periods, Panel};
+use crate::contract::Frequency;
 
 pub const MAX_BACKTEST_ORIGINS: usize = 52;
 
@@ -35,6 +36,19 @@ pub struct AblationRow {
     pub features: String,
     pub wape: Option<f64>,
     pub promo_wape: Option<f64>,
+    pub weekly_wape: Option<f64>,
+    pub promotion_week_wape: Option<f64>,
+}
+
+/// WAPE of weekly totals per SKU × warehouse (what a stock decision depends on; daily cells
+/// are so sparse that their WAPE rewards forecasting zero).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WeeklyRow {
+    pub method: &'static str,
+    pub all_weeks: Option<f64>,
+    pub promotion_weeks: Option<f64>,
+    pub other_weeks: Option<f64>,
+    pub promotion_week_count: usize,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -42,6 +56,8 @@ pub struct BacktestReport {
     pub origins: Vec<NaiveDate>,
     pub horizon: usize,
     pub rows: Vec<MetricRow>,
+    /// stockcast, then seasonal naive.
+    pub weekly: Vec<WeeklyRow>,
     pub ablation: Vec<AblationRow>,
 }
 
@@ -158,10 +174,24 @@ pub fn backtest(panel: &Panel, settings: &ForecastSettings, origins: usize) -> B
         level_index(&settings.quantiles, 0.5),
         level_index(&settings.quantiles, 0.9),
     );
+    let block_periods = match panel.freq {
+        Frequency::Day => 7,
+        Frequency::Week => 1,
+    };
+    let warehouses = panel.warehouse_count();
+    let series_sku: Vec<usize> = (0..panel.sku_count() * warehouses)
+        .map(|series| series / warehouses)
+        .collect();
+    let mut weekly_model = BlockSums::default();
+    let mut weekly_naive = BlockSums::default();
     for &origin_len in &origin_list {
         let history = panel.truncated(origin_len, horizon);
         let forecaster = fit_forecaster(&history, &settings);
         let output = predict(&history, &forecaster, &settings);
+        let dense = series_sku.len() * horizon;
+        let (mut actual_dense, mut model_dense, mut naive_dense) =
+            (vec![0.0; dense], vec![0.0; dense], vec![0.0; dense]);
+        let mut promo_dense = vec![false; panel.sku_count() * horizon];
         for sku in 0..panel.sku_count() {
             let category = format!("category:{}", panel.categories[panel.sku_category[sku]]);
             for warehouse in 0..panel.warehouse_count() {
@@ -182,6 +212,11 @@ pub fn backtest(panel: &Panel, settings: &ForecastSettings, origins: usize) -> B
             let actual = f64::from(panel.cell(sku, warehouse, target));
             let naive = seasonal_naive(&history, sku, warehouse, origin_len, target);
             let promo = panel.discount[panel.future_index(sku, target)] > 0.0;
+            let slot = (sku * warehouses + warehouse) * horizon + (target - origin_len);
+            actual_dense[slot] = actual;
+            model_dense[slot] = output.mean[row];
+            naive_dense[slot] = naive;
+            promo_dense[sku * horizon + (target - origin_len)] = promo;
             let category = format!("category:{}", panel.categories[panel.sku_category[sku]]);
             let keys = [
                 "overall",
@@ -202,7 +237,34 @@ pub fn backtest(panel: &Panel, settings: &ForecastSettings, origins: usize) -> B
                 pairs.naive.push(naive);
             }
         }
+        weekly_model.add(
+            &actual_dense,
+            &model_dense,
+            horizon,
+            block_periods,
+            &series_sku,
+            &promo_dense,
+        );
+        weekly_naive.add(
+            &actual_dense,
+            &naive_dense,
+            horizon,
+            block_periods,
+            &series_sku,
+            &promo_dense,
+        );
     }
+    let weekly_row = |method: &'static str, sums: &BlockSums| WeeklyRow {
+        method,
+        all_weeks: sums.all_wape(),
+        promotion_weeks: sums.promotion_wape(),
+        other_weeks: sums.other_wape(),
+        promotion_week_count: sums.promotion_blocks,
+    };
+    let weekly = vec![
+        weekly_row("stockcast", &weekly_model),
+        weekly_row("seasonal_naive", &weekly_naive),
+    ];
     let mut rows = Vec::new();
     let order = ["overall", "promotion periods", "normal periods"];
     for scope in order {
@@ -222,6 +284,7 @@ pub fn backtest(panel: &Panel, settings: &ForecastSettings, origins: usize) -> B
             .collect(),
         horizon,
         rows,
+        weekly,
         ablation: Vec::new(),
     }
 }
@@ -262,6 +325,8 @@ pub fn ablation(panel: &Panel, settings: &ForecastSettings, origins: usize) -> V
                 promo_wape: report
                     .row("promotion periods", "stockcast")
                     .and_then(|row| row.wape),
+                weekly_wape: report.weekly.first().and_then(|row| row.all_weeks),
+                promotion_week_wape: report.weekly.first().and_then(|row| row.promotion_weeks),
             }
         })
         .collect()

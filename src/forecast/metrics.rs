@@ -91,10 +91,70 @@ pub fn interval_coverage(actual: &[f64], low: &[f64], high: &[f64]) -> Option<f6
     Some(inside as f64 / actual.len() as f64)
 }
 
-/// WAPE of period blocks (e.g. weeks of a daily forecast), split by whether a block touches
-/// a promotion. Values are `[series][period]` over `periods` periods; a series' promotion
-/// mask is `promo[series_group[series]][period]` (promotions are per SKU, series are
-/// SKU × warehouse). Returns `(promotion blocks, other blocks)`.
+/// Absolute error and actual units of period blocks (e.g. weeks of a daily forecast), kept
+/// apart for blocks that touch a promotion and blocks that do not, so several backtest
+/// origins can be added up before the ratio is taken.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BlockSums {
+    /// `[other, promotion][error, actual]`.
+    sums: [[f64; 2]; 2],
+    pub promotion_blocks: usize,
+}
+
+impl BlockSums {
+    /// Adds `[series][period]` values over `periods` periods; a series' promotion mask is
+    /// `promo[series_group[series]][period]` (promotions are per SKU, series are
+    /// SKU × warehouse).
+    pub fn add(
+        &mut self,
+        actual: &[f64],
+        forecast: &[f64],
+        periods: usize,
+        block_periods: usize,
+        series_group: &[usize],
+        promo: &[bool],
+    ) {
+        assert!(block_periods >= 1 && periods >= 1);
+        assert_eq!(actual.len(), forecast.len());
+        assert_eq!(actual.len(), series_group.len() * periods);
+        for (series, &group) in series_group.iter().enumerate() {
+            let mask = &promo[group * periods..(group + 1) * periods];
+            let values = series * periods..(series + 1) * periods;
+            let (actual, forecast) = (&actual[values.clone()], &forecast[values]);
+            for block in (0..periods).step_by(block_periods) {
+                let end = (block + block_periods).min(periods);
+                let is_promo = mask[block..end].iter().any(|&p| p);
+                let a: f64 = actual[block..end].iter().sum();
+                let f: f64 = forecast[block..end].iter().sum();
+                let slot = &mut self.sums[usize::from(is_promo)];
+                slot[0] += (a - f).abs();
+                slot[1] += a;
+                self.promotion_blocks += usize::from(is_promo);
+            }
+        }
+    }
+
+    fn ratio([error, total]: [f64; 2]) -> Option<f64> {
+        (total > 0.0).then(|| error / total)
+    }
+
+    pub fn all_wape(&self) -> Option<f64> {
+        Self::ratio([
+            self.sums[0][0] + self.sums[1][0],
+            self.sums[0][1] + self.sums[1][1],
+        ])
+    }
+
+    pub fn promotion_wape(&self) -> Option<f64> {
+        Self::ratio(self.sums[1])
+    }
+
+    pub fn other_wape(&self) -> Option<f64> {
+        Self::ratio(self.sums[0])
+    }
+}
+
+/// WAPE of period blocks split by promotion: `(promotion blocks, other blocks)`.
 pub fn block_wape_by_promotion(
     actual: &[f64],
     forecast: &[f64],
@@ -103,26 +163,16 @@ pub fn block_wape_by_promotion(
     series_group: &[usize],
     promo: &[bool],
 ) -> (Option<f64>, Option<f64>) {
-    assert!(block_periods >= 1 && periods >= 1);
-    assert_eq!(actual.len(), forecast.len());
-    assert_eq!(actual.len(), series_group.len() * periods);
-    let mut sums = [[0.0f64; 2]; 2]; // [promo?][error, actual]
-    for (series, &group) in series_group.iter().enumerate() {
-        let mask = &promo[group * periods..(group + 1) * periods];
-        let values = series * periods..(series + 1) * periods;
-        let (actual, forecast) = (&actual[values.clone()], &forecast[values]);
-        for block in (0..periods).step_by(block_periods) {
-            let end = (block + block_periods).min(periods);
-            let is_promo = mask[block..end].iter().any(|&p| p);
-            let a: f64 = actual[block..end].iter().sum();
-            let f: f64 = forecast[block..end].iter().sum();
-            let slot = &mut sums[usize::from(is_promo)];
-            slot[0] += (a - f).abs();
-            slot[1] += a;
-        }
-    }
-    let ratio = |[error, total]: [f64; 2]| (total > 0.0).then(|| error / total);
-    (ratio(sums[1]), ratio(sums[0]))
+    let mut sums = BlockSums::default();
+    sums.add(
+        actual,
+        forecast,
+        periods,
+        block_periods,
+        series_group,
+        promo,
+    );
+    (sums.promotion_wape(), sums.other_wape())
 }
 
 #[cfg(test)]
