@@ -4,11 +4,15 @@
 mod allocate;
 mod forecast;
 mod ingest;
+mod reports;
 mod stats;
 
 pub use allocate::{bench_allocate, AllocateBenchResult};
 pub use forecast::{bench_forecast, ForecastBenchConfig, ForecastBenchResult};
 pub use ingest::{bench_ingest, IngestBenchConfig, IngestBenchResult};
+pub use reports::{
+    bench_reports, prepare_dataset, PrepareConfig, ReportTiming, ReportsBenchResult,
+};
 pub use stats::median;
 
 use thiserror::Error;

@@ -46,6 +46,26 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// Every report kind on a prepared 2000-SKU × 10-warehouse database (built on first use:
+    /// generate → ingest → two forecast runs → allocate), medians over runs.
+    Reports {
+        #[arg(long, default_value_t = 2000)]
+        skus: usize,
+        #[arg(long, default_value_t = 10)]
+        warehouses: usize,
+        #[arg(long, default_value_t = 1095)]
+        days: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long, default_value_t = 56)]
+        horizon: usize,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Folder for the prepared dataset and database (reused when prepared with the same
+        /// parameters).
+        #[arg(long, default_value = "target/bench-reports")]
+        dir: std::path::PathBuf,
+    },
     /// Features + fit + forecast with quantiles, end to end from files, against the Python
     /// reference pipeline (mlforecast + LightGBM) on the same data, scored by score.py.
     Forecast {
@@ -74,6 +94,71 @@ pub enum BenchCommand {
 
 pub async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
     match &args.command {
+        BenchCommand::Reports {
+            skus,
+            warehouses,
+            days,
+            seed,
+            horizon,
+            runs,
+            dir,
+        } => {
+            let config = stockcast::bench::PrepareConfig {
+                exe: std::env::current_exe().context("locating the stockcast binary")?,
+                dir: std::path::absolute(dir).context("resolving --dir")?,
+                skus: *skus,
+                warehouses: *warehouses,
+                days: *days,
+                seed: *seed,
+                end_date: stockcast::jobs::default_sample_end_date(),
+                horizon: *horizon,
+            };
+            let progress = spinner("preparing the benchmark database", cli.quiet);
+            let url = stockcast::bench::prepare_dataset(&config).await;
+            progress.finish_and_clear();
+            let url = url?;
+            let store = stockcast::store::Store::open(&url, &Default::default()).await?;
+            let progress = spinner("timing reports", cli.quiet);
+            let result = stockcast::bench::bench_reports(&store, *runs).await;
+            progress.finish_and_clear();
+            let result = result?;
+            if !cli.quiet {
+                let mut out = table(&["report", "median s", "runs (s)", "outcome"]);
+                for report in &result.reports {
+                    out.add_row(vec![
+                        report.report.to_string(),
+                        format!("{:.3}", report.median_seconds),
+                        report
+                            .seconds
+                            .iter()
+                            .map(|s| format!("{s:.3}"))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        report.outcome.clone(),
+                    ]);
+                }
+                println!("{out}");
+                println!(
+                    "baseline: reading the latest forecast run whole ({} rows) took {:.3} s",
+                    thousands(result.forecast_rows as usize),
+                    result.baseline_full_run_read_seconds
+                );
+            }
+            let ratio =
+                result.slowest_median_seconds / result.baseline_full_run_read_seconds.max(1e-9);
+            let mut line = serde_json::json!({
+                "bench": "reports",
+                "forecast_rows": result.forecast_rows,
+                "slowest_median_seconds": (result.slowest_median_seconds * 1000.0).round() / 1000.0,
+                "baseline_full_run_read_seconds": (result.baseline_full_run_read_seconds * 1000.0).round() / 1000.0,
+                "slowest_vs_baseline": (ratio * 100.0).round() / 100.0,
+            });
+            for report in &result.reports {
+                line[format!("{}_seconds", report.report.replace('-', "_"))] =
+                    serde_json::json!((report.median_seconds * 1000.0).round() / 1000.0);
+            }
+            println!("{line}");
+        }
         BenchCommand::Ingest {
             skus,
             warehouses,

@@ -11,6 +11,7 @@ mod ingest;
 mod jobs;
 mod models;
 mod output;
+mod report;
 
 use clap::{Parser, Subcommand};
 
@@ -58,6 +59,9 @@ pub enum Command {
     Allocation(allocation::AllocationArgs),
     /// Run and list the pipeline jobs defined in jobs/*.toml.
     Jobs(jobs::JobsArgs),
+    /// Merchandiser reports: forecast, promo-lift, stockout-risk, allocation, accuracy,
+    /// poll-signals, jobs (table, CSV, JSON or a self-contained HTML page).
+    Report(report::ReportArgs),
     /// Benchmarks on generated data (medians over several runs, one JSON line at the end).
     Bench(bench::BenchArgs),
 }
@@ -86,6 +90,9 @@ fn is_bad_input(error: &anyhow::Error) -> bool {
                 .downcast_ref::<stockcast::allocation::AllocationStoreError>()
                 .is_some_and(|e| e.is_bad_input())
             || cause
+                .downcast_ref::<stockcast::report::ReportError>()
+                .is_some_and(|e| e.is_bad_input())
+            || cause
                 .downcast_ref::<stockcast::store::StoreError>()
                 .is_some_and(|e| matches!(e, stockcast::store::StoreError::BadUrl { .. }))
     })
@@ -109,6 +116,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Allocate(args) => allocate::run(&cli, args).await,
         Command::Allocation(args) => allocation::run(&cli, args).await,
         Command::Jobs(args) => jobs::run(&cli, args).await,
+        Command::Report(args) => report::run(&cli, args).await,
         Command::Bench(args) => bench::run(&cli, args).await,
     }
 }

@@ -8,8 +8,14 @@ use assert_cmd::Command;
 use stockcast::store::scratch::ScratchDatabase;
 use stockcast::store::{Store, StoreOptions};
 
+/// The CLI binary. `STOCKCAST_TEST_BIN` overrides it: in a target directory shared by several
+/// worktrees, `debug/stockcast` is whichever worktree linked last, while
+/// `debug/deps/stockcast-<hash>` is this worktree's own.
 pub fn stockcast(database_url: &str) -> Command {
-    let mut command = Command::cargo_bin("stockcast").expect("binary built");
+    let mut command = match std::env::var_os("STOCKCAST_TEST_BIN") {
+        Some(path) => Command::new(path),
+        None => Command::cargo_bin("stockcast").expect("binary built"),
+    };
     command.env("STOCKCAST_DATABASE_URL", database_url);
     command.env_remove("STOCKCAST_LOG");
     command

@@ -1,0 +1,395 @@
+//! `report stockout-risk`: SKU × warehouse cells where demand over the promotion window is
+//! likely to exceed stock on hand plus inbound, ranked by margin at risk, each with the
+//! transfer that would fix it.
+//!
+//! - P(stock-out) = P(D > on_hand + inbound), D the window demand from the forecast
+//!   quantiles (see `window_demand`).
+//! - Margin at risk = unit margin × E[(D − stock)⁺]; unit margin = regular price ×
+//!   (1 − discount) × margin rate (40% by default, as `allocate --margin-rate`), regular price
+//!   100 where the catalogue has none (as `allocate`).
+//! - The fix: the transfers into that cell in the latest published allocation run for the
+//!   promotion; otherwise the same SKU's warehouse with the most surplus over its own p90
+//!   demand, moving enough to reach the cell's p90 (or all the surplus, if less).
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+
+use super::lookup::{latest_forecast_run, promotion_in_run, Promotion};
+use super::query::{Bind, Sql};
+use super::view::{column, cut, Chart, ReportView, Section, Value};
+use super::window_demand::{load_window, shortfall, CellWindow};
+use super::{Filters, ReportError};
+use crate::report_fetch;
+use crate::store::Store;
+
+/// Regular price assumed where the catalogue has none (as `allocate`).
+pub const DEFAULT_UNIT_PRICE: f64 = 100.0;
+
+/// (sku, from warehouse, to warehouse, units).
+pub type TransferLine = (String, String, String, i64);
+
+#[derive(Debug, Clone)]
+pub struct StockoutInput {
+    pub forecast_run: String,
+    pub promotion: Promotion,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Window demand for every warehouse of the SKUs in scope (the warehouse filter is
+    /// applied to the listing only, so surplus elsewhere is still seen).
+    pub cells: Vec<CellWindow>,
+    /// (on_hand, inbound) per (sku, warehouse).
+    pub stock: HashMap<(String, String), (i64, i64)>,
+    /// The latest published allocation run for the promotion and its transfers
+    /// (sku, from, to, units).
+    pub allocation: Option<(String, Vec<TransferLine>)>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RiskRow {
+    pub sku: String,
+    pub warehouse: String,
+    pub category: String,
+    pub stockout_probability: f64,
+    pub expected_demand_units: f64,
+    pub p90_demand_units: f64,
+    pub stock_units: i64,
+    pub expected_shortfall_units: f64,
+    pub margin_at_risk: f64,
+    pub fix: Fix,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fix {
+    /// Transfers into the cell in the published allocation run.
+    Allocation {
+        run: String,
+        moves: Vec<(String, i64)>,
+    },
+    /// A move from the SKU's warehouse with the most surplus.
+    Surplus {
+        from_warehouse: String,
+        units: i64,
+    },
+    None,
+}
+
+impl Fix {
+    fn describe(&self) -> String {
+        match self {
+            Fix::Allocation { moves, .. } => {
+                let text: Vec<String> = moves
+                    .iter()
+                    .map(|(from, units)| {
+                        format!("{} from {from}", super::format::grouped(*units as f64, 0))
+                    })
+                    .collect();
+                format!("plan: {}", text.join(", "))
+            }
+            Fix::Surplus {
+                from_warehouse,
+                units,
+            } => format!(
+                "move {} from {from_warehouse}",
+                super::format::grouped(*units as f64, 0)
+            ),
+            Fix::None => "no surplus elsewhere".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StockoutReport {
+    pub forecast_run: String,
+    pub promotion: Promotion,
+    pub window_from: NaiveDate,
+    pub window_to: NaiveDate,
+    pub min_probability: f64,
+    pub margin_rate: f64,
+    pub cells_checked: usize,
+    pub cells_at_risk: usize,
+    pub margin_at_risk_total: f64,
+    pub rows: Vec<RiskRow>,
+    pub rows_left_out: usize,
+    /// Margin at risk per (category, warehouse), over every cell at risk.
+    pub heat: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+pub async fn load(store: &Store, filters: &Filters) -> Result<StockoutInput, ReportError> {
+    let run = latest_forecast_run(store, filters.as_of).await?;
+    let (promotion, from, to) = promotion_in_run(store, filters, &run).await?;
+    let everywhere = Filters {
+        warehouse: None,
+        ..filters.clone()
+    };
+    let cells = load_window(store, &run, &promotion, from, to, &everywhere).await?;
+
+    let mut sql =
+        Sql::new("SELECT i.sku, i.warehouse, i.on_hand, i.inbound FROM inventory i WHERE 1 = 1");
+    promotion.restrict(&mut sql, "i");
+    everywhere.restrict(&mut sql, "i");
+    let stock = report_fetch!(store, sql, (String, String, i64, i64))
+        .into_iter()
+        .map(|(sku, warehouse, on_hand, inbound)| ((sku, warehouse), (on_hand, inbound)))
+        .collect();
+
+    let mut sql = Sql::new("SELECT id FROM allocation_runs WHERE status = 'published'");
+    sql.clause(
+        " AND promotion = ? ORDER BY published_at DESC, id DESC LIMIT 1",
+        vec![Bind::Text(promotion.promo_id.clone())],
+    );
+    let allocation = match report_fetch!(store, sql, (String,)).into_iter().next() {
+        Some((run_id,)) => {
+            let mut sql = Sql::new(
+                "SELECT t.sku, t.from_warehouse, t.to_warehouse, t.units FROM allocation_transfers t WHERE ",
+            );
+            sql.clause("t.run_id = ?", vec![Bind::Text(run_id.clone())]);
+            if let Some(sku) = &filters.sku {
+                sql.clause(" AND t.sku = ?", vec![Bind::Text(sku.clone())]);
+            }
+            Some((
+                run_id,
+                report_fetch!(store, sql, (String, String, String, i64)),
+            ))
+        }
+        None => None,
+    };
+    Ok(StockoutInput {
+        forecast_run: run.id,
+        promotion,
+        from,
+        to,
+        cells,
+        stock,
+        allocation,
+    })
+}
+
+pub fn build(input: &StockoutInput, filters: &Filters) -> Result<StockoutReport, ReportError> {
+    let discount = input.promotion.discount_pct / 100.0;
+    let stock_of = |sku: &str, warehouse: &str| {
+        input
+            .stock
+            .get(&(sku.to_string(), warehouse.to_string()))
+            .map_or(0, |(on_hand, inbound)| on_hand + inbound)
+    };
+    // Surplus over p90 demand per (sku, warehouse): what could leave without creating a risk.
+    let mut surplus: HashMap<&str, Vec<(&str, i64)>> = HashMap::new();
+    let demand_p90: HashMap<(&str, &str), f64> = input
+        .cells
+        .iter()
+        .map(|c| ((c.sku.as_str(), c.warehouse.as_str()), c.p90()))
+        .collect();
+    for ((sku, warehouse), (on_hand, inbound)) in &input.stock {
+        let need = demand_p90
+            .get(&(sku.as_str(), warehouse.as_str()))
+            .copied()
+            .unwrap_or(0.0)
+            .ceil() as i64;
+        let spare = on_hand + inbound - need;
+        if spare > 0 {
+            surplus
+                .entry(sku.as_str())
+                .or_default()
+                .push((warehouse.as_str(), spare));
+        }
+    }
+    let mut planned: HashMap<(&str, &str), Vec<(String, i64)>> = HashMap::new();
+    if let Some((_, transfers)) = &input.allocation {
+        for (sku, from, to, units) in transfers {
+            planned
+                .entry((sku.as_str(), to.as_str()))
+                .or_default()
+                .push((from.clone(), *units));
+        }
+    }
+
+    let mut rows = Vec::new();
+    let mut cells_checked = 0;
+    for cell in &input.cells {
+        if !filters.matches(&cell.sku, &cell.category, &cell.warehouse) {
+            continue;
+        }
+        cells_checked += 1;
+        let stock = stock_of(&cell.sku, &cell.warehouse);
+        let (probability, short) = shortfall(cell, stock as f64);
+        if probability < filters.min_probability || short <= 0.0 {
+            continue;
+        }
+        let unit_margin =
+            cell.unit_price.unwrap_or(DEFAULT_UNIT_PRICE) * (1.0 - discount) * filters.margin_rate;
+        let fix = match (
+            &input.allocation,
+            planned.get(&(cell.sku.as_str(), cell.warehouse.as_str())),
+        ) {
+            (Some((run, _)), Some(moves)) => {
+                let mut moves = moves.clone();
+                moves.sort();
+                Fix::Allocation {
+                    run: run.clone(),
+                    moves,
+                }
+            }
+            _ => {
+                let need = ((cell.p90() - stock as f64).ceil() as i64).max(1);
+                let best = surplus.get(cell.sku.as_str()).and_then(|sources| {
+                    sources
+                        .iter()
+                        .filter(|(warehouse, _)| *warehouse != cell.warehouse)
+                        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+                });
+                match best {
+                    Some((from, spare)) => Fix::Surplus {
+                        from_warehouse: from.to_string(),
+                        units: need.min(*spare),
+                    },
+                    None => Fix::None,
+                }
+            }
+        };
+        rows.push(RiskRow {
+            sku: cell.sku.clone(),
+            warehouse: cell.warehouse.clone(),
+            category: cell.category.clone(),
+            stockout_probability: probability,
+            expected_demand_units: cell.mean,
+            p90_demand_units: cell.p90(),
+            stock_units: stock,
+            expected_shortfall_units: short,
+            margin_at_risk: unit_margin * short,
+            fix,
+        });
+    }
+    if rows.is_empty() {
+        return Err(ReportError::Empty(format!(
+            "no SKU × warehouse with P(stock-out) ≥ {:.0}% in promotion {} ({} … {}; {} cells checked){}",
+            filters.min_probability * 100.0,
+            input.promotion.promo_id,
+            input.from,
+            input.to,
+            cells_checked,
+            filters.describe_suffix()
+        )));
+    }
+    let mut heat: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    for row in &rows {
+        *heat
+            .entry(row.category.clone())
+            .or_default()
+            .entry(row.warehouse.clone())
+            .or_default() += row.margin_at_risk;
+    }
+    rows.sort_by(|a, b| {
+        b.margin_at_risk
+            .total_cmp(&a.margin_at_risk)
+            .then_with(|| a.sku.cmp(&b.sku))
+            .then_with(|| a.warehouse.cmp(&b.warehouse))
+    });
+    let cells_at_risk = rows.len();
+    let margin_at_risk_total = rows.iter().map(|r| r.margin_at_risk).sum();
+    let rows_left_out = cut(&mut rows, filters.rows());
+    Ok(StockoutReport {
+        forecast_run: input.forecast_run.clone(),
+        promotion: input.promotion.clone(),
+        window_from: input.from,
+        window_to: input.to,
+        min_probability: filters.min_probability,
+        margin_rate: filters.margin_rate,
+        cells_checked,
+        cells_at_risk,
+        margin_at_risk_total,
+        rows,
+        rows_left_out,
+        heat,
+    })
+}
+
+impl StockoutReport {
+    pub fn view(&self) -> ReportView {
+        let mut view = ReportView::new(format!(
+            "Stock-out risk in promotion {} \"{}\"",
+            self.promotion.promo_id, self.promotion.name
+        ));
+        view.context.push(format!(
+            "Scope: {}, {}% off; window {} … {}; forecast run {}",
+            self.promotion.scope(),
+            self.promotion.discount_pct,
+            self.window_from,
+            self.window_to,
+            self.forecast_run
+        ));
+        view.context.push(format!(
+            "{} of {} SKU × warehouse cells have P(demand > stock + inbound) ≥ {:.0}%; margin at risk {}",
+            super::format::grouped(self.cells_at_risk as f64, 0),
+            super::format::grouped(self.cells_checked as f64, 0),
+            self.min_probability * 100.0,
+            super::format::display(&Value::Money(self.margin_at_risk_total))
+        ));
+        let mut section = Section::new(
+            "Cells at risk, by margin at risk",
+            vec![
+                column("sku", "sku"),
+                column("warehouse", "warehouse"),
+                column("stockout_probability", "P(out)"),
+                column("expected_demand_units", "demand, units"),
+                column("stock_units", "stock+inbound, units"),
+                column("expected_shortfall_units", "short, units"),
+                column("margin_at_risk", "margin at risk"),
+                column("fix", "fix"),
+            ],
+        );
+        for row in &self.rows {
+            section.push(vec![
+                Value::text(&row.sku),
+                Value::text(&row.warehouse),
+                Value::Share(row.stockout_probability),
+                Value::Units(row.expected_demand_units),
+                Value::Count(row.stock_units),
+                Value::Units(row.expected_shortfall_units),
+                Value::Money(row.margin_at_risk),
+                Value::Text(row.fix.describe()),
+            ]);
+        }
+        section.rows_left_out = self.rows_left_out;
+        view.sections.push(section);
+        let columns: Vec<String> = {
+            let mut all: Vec<String> = self
+                .heat
+                .values()
+                .flat_map(|row| row.keys().cloned())
+                .collect();
+            all.sort();
+            all.dedup();
+            all
+        };
+        let rows: Vec<String> = self.heat.keys().cloned().collect();
+        let values = rows
+            .iter()
+            .map(|category| {
+                columns
+                    .iter()
+                    .map(|warehouse| {
+                        self.heat
+                            .get(category)
+                            .and_then(|row| row.get(warehouse))
+                            .copied()
+                            .unwrap_or(0.0)
+                    })
+                    .collect()
+            })
+            .collect();
+        view.charts.push(Chart::Heat {
+            title: "Margin at risk by category and warehouse".to_string(),
+            unit: "$".to_string(),
+            rows,
+            columns,
+            values,
+        });
+        view.notes.push(format!(
+            "Margin at risk = regular price × (1 − discount) × {:.0}% margin × expected shortfall E[(D − stock)⁺]; a fix \"plan\" comes from the latest published allocation run for the promotion, \"move\" from the warehouse with the most stock above its own p90 demand.",
+            self.margin_rate * 100.0
+        ));
+        view
+    }
+}
