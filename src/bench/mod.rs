@@ -4,11 +4,13 @@
 mod allocate;
 mod forecast;
 mod ingest;
+mod reserve;
 mod stats;
 
 pub use allocate::{bench_allocate, AllocateBenchResult};
 pub use forecast::{bench_forecast, ForecastBenchConfig, ForecastBenchResult};
 pub use ingest::{bench_ingest, IngestBenchConfig, IngestBenchResult};
+pub use reserve::{bench_reserve, BenchBackend, ReserveBenchConfig, ReserveBenchResult};
 pub use stats::median;
 
 use thiserror::Error;
