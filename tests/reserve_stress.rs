@@ -173,7 +173,7 @@ async fn stress(stores: Vec<Store>, check_store: Store) {
         reserver.shutdown().await;
     }
 
-    let tally = tally.lock().unwrap();
+    let tally = std::mem::take(&mut *tally.lock().unwrap());
     for sku in SKUS {
         let received = tally.received.get(sku).copied().unwrap_or(0);
         let committed = tally.committed.get(sku).copied().unwrap_or(0);

@@ -110,15 +110,15 @@ async fn try_batch(
             }
             for record in sqlite::due(conn, now, sweep_limit).await? {
                 let reservation = reservation_from(record)?;
-                state
-                    .reservations
-                    .entry(reservation.id.clone())
-                    .or_insert(reservation);
+                if !state.reservations.contains_key(&reservation.id) {
+                    state.add_reservation(reservation);
+                }
             }
             let keys: Vec<String> = footprint.idempotency_keys.iter().cloned().collect();
             for record in sqlite::reservations_by(conn, "idempotency_key", &keys).await? {
                 let reservation = reservation_from(record)?;
                 if !state.reservations.contains_key(&reservation.id) {
+                    state.replay_only.insert(reservation.id.clone());
                     state.add_reservation(reservation);
                 }
             }
@@ -138,15 +138,15 @@ async fn try_batch(
             }
             for record in postgres::lock_due(conn, now, sweep_limit).await? {
                 let reservation = reservation_from(record)?;
-                state
-                    .reservations
-                    .entry(reservation.id.clone())
-                    .or_insert(reservation);
+                if !state.reservations.contains_key(&reservation.id) {
+                    state.add_reservation(reservation);
+                }
             }
             let keys: Vec<String> = footprint.idempotency_keys.iter().cloned().collect();
             for record in postgres::by_idempotency_keys(conn, &keys).await? {
                 let reservation = reservation_from(record)?;
                 if !state.reservations.contains_key(&reservation.id) {
+                    state.replay_only.insert(reservation.id.clone());
                     state.add_reservation(reservation);
                 }
             }

@@ -40,6 +40,9 @@ pub struct BatchState {
     pub by_idempotency_key: HashMap<String, String>,
     /// on_hand as of each loaded row's last ledger event, where known.
     pub ledger_on_hand: HashMap<StockKey, i64>,
+    /// Reservations loaded only to answer an idempotent retry, without a row lock: the batch
+    /// may show them but never change them (another process may be changing them).
+    pub replay_only: std::collections::HashSet<String>,
     pub changes: Changes,
 }
 
@@ -177,6 +180,7 @@ pub fn expire_due(state: &mut BatchState, now: DateTime<Utc>) -> usize {
         .reservations
         .values()
         .filter(|reservation| reservation.status == Status::Held && reservation.expires_at <= now)
+        .filter(|reservation| !state.replay_only.contains(&reservation.id))
         .map(|reservation| reservation.id.clone())
         .collect();
     due.sort();
