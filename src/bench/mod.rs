@@ -5,6 +5,7 @@ mod allocate;
 mod forecast;
 mod ingest;
 mod reports;
+mod reserve;
 mod stats;
 
 pub use allocate::{bench_allocate, AllocateBenchResult};
@@ -13,6 +14,7 @@ pub use ingest::{bench_ingest, IngestBenchConfig, IngestBenchResult};
 pub use reports::{
     bench_reports, prepare_dataset, PrepareConfig, ReportTiming, ReportsBenchResult,
 };
+pub use reserve::{bench_reserve, BenchBackend, ReserveBenchConfig, ReserveBenchResult};
 pub use stats::median;
 
 use thiserror::Error;

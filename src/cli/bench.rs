@@ -3,7 +3,8 @@ use anyhow::Context;
 use super::output::{spinner, table, thousands};
 use super::Cli;
 use stockcast::bench::{
-    bench_allocate, bench_forecast, bench_ingest, ForecastBenchConfig, IngestBenchConfig,
+    bench_allocate, bench_forecast, bench_ingest, bench_reserve, BenchBackend, ForecastBenchConfig,
+    IngestBenchConfig, ReserveBenchConfig,
 };
 
 #[derive(Debug, clap::Args)]
@@ -28,6 +29,32 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: usize,
         /// PostgreSQL server to create scratch databases on ("none" to skip).
+        #[arg(
+            long,
+            env = "STOCKCAST_BENCH_POSTGRES_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+        )]
+        postgres_url: String,
+    },
+    /// Reservations/s on hot SKUs through the core API (group commit) vs one transaction per
+    /// request, p50/p99 latency, and an oversell check.
+    Reserve {
+        #[arg(long, value_enum, default_value = "sqlite")]
+        backend: BenchBackend,
+        #[arg(long, default_value_t = 1)]
+        skus: usize,
+        #[arg(long, default_value_t = 256)]
+        clients: usize,
+        /// Seconds per run and per phase (core, then naive), e.g. 10s.
+        #[arg(long, default_value = "10s", value_parser = parse_seconds)]
+        duration: std::time::Duration,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Units on hand per SKU at the start.
+        #[arg(long, default_value_t = 100_000_000)]
+        stock: i64,
+        #[arg(long, default_value_t = 1024)]
+        max_batch: usize,
         #[arg(
             long,
             env = "STOCKCAST_BENCH_POSTGRES_URL",
@@ -90,6 +117,18 @@ pub enum BenchCommand {
         #[arg(long, default_value = "../shared/baselines")]
         baselines_dir: std::path::PathBuf,
     },
+}
+
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let number = text.strip_suffix('s').unwrap_or(text);
+    match number.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds <= 600.0 => {
+            Ok(std::time::Duration::from_secs_f64(seconds))
+        }
+        _ => Err(format!(
+            "expected seconds between 0 and 600 like 10s, got {text:?}"
+        )),
+    }
 }
 
 pub async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
@@ -158,6 +197,86 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
                     serde_json::json!((report.median_seconds * 1000.0).round() / 1000.0);
             }
             println!("{line}");
+        }
+        BenchCommand::Reserve {
+            backend,
+            skus,
+            clients,
+            duration,
+            runs,
+            stock,
+            max_batch,
+            postgres_url,
+        } => {
+            let work = tempfile::Builder::new()
+                .prefix("stockcast-bench-")
+                .tempdir()
+                .context("creating a scratch folder")?;
+            let config = ReserveBenchConfig {
+                backend: *backend,
+                skus: *skus,
+                clients: *clients,
+                duration: *duration,
+                runs: *runs,
+                stock: *stock,
+                max_batch: *max_batch,
+                postgres_admin_url: postgres_url.clone(),
+                work_dir: work.path().to_path_buf(),
+            };
+            let progress = spinner("benchmarking reservations", cli.quiet);
+            let result = bench_reserve(&config).await;
+            progress.finish_and_clear();
+            let result = result?;
+            if !cli.quiet {
+                let rates = |rates: &[f64]| {
+                    rates
+                        .iter()
+                        .map(|r| thousands(*r as usize))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                println!(
+                    "{skus} hot SKU(s), {clients} clients, {:.0} s per phase, {runs} run(s), {:?}",
+                    duration.as_secs_f64(),
+                    backend
+                );
+                println!(
+                    "group commit: median {} reservations/s (runs: {}), p50 {:.2} ms, p99 {:.2} ms, mean batch {:.0}",
+                    thousands(result.reservations_per_second as usize),
+                    rates(&result.run_rates),
+                    result.p50_ms,
+                    result.p99_ms,
+                    result.mean_batch
+                );
+                println!(
+                    "naive (one transaction per request): median {} reservations/s (runs: {}), p50 {:.2} ms, p99 {:.2} ms",
+                    thousands(result.naive_per_second as usize),
+                    rates(&result.naive_run_rates),
+                    result.naive_p50_ms,
+                    result.naive_p99_ms
+                );
+                println!(
+                    "ratio {:.1}×; sell-out race: {} of {} units held; oversold {}",
+                    result.ratio, result.sellout_held, result.sellout_stock, result.oversold
+                );
+            }
+            let json = serde_json::json!({
+                "bench": "reserve",
+                "backend": format!("{backend:?}").to_lowercase(),
+                "reservations_per_second": result.reservations_per_second.round(),
+                "naive_per_second": result.naive_per_second.round(),
+                "ratio": (result.ratio * 10.0).round() / 10.0,
+                "p50_ms": (result.p50_ms * 100.0).round() / 100.0,
+                "p99_ms": (result.p99_ms * 100.0).round() / 100.0,
+                "oversold": result.oversold,
+            });
+            println!("{json}");
+            if result.oversold != 0 {
+                anyhow::bail!(
+                    "oversold {} units: the invariant is broken",
+                    result.oversold
+                );
+            }
         }
         BenchCommand::Ingest {
             skus,

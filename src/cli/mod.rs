@@ -9,9 +9,11 @@ mod forecast;
 mod generate;
 mod ingest;
 mod jobs;
+mod keys;
 mod models;
 mod output;
 mod report;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -64,6 +66,10 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Benchmarks on generated data (medians over several runs, one JSON line at the end).
     Bench(bench::BenchArgs),
+    /// Serve the live reservation API over HTTP (stock holds with a TTL, never overselling).
+    Serve(serve::ServeArgs),
+    /// API keys for `serve`: create (prints the secret once), list, revoke.
+    Keys(keys::KeysArgs),
 }
 
 /// An error the user can fix by changing the command or its input: exit code 2.
@@ -93,6 +99,9 @@ fn is_bad_input(error: &anyhow::Error) -> bool {
                 .downcast_ref::<stockcast::report::ReportError>()
                 .is_some_and(|e| e.is_bad_input())
             || cause
+                .downcast_ref::<stockcast::keys::KeyError>()
+                .is_some_and(|e| e.is_bad_input())
+            || cause
                 .downcast_ref::<stockcast::store::StoreError>()
                 .is_some_and(|e| matches!(e, stockcast::store::StoreError::BadUrl { .. }))
     })
@@ -118,6 +127,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Jobs(args) => jobs::run(&cli, args).await,
         Command::Report(args) => report::run(&cli, args).await,
         Command::Bench(args) => bench::run(&cli, args).await,
+        Command::Serve(args) => serve::run(&cli, args).await,
+        Command::Keys(args) => keys::run(&cli, args).await,
     }
 }
 

@@ -9,6 +9,7 @@
 mod error;
 mod quarantine;
 mod read;
+mod records;
 mod validate;
 
 use std::collections::HashSet;
@@ -21,6 +22,7 @@ use sqlx::Row;
 pub use error::IngestError;
 pub use quarantine::quarantine_path;
 pub use read::{file_sha256, read_raw, RawFile};
+pub use records::{load_records, RecordsReport, RejectedRecord};
 pub use validate::{validate, KnownKeys, Validated};
 
 use crate::contract::{FileFormat, Frequency, Table};

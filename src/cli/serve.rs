@@ -1,0 +1,114 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::{BadInput, Cli};
+use stockcast::clock::SystemClock;
+use stockcast::reservation_store::ReserverConfig;
+use stockcast::reserve::Limits;
+use stockcast::serve::{serve, AppState, ServeConfig};
+use stockcast::store::{Store, StoreOptions};
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Open connections at most; more wait in the kernel's accept queue.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Request body size limit in bytes (413 beyond).
+    #[arg(long, default_value_t = 65_536)]
+    pub max_body_bytes: usize,
+    #[arg(long, default_value_t = 100)]
+    pub max_lines: usize,
+    #[arg(long, default_value_t = 3600)]
+    pub max_ttl_seconds: i64,
+    /// Sustained requests per second per API key (429 with Retry-After beyond).
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate_limit_per_second: f64,
+    #[arg(long, default_value_t = 2000.0)]
+    pub rate_limit_burst: f64,
+    /// Requests per group-commit batch at most.
+    #[arg(long, default_value_t = 1024)]
+    pub max_batch: usize,
+    /// How long a batch waits for more requests (0: take what queued during the last commit).
+    #[arg(long, default_value_t = 0)]
+    pub linger_ms: u64,
+    /// Requests waiting for a batch at most (callers wait beyond).
+    #[arg(long, default_value_t = 16_384)]
+    pub queue_capacity: usize,
+    /// Database connections in the pool.
+    #[arg(long, default_value_t = 16)]
+    pub pool_size: u32,
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
+    if args.max_connections == 0 || args.max_batch == 0 || args.queue_capacity == 0 {
+        return Err(BadInput(
+            "--max-connections, --max-batch and --queue-capacity must be at least 1".into(),
+        )
+        .into());
+    }
+    if !(args.rate_limit_per_second > 0.0 && args.rate_limit_burst >= 1.0) {
+        return Err(BadInput(
+            "--rate-limit-per-second must be > 0 and --rate-limit-burst ≥ 1".into(),
+        )
+        .into());
+    }
+    let options = StoreOptions {
+        max_connections: args.pool_size.max(2),
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&cli.database_url, &options)
+        .await
+        .with_context(|| format!("opening {}", stockcast::store::redact(&cli.database_url)))?;
+    let config = ServeConfig {
+        limits: Limits {
+            max_lines: args.max_lines,
+            max_ttl_seconds: args.max_ttl_seconds,
+            ..Limits::default()
+        },
+        body_limit_bytes: args.max_body_bytes,
+        max_connections: args.max_connections,
+        rate_limit_per_second: args.rate_limit_per_second,
+        rate_limit_burst: args.rate_limit_burst,
+        core: ReserverConfig {
+            max_batch: args.max_batch,
+            linger: Duration::from_millis(args.linger_ms),
+            queue_capacity: args.queue_capacity,
+            ..ReserverConfig::default()
+        },
+        ..ServeConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|error| BadInput(format!("cannot listen on {}: {error}", args.listen)))?;
+    let address = listener.local_addr()?;
+    let state = AppState::start(store.clone(), Arc::new(SystemClock), config);
+    // Tests and scripts read this line to find the port.
+    println!("listening on http://{address}");
+    serve(listener, state, shutdown_signal()).await?;
+    store.close().await;
+    if !cli.quiet {
+        eprintln!("stopped: in-flight requests finished");
+    }
+    Ok(())
+}

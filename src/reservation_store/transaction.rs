@@ -1,0 +1,664 @@
+//! One batch, one transaction: lock and load what the batch touches, apply every request with
+//! the pure rules in [`crate::reserve::batch`], write the changes, commit. With several
+//! service processes on one PostgreSQL database, rows are locked in a fixed order
+//! (reservations by id, then stock rows by (sku, warehouse)) so batches queue instead of
+//! deadlocking; a batch that still loses a race (deadlock, serialisation failure, an
+//! idempotency key inserted by another process) is retried from scratch.
+//!
+//! The bulk writes are the one place with SQL per backend: `UNNEST` of array parameters on
+//! PostgreSQL (one statement shape for any batch size) and multi-row `VALUES` on SQLite.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{AssertSqlSafe, PgConnection, SqliteConnection};
+
+use super::rows::{
+    chunk_sizes, lines_json, reservation_from, sqlite_groups, ReservationRecord,
+    RESERVATION_COLUMNS,
+};
+use super::ReservationStoreError;
+use crate::reserve::{
+    apply, expire_loaded, footprint, reconcile_imports, BatchState, Event, Operation, Outcome,
+    Refusal, Request, Reservation, StockKey, StockRow,
+};
+use crate::store::{Store, StoreError, StoreTx};
+
+const MAX_ATTEMPTS: usize = 8;
+/// Ids and keys per `IN (…)` list on SQLite.
+const SQLITE_IN_CHUNK: usize = 256;
+/// Rows per multi-row INSERT on SQLite (a power of two; 12 columns × 256 < 32766 parameters).
+const SQLITE_INSERT_CHUNK: usize = 256;
+
+#[derive(Debug)]
+pub struct BatchResult {
+    pub outcomes: Vec<Result<Outcome, Refusal>>,
+    pub expired: usize,
+}
+
+/// Applies `requests` in order in one transaction at `now`, first expiring up to
+/// `sweep_limit` due holds. Every request gets its own outcome; a storage error fails the
+/// whole batch and writes nothing.
+pub async fn apply_batch(
+    store: &Store,
+    requests: &[Request],
+    now: DateTime<Utc>,
+    sweep_limit: usize,
+) -> Result<BatchResult, ReservationStoreError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match try_batch(store, requests, now, sweep_limit).await {
+            Ok(result) => return Ok(result),
+            Err(error) if is_retryable(&error) => {
+                if attempt >= MAX_ATTEMPTS {
+                    return Err(ReservationStoreError::Contention {
+                        attempts: attempt,
+                        last: error.to_string(),
+                    });
+                }
+                let jitter = rand::random::<u64>() % 5;
+                tokio::time::sleep(Duration::from_millis((1 << attempt.min(6)) + jitter)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Lost races that a fresh attempt resolves: PostgreSQL deadlocks, serialisation failures and
+/// unique violations (another process inserted the same idempotency key first; the retry
+/// finds it and replays it); SQLite busy/locked.
+fn is_retryable(error: &ReservationStoreError) -> bool {
+    let ReservationStoreError::Store(StoreError::Query(sqlx::Error::Database(database))) = error
+    else {
+        return false;
+    };
+    matches!(
+        database.code().as_deref(),
+        Some("40P01" | "40001" | "23505" | "5" | "6" | "517" | "261")
+    )
+}
+
+pub fn new_reservation_id() -> String {
+    format!("res_{:032x}", rand::random::<u128>())
+}
+
+async fn try_batch(
+    store: &Store,
+    requests: &[Request],
+    now: DateTime<Utc>,
+    sweep_limit: usize,
+) -> Result<BatchResult, ReservationStoreError> {
+    let footprint = footprint(requests);
+    let adjusted: BTreeSet<StockKey> = requests
+        .iter()
+        .filter_map(|request| match &request.operation {
+            Operation::Adjust(adjustments) => Some(adjustments.iter().map(|a| a.key())),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let mut tx = store.begin_write().await?;
+    let mut state = BatchState::default();
+    match &mut tx {
+        StoreTx::Sqlite(conn) => {
+            let conn: &mut SqliteConnection = conn;
+            let ids: Vec<String> = footprint.reservation_ids.iter().cloned().collect();
+            for record in sqlite::reservations_by(conn, "id", &ids).await? {
+                state.add_reservation(reservation_from(record)?);
+            }
+            for record in sqlite::due(conn, now, sweep_limit).await? {
+                let reservation = reservation_from(record)?;
+                if !state.reservations.contains_key(&reservation.id) {
+                    state.add_reservation(reservation);
+                }
+            }
+            let keys: Vec<String> = footprint.idempotency_keys.iter().cloned().collect();
+            for record in sqlite::reservations_by(conn, "idempotency_key", &keys).await? {
+                let reservation = reservation_from(record)?;
+                if !state.reservations.contains_key(&reservation.id) {
+                    state.replay_only.insert(reservation.id.clone());
+                    state.add_reservation(reservation);
+                }
+            }
+            let wanted = rows_wanted(&state, &footprint.rows);
+            (state.rows, state.ledger_on_hand) = sqlite::stock_rows(conn, &wanted).await?;
+            for key in adjusted.iter().filter(|key| !state.rows.contains_key(*key)) {
+                if portable_sqlite::creatable(conn, key).await? {
+                    state.creatable.insert(key.clone());
+                }
+            }
+        }
+        StoreTx::Postgres(conn) => {
+            let conn: &mut PgConnection = conn;
+            let ids: Vec<String> = footprint.reservation_ids.iter().cloned().collect();
+            for record in postgres::lock_reservations(conn, &ids).await? {
+                state.add_reservation(reservation_from(record)?);
+            }
+            for record in postgres::lock_due(conn, now, sweep_limit).await? {
+                let reservation = reservation_from(record)?;
+                if !state.reservations.contains_key(&reservation.id) {
+                    state.add_reservation(reservation);
+                }
+            }
+            let keys: Vec<String> = footprint.idempotency_keys.iter().cloned().collect();
+            for record in postgres::by_idempotency_keys(conn, &keys).await? {
+                let reservation = reservation_from(record)?;
+                if !state.reservations.contains_key(&reservation.id) {
+                    state.replay_only.insert(reservation.id.clone());
+                    state.add_reservation(reservation);
+                }
+            }
+            let wanted = rows_wanted(&state, &footprint.rows);
+            (state.rows, state.ledger_on_hand) = postgres::lock_stock_rows(conn, &wanted).await?;
+            for key in adjusted.iter().filter(|key| !state.rows.contains_key(*key)) {
+                if portable_postgres::creatable(conn, key).await? {
+                    state.creatable.insert(key.clone());
+                }
+            }
+        }
+    }
+
+    reconcile_imports(&mut state, now);
+    let expired = expire_loaded(&mut state, now);
+    let mut new_id = new_reservation_id;
+    let outcomes = requests
+        .iter()
+        .map(|request| apply(&mut state, request, now, &mut new_id))
+        .collect();
+
+    let changes = &state.changes;
+    let changed_rows: Vec<(StockKey, StockRow, bool)> = changes
+        .changed_rows
+        .iter()
+        .map(|key| {
+            (
+                key.clone(),
+                state.rows[key],
+                changes.created_rows.contains(key),
+            )
+        })
+        .collect();
+    let inserted: Vec<&Reservation> = changes
+        .inserted
+        .iter()
+        .map(|id| &state.reservations[id])
+        .collect();
+    let updated: Vec<&Reservation> = changes
+        .updated
+        .iter()
+        .map(|id| &state.reservations[id])
+        .collect();
+    let sales: Vec<(&StockKey, NaiveDate, i64)> = changes
+        .sales
+        .iter()
+        .map(|((key, date), units)| (key, *date, *units))
+        .collect();
+    match &mut tx {
+        StoreTx::Sqlite(conn) => {
+            let conn: &mut SqliteConnection = conn;
+            portable_sqlite::write_rows(conn, &changed_rows).await?;
+            sqlite::insert_reservations(conn, &inserted).await?;
+            sqlite::update_reservations(conn, &updated).await?;
+            sqlite::insert_events(conn, &changes.events).await?;
+            portable_sqlite::write_sales(conn, &sales).await?;
+        }
+        StoreTx::Postgres(conn) => {
+            let conn: &mut PgConnection = conn;
+            portable_postgres::write_rows(conn, &changed_rows).await?;
+            postgres::insert_reservations(conn, &inserted).await?;
+            postgres::update_reservations(conn, &updated).await?;
+            postgres::insert_events(conn, &changes.events).await?;
+            portable_postgres::write_sales(conn, &sales).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(BatchResult { outcomes, expired })
+}
+
+type StockRecord = (String, String, i64, i64, i64, Option<i64>);
+type LoadedRows = (
+    std::collections::BTreeMap<StockKey, StockRow>,
+    std::collections::HashMap<StockKey, i64>,
+);
+
+fn add_stock_record(rows: &mut LoadedRows, record: StockRecord) {
+    let (sku, warehouse, on_hand, reserved, ledger_seq, ledger_on_hand) = record;
+    let key = StockKey { sku, warehouse };
+    if let Some(ledger_on_hand) = ledger_on_hand {
+        rows.1.insert(key.clone(), ledger_on_hand);
+    }
+    rows.0.insert(
+        key,
+        StockRow {
+            on_hand,
+            reserved,
+            ledger_seq,
+        },
+    );
+}
+
+/// The requested rows plus every row a loaded reservation holds units on.
+fn rows_wanted(state: &BatchState, requested: &BTreeSet<StockKey>) -> Vec<StockKey> {
+    let mut rows = requested.clone();
+    for reservation in state.reservations.values() {
+        rows.extend(reservation.lines.iter().map(|line| line.key()));
+    }
+    rows.into_iter().collect()
+}
+
+/// Statements written once in SQL both backends accept (few per batch, `$N` parameters),
+/// compiled once per connection type.
+macro_rules! define_portable {
+    ($name_rows:ident, $name_sales:ident, $name_creatable:ident, $conn:ty) => {
+        pub async fn $name_rows(
+            conn: &mut $conn,
+            rows: &[(StockKey, StockRow, bool)],
+        ) -> Result<(), ReservationStoreError> {
+            for (key, row, created) in rows {
+                let sql = if *created {
+                    "INSERT INTO inventory (on_hand, reserved, ledger_seq, sku, warehouse, \
+                     ledger_on_hand) VALUES ($1, $2, $3, $4, $5, $1)"
+                } else {
+                    "UPDATE inventory SET on_hand = $1, reserved = $2, ledger_seq = $3, \
+                     ledger_on_hand = $1 WHERE sku = $4 AND warehouse = $5"
+                };
+                sqlx::query(sql)
+                    .bind(row.on_hand)
+                    .bind(row.reserved)
+                    .bind(row.ledger_seq)
+                    .bind(&key.sku)
+                    .bind(&key.warehouse)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(())
+        }
+
+        pub async fn $name_sales(
+            conn: &mut $conn,
+            sales: &[(&StockKey, NaiveDate, i64)],
+        ) -> Result<(), ReservationStoreError> {
+            for (key, date, units) in sales {
+                sqlx::query(
+                    "INSERT INTO sales (sku, warehouse, date, source, units) \
+                     VALUES ($1, $2, $3, 'live', $4) \
+                     ON CONFLICT (sku, warehouse, date, source) \
+                     DO UPDATE SET units = sales.units + excluded.units",
+                )
+                .bind(&key.sku)
+                .bind(&key.warehouse)
+                .bind(*date)
+                .bind(*units as f64)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(())
+        }
+
+        pub async fn $name_creatable(
+            conn: &mut $conn,
+            key: &StockKey,
+        ) -> Result<bool, ReservationStoreError> {
+            let found: i64 = sqlx::query_scalar(
+                "SELECT (SELECT COUNT(*) FROM products WHERE sku = $1) \
+                 + (SELECT COUNT(*) FROM warehouses WHERE warehouse = $2)",
+            )
+            .bind(&key.sku)
+            .bind(&key.warehouse)
+            .fetch_one(&mut *conn)
+            .await?;
+            Ok(found == 2)
+        }
+    };
+}
+
+mod portable_sqlite {
+    use super::*;
+    define_portable!(write_rows, write_sales, creatable, SqliteConnection);
+}
+
+mod portable_postgres {
+    use super::*;
+    define_portable!(write_rows, write_sales, creatable, PgConnection);
+}
+
+mod sqlite {
+    use super::*;
+
+    pub async fn update_reservations(
+        conn: &mut SqliteConnection,
+        reservations: &[&Reservation],
+    ) -> Result<(), ReservationStoreError> {
+        for reservation in reservations {
+            sqlx::query(
+                "UPDATE reservations SET status = $1, expires_at = $2, finished_at = $3, \
+                 lines = $4 WHERE id = $5",
+            )
+            .bind(reservation.status.as_str())
+            .bind(reservation.expires_at)
+            .bind(reservation.finished_at)
+            .bind(lines_json(&reservation.lines))
+            .bind(&reservation.id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Reservations whose `column` (id or idempotency_key) is in `values`. SQLite needs no
+    /// row locks: the batch runs in a `BEGIN IMMEDIATE` transaction, the only writer.
+    pub async fn reservations_by(
+        conn: &mut SqliteConnection,
+        column: &'static str,
+        values: &[String],
+    ) -> Result<Vec<ReservationRecord>, ReservationStoreError> {
+        let mut records = Vec::new();
+        for chunk in values.chunks(SQLITE_IN_CHUNK) {
+            let sql = format!(
+                "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE {column} IN ({})",
+                vec!["?"; chunk.len()].join(",")
+            );
+            let mut query = sqlx::query_as::<_, ReservationRecord>(AssertSqlSafe(sql));
+            for value in chunk {
+                query = query.bind(value);
+            }
+            records.extend(query.fetch_all(&mut *conn).await?);
+        }
+        Ok(records)
+    }
+
+    pub async fn due(
+        conn: &mut SqliteConnection,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ReservationRecord>, ReservationStoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {RESERVATION_COLUMNS} FROM reservations \
+             WHERE status = 'held' AND expires_at <= ? ORDER BY expires_at LIMIT ?"
+        );
+        Ok(sqlx::query_as::<_, ReservationRecord>(AssertSqlSafe(sql))
+            .bind(now)
+            .bind(limit as i64)
+            .fetch_all(&mut *conn)
+            .await?)
+    }
+
+    pub async fn stock_rows(
+        conn: &mut SqliteConnection,
+        keys: &[StockKey],
+    ) -> Result<LoadedRows, ReservationStoreError> {
+        let mut rows = LoadedRows::default();
+        for chunk in keys.chunks(SQLITE_IN_CHUNK) {
+            let sql = format!(
+                "SELECT sku, warehouse, on_hand, reserved, ledger_seq, ledger_on_hand FROM inventory \
+                 WHERE (sku, warehouse) IN (VALUES {})",
+                sqlite_groups(chunk.len(), 2)
+            );
+            let mut query = sqlx::query_as::<_, StockRecord>(AssertSqlSafe(sql));
+            for key in chunk {
+                query = query.bind(&key.sku).bind(&key.warehouse);
+            }
+            for record in query.fetch_all(&mut *conn).await? {
+                add_stock_record(&mut rows, record);
+            }
+        }
+        Ok(rows)
+    }
+
+    pub async fn insert_reservations(
+        conn: &mut SqliteConnection,
+        reservations: &[&Reservation],
+    ) -> Result<(), ReservationStoreError> {
+        let mut start = 0;
+        for size in chunk_sizes(reservations.len(), SQLITE_INSERT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO reservations ({RESERVATION_COLUMNS}) VALUES {}",
+                sqlite_groups(size, 9)
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for reservation in &reservations[start..start + size] {
+                query = query
+                    .bind(&reservation.id)
+                    .bind(&reservation.idempotency_key)
+                    .bind(&reservation.request_hash)
+                    .bind(&reservation.who)
+                    .bind(reservation.status.as_str())
+                    .bind(reservation.created_at)
+                    .bind(reservation.expires_at)
+                    .bind(reservation.finished_at)
+                    .bind(lines_json(&reservation.lines));
+            }
+            query.execute(&mut *conn).await?;
+            start += size;
+        }
+        Ok(())
+    }
+
+    pub async fn insert_events(
+        conn: &mut SqliteConnection,
+        events: &[Event],
+    ) -> Result<(), ReservationStoreError> {
+        let mut start = 0;
+        for size in chunk_sizes(events.len(), SQLITE_INSERT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO inventory_events (sku, warehouse, seq, at, kind, on_hand_before, \
+                 on_hand_after, reserved_before, reserved_after, reservation_id, who, reason) \
+                 VALUES {}",
+                sqlite_groups(size, 12)
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for event in &events[start..start + size] {
+                query = query
+                    .bind(&event.key.sku)
+                    .bind(&event.key.warehouse)
+                    .bind(event.seq)
+                    .bind(event.at)
+                    .bind(event.kind.as_str())
+                    .bind(event.on_hand_before)
+                    .bind(event.on_hand_after)
+                    .bind(event.reserved_before)
+                    .bind(event.reserved_after)
+                    .bind(&event.reservation_id)
+                    .bind(&event.who)
+                    .bind(&event.reason);
+            }
+            query.execute(&mut *conn).await?;
+            start += size;
+        }
+        Ok(())
+    }
+}
+
+mod postgres {
+    use super::*;
+
+    /// Locks the requested reservations in id order (every process uses the same order).
+    pub async fn lock_reservations(
+        conn: &mut PgConnection,
+        ids: &[String],
+    ) -> Result<Vec<ReservationRecord>, ReservationStoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ANY($1) \
+             ORDER BY id FOR UPDATE"
+        );
+        Ok(sqlx::query_as::<_, ReservationRecord>(AssertSqlSafe(sql))
+            .bind(ids)
+            .fetch_all(&mut *conn)
+            .await?)
+    }
+
+    /// Due holds not already being handled by another process's batch.
+    pub async fn lock_due(
+        conn: &mut PgConnection,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ReservationRecord>, ReservationStoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {RESERVATION_COLUMNS} FROM reservations \
+             WHERE status = 'held' AND expires_at <= $1 ORDER BY expires_at LIMIT $2 \
+             FOR UPDATE SKIP LOCKED"
+        );
+        Ok(sqlx::query_as::<_, ReservationRecord>(AssertSqlSafe(sql))
+            .bind(now)
+            .bind(limit as i64)
+            .fetch_all(&mut *conn)
+            .await?)
+    }
+
+    pub async fn by_idempotency_keys(
+        conn: &mut PgConnection,
+        keys: &[String],
+    ) -> Result<Vec<ReservationRecord>, ReservationStoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE idempotency_key = ANY($1)"
+        );
+        Ok(sqlx::query_as::<_, ReservationRecord>(AssertSqlSafe(sql))
+            .bind(keys)
+            .fetch_all(&mut *conn)
+            .await?)
+    }
+
+    pub async fn lock_stock_rows(
+        conn: &mut PgConnection,
+        keys: &[StockKey],
+    ) -> Result<LoadedRows, ReservationStoreError> {
+        let mut rows = LoadedRows::default();
+        if keys.is_empty() {
+            return Ok(rows);
+        }
+        let skus: Vec<&str> = keys.iter().map(|key| key.sku.as_str()).collect();
+        let warehouses: Vec<&str> = keys.iter().map(|key| key.warehouse.as_str()).collect();
+        let found: Vec<StockRecord> = sqlx::query_as(
+            "SELECT sku, warehouse, on_hand, reserved, ledger_seq, ledger_on_hand FROM inventory \
+             WHERE (sku, warehouse) IN (SELECT * FROM UNNEST($1::text[], $2::text[])) \
+             ORDER BY sku, warehouse FOR UPDATE",
+        )
+        .bind(&skus)
+        .bind(&warehouses)
+        .fetch_all(&mut *conn)
+        .await?;
+        for record in found {
+            add_stock_record(&mut rows, record);
+        }
+        Ok(rows)
+    }
+
+    pub async fn insert_reservations(
+        conn: &mut PgConnection,
+        reservations: &[&Reservation],
+    ) -> Result<(), ReservationStoreError> {
+        if reservations.is_empty() {
+            return Ok(());
+        }
+        let column = |f: fn(&Reservation) -> String| -> Vec<String> {
+            reservations.iter().map(|r| f(r)).collect()
+        };
+        let ids = column(|r| r.id.clone());
+        let keys = column(|r| r.idempotency_key.clone());
+        let hashes = column(|r| r.request_hash.clone());
+        let who = column(|r| r.who.clone());
+        let status = column(|r| r.status.as_str().to_string());
+        let lines = column(|r| lines_json(&r.lines));
+        let created: Vec<DateTime<Utc>> = reservations.iter().map(|r| r.created_at).collect();
+        let expires: Vec<DateTime<Utc>> = reservations.iter().map(|r| r.expires_at).collect();
+        let finished: Vec<Option<DateTime<Utc>>> =
+            reservations.iter().map(|r| r.finished_at).collect();
+        let sql = format!(
+            "INSERT INTO reservations ({RESERVATION_COLUMNS}) SELECT * FROM UNNEST(\
+             $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], \
+             $7::timestamptz[], $8::timestamptz[], $9::text[])"
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(ids)
+            .bind(keys)
+            .bind(hashes)
+            .bind(who)
+            .bind(status)
+            .bind(created)
+            .bind(expires)
+            .bind(finished)
+            .bind(lines)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn update_reservations(
+        conn: &mut PgConnection,
+        reservations: &[&Reservation],
+    ) -> Result<(), ReservationStoreError> {
+        if reservations.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = reservations.iter().map(|r| r.id.as_str()).collect();
+        let status: Vec<&str> = reservations.iter().map(|r| r.status.as_str()).collect();
+        let expires: Vec<DateTime<Utc>> = reservations.iter().map(|r| r.expires_at).collect();
+        let finished: Vec<Option<DateTime<Utc>>> =
+            reservations.iter().map(|r| r.finished_at).collect();
+        let lines: Vec<String> = reservations.iter().map(|r| lines_json(&r.lines)).collect();
+        sqlx::query(
+            "UPDATE reservations AS r SET status = u.status, expires_at = u.expires_at, \
+             finished_at = u.finished_at, lines = u.lines \
+             FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[]) \
+             AS u(id, status, expires_at, finished_at, lines) WHERE r.id = u.id",
+        )
+        .bind(&ids)
+        .bind(&status)
+        .bind(&expires)
+        .bind(&finished)
+        .bind(&lines)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_events(
+        conn: &mut PgConnection,
+        events: &[Event],
+    ) -> Result<(), ReservationStoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let text = |f: fn(&Event) -> &str| -> Vec<&str> { events.iter().map(f).collect() };
+        let number = |f: fn(&Event) -> i64| -> Vec<i64> { events.iter().map(f).collect() };
+        let reservation_ids: Vec<Option<&str>> =
+            events.iter().map(|e| e.reservation_id.as_deref()).collect();
+        let at: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
+        sqlx::query(
+            "INSERT INTO inventory_events (sku, warehouse, seq, at, kind, on_hand_before, \
+             on_hand_after, reserved_before, reserved_after, reservation_id, who, reason) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], \
+             $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], \
+             $11::text[], $12::text[])",
+        )
+        .bind(text(|e| &e.key.sku))
+        .bind(text(|e| &e.key.warehouse))
+        .bind(number(|e| e.seq))
+        .bind(at)
+        .bind(text(|e| e.kind.as_str()))
+        .bind(number(|e| e.on_hand_before))
+        .bind(number(|e| e.on_hand_after))
+        .bind(number(|e| e.reserved_before))
+        .bind(number(|e| e.reserved_after))
+        .bind(reservation_ids)
+        .bind(text(|e| &e.who))
+        .bind(text(|e| &e.reason))
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+}

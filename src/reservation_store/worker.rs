@@ -1,0 +1,181 @@
+//! Group commit: one worker task per process takes requests from a bounded queue and applies
+//! them in batches, one transaction per batch, answering every caller after that commit. A hot
+//! SKU then costs one row lock and one commit per batch instead of per request.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::transaction::apply_batch;
+use super::CoreError;
+use crate::clock::SharedClock;
+use crate::reserve::{Outcome, Request};
+use crate::store::Store;
+
+#[derive(Debug, Clone)]
+pub struct ReserverConfig {
+    /// Requests waiting for a batch; submitters wait (back-pressure) when it is full.
+    pub queue_capacity: usize,
+    pub max_batch: usize,
+    /// How long a batch waits for more requests after the first one. Zero: a batch takes
+    /// whatever queued while the previous one was committing, which is plenty under load.
+    pub linger: Duration,
+    /// Due holds expired per batch (and by the idle sweep).
+    pub sweep_limit: usize,
+    /// When idle, run an empty batch this often so due holds expire without traffic.
+    pub sweep_interval: Duration,
+}
+
+impl Default for ReserverConfig {
+    fn default() -> Self {
+        ReserverConfig {
+            queue_capacity: 16_384,
+            max_batch: 1024,
+            linger: Duration::ZERO,
+            sweep_limit: 10_000,
+            sweep_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Counters for /metrics.
+#[derive(Debug, Default)]
+pub struct CoreMetrics {
+    pub batches: AtomicU64,
+    pub batched_requests: AtomicU64,
+    pub largest_batch: AtomicU64,
+    pub expired: AtomicU64,
+    pub failed_batches: AtomicU64,
+    /// Batch sizes in buckets of ≤1, ≤4, ≤16, ≤64, ≤256, ≤1024, more.
+    pub batch_size_buckets: [AtomicU64; 7],
+}
+
+pub const BATCH_SIZE_BOUNDS: [u64; 6] = [1, 4, 16, 64, 256, 1024];
+
+impl CoreMetrics {
+    fn record_batch(&self, size: usize, expired: usize) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.batched_requests
+            .fetch_add(size as u64, Ordering::Relaxed);
+        self.largest_batch.fetch_max(size as u64, Ordering::Relaxed);
+        self.expired.fetch_add(expired as u64, Ordering::Relaxed);
+        let bucket = BATCH_SIZE_BOUNDS
+            .iter()
+            .position(|bound| size as u64 <= *bound)
+            .unwrap_or(BATCH_SIZE_BOUNDS.len());
+        self.batch_size_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+struct Job {
+    request: Request,
+    respond: oneshot::Sender<Result<Outcome, CoreError>>,
+}
+
+/// The handle callers submit requests through. Cloning shares the worker.
+#[derive(Clone)]
+pub struct Reserver {
+    queue: mpsc::Sender<Job>,
+    pub metrics: Arc<CoreMetrics>,
+    worker: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Reserver {
+    /// Starts the worker on the current tokio runtime.
+    pub fn start(store: Store, clock: SharedClock, config: ReserverConfig) -> Reserver {
+        assert!(config.queue_capacity >= 1 && config.max_batch >= 1);
+        let (queue, receiver) = mpsc::channel(config.queue_capacity);
+        let metrics = Arc::new(CoreMetrics::default());
+        let worker = tokio::spawn(run_worker(
+            store,
+            clock,
+            config,
+            receiver,
+            Arc::clone(&metrics),
+        ));
+        Reserver {
+            queue,
+            metrics,
+            worker: Arc::new(tokio::sync::Mutex::new(Some(worker))),
+        }
+    }
+
+    /// Applies one request in the next batch and returns its outcome once that batch committed.
+    pub async fn submit(&self, request: Request) -> Result<Outcome, CoreError> {
+        let (respond, answer) = oneshot::channel();
+        self.queue
+            .send(Job { request, respond })
+            .await
+            .map_err(|_| CoreError::ShuttingDown)?;
+        answer.await.map_err(|_| CoreError::ShuttingDown)?
+    }
+
+    /// Stops taking requests, lets the worker finish what is queued, and waits for it. Other
+    /// clones of this handle must be dropped first for the queue to close.
+    pub async fn shutdown(self) {
+        let worker = self.worker.lock().await.take();
+        drop(self.queue);
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+    }
+}
+
+async fn run_worker(
+    store: Store,
+    clock: SharedClock,
+    config: ReserverConfig,
+    mut receiver: mpsc::Receiver<Job>,
+    metrics: Arc<CoreMetrics>,
+) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(config.max_batch);
+    let mut sweep = tokio::time::interval(config.sweep_interval);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            received = receiver.recv() => match received {
+                Some(job) => jobs.push(job),
+                None => break,
+            },
+            _ = sweep.tick() => {}
+        }
+        while jobs.len() < config.max_batch {
+            match receiver.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        if !config.linger.is_zero() && !jobs.is_empty() && jobs.len() < config.max_batch {
+            let deadline = tokio::time::Instant::now() + config.linger;
+            while jobs.len() < config.max_batch {
+                match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                    Ok(Some(job)) => jobs.push(job),
+                    _ => break,
+                }
+            }
+        }
+        let requests: Vec<Request> = jobs.iter().map(|job| job.request.clone()).collect();
+        let now = clock.now();
+        match apply_batch(&store, &requests, now, config.sweep_limit).await {
+            Ok(result) => {
+                metrics.record_batch(requests.len(), result.expired);
+                for (job, outcome) in jobs.drain(..).zip(result.outcomes) {
+                    let _ = job.respond.send(outcome.map_err(CoreError::Refused));
+                }
+            }
+            Err(error) => {
+                metrics.failed_batches.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("reservation batch of {} failed: {error}", requests.len());
+                let message = error.to_string();
+                for job in jobs.drain(..) {
+                    let _ = job.respond.send(Err(CoreError::Storage(message.clone())));
+                }
+            }
+        }
+        if !jobs.is_empty() {
+            jobs.clear();
+        }
+    }
+}

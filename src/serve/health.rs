@@ -1,0 +1,46 @@
+//! Liveness, readiness, metrics and the OpenAPI document: no key needed.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::AppState;
+use crate::on_backend;
+
+pub async fn healthz() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+/// Ready when the database answers.
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let answered: Result<i64, sqlx::Error> = on_backend!(&state.store, pool => {
+        sqlx::query_scalar("SELECT 1").fetch_one(pool).await
+    });
+    match answered {
+        Ok(_) => Json(json!({"status": "ready"})).into_response(),
+        Err(error) => {
+            tracing::warn!("readiness check failed: {error}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": "unavailable", "message": "database unreachable"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.http_metrics.render(&state.reserver.metrics),
+    )
+        .into_response()
+}
+
+pub async fn openapi() -> Response {
+    Json(super::openapi::document()).into_response()
+}

@@ -1,0 +1,163 @@
+//! Prometheus text metrics: HTTP requests by route, method and status with latency histograms,
+//! reservation outcomes, and the group-commit worker's batches and expirations.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::AppState;
+use crate::reservation_store::worker::BATCH_SIZE_BOUNDS;
+use crate::reservation_store::CoreMetrics;
+
+const LATENCY_BOUNDS_SECONDS: [f64; 10] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
+];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [u64; LATENCY_BOUNDS_SECONDS.len()],
+    count: u64,
+    sum_seconds: f64,
+}
+
+#[derive(Default)]
+pub struct HttpMetrics {
+    requests: Mutex<BTreeMap<(String, String, u16), Histogram>>,
+    outcomes: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+}
+
+impl HttpMetrics {
+    fn observe(&self, route: String, method: String, status: u16, seconds: f64) {
+        let mut requests = self.requests.lock().expect("metrics lock");
+        let histogram = requests.entry((route, method, status)).or_default();
+        histogram.count += 1;
+        histogram.sum_seconds += seconds;
+        if let Some(bucket) = LATENCY_BOUNDS_SECONDS
+            .iter()
+            .position(|bound| seconds <= *bound)
+        {
+            histogram.buckets[bucket] += 1;
+        }
+    }
+
+    /// Counts one reservation request by operation (reserve, commit, …) and outcome.
+    pub fn outcome(&self, operation: &'static str, outcome: &'static str) {
+        *self
+            .outcomes
+            .lock()
+            .expect("metrics lock")
+            .entry((operation, outcome))
+            .or_insert(0) += 1;
+    }
+
+    pub fn render(&self, core: &CoreMetrics) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "# HELP stockcast_http_requests_total HTTP requests by route, method and status.\n",
+        );
+        out.push_str("# TYPE stockcast_http_requests_total counter\n");
+        let requests = self.requests.lock().expect("metrics lock");
+        for ((route, method, status), histogram) in requests.iter() {
+            let _ = writeln!(
+                out,
+                "stockcast_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {}",
+                histogram.count
+            );
+        }
+        out.push_str("# HELP stockcast_http_request_duration_seconds Request latency.\n");
+        out.push_str("# TYPE stockcast_http_request_duration_seconds histogram\n");
+        for ((route, method, status), histogram) in requests.iter() {
+            let labels = format!("route=\"{route}\",method=\"{method}\",status=\"{status}\"");
+            let mut cumulative = 0;
+            for (bound, count) in LATENCY_BOUNDS_SECONDS.iter().zip(histogram.buckets) {
+                cumulative += count;
+                let _ = writeln!(
+                    out,
+                    "stockcast_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "stockcast_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                histogram.count
+            );
+            let _ = writeln!(
+                out,
+                "stockcast_http_request_duration_seconds_sum{{{labels}}} {}",
+                histogram.sum_seconds
+            );
+            let _ = writeln!(
+                out,
+                "stockcast_http_request_duration_seconds_count{{{labels}}} {}",
+                histogram.count
+            );
+        }
+        drop(requests);
+        out.push_str("# HELP stockcast_reservation_requests_total Reservation core requests by operation and outcome.\n");
+        out.push_str("# TYPE stockcast_reservation_requests_total counter\n");
+        for ((operation, outcome), count) in self.outcomes.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "stockcast_reservation_requests_total{{operation=\"{operation}\",outcome=\"{outcome}\"}} {count}"
+            );
+        }
+        out.push_str("# HELP stockcast_batch_size Requests per group-commit batch.\n");
+        out.push_str("# TYPE stockcast_batch_size histogram\n");
+        let mut cumulative = 0;
+        for (index, bound) in BATCH_SIZE_BOUNDS.iter().enumerate() {
+            cumulative += core.batch_size_buckets[index].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "stockcast_batch_size_bucket{{le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let batches = core.batches.load(Ordering::Relaxed);
+        let _ = writeln!(out, "stockcast_batch_size_bucket{{le=\"+Inf\"}} {batches}");
+        let _ = writeln!(
+            out,
+            "stockcast_batch_size_sum {}",
+            core.batched_requests.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(out, "stockcast_batch_size_count {batches}");
+        out.push_str("# TYPE stockcast_failed_batches_total counter\n");
+        let _ = writeln!(
+            out,
+            "stockcast_failed_batches_total {}",
+            core.failed_batches.load(Ordering::Relaxed)
+        );
+        out.push_str(
+            "# HELP stockcast_expired_holds_total Holds expired by the sweeper and by batches.\n",
+        );
+        out.push_str("# TYPE stockcast_expired_holds_total counter\n");
+        let _ = writeln!(
+            out,
+            "stockcast_expired_holds_total {}",
+            core.expired.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+/// Middleware: times every request and records it under its route template.
+pub async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    state.http_metrics.observe(
+        route,
+        method,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}

@@ -1,0 +1,155 @@
+//! The HTTP service (`stockcast serve`): axum routes over the reservation core, one file per
+//! route group. Every `/v1` route needs a bearer API key whose role allows it; keys are
+//! rate-limited; bodies, lines, TTLs, pages and connections are bounded.
+//!
+//! - [`reservations`], [`stock`], [`allocations`], [`poll_responses`]: the `/v1` routes.
+//! - [`health`]: `/healthz`, `/readyz`, `/metrics`, `/v1/openapi.json` ([`openapi`]).
+//! - [`caller`]: bearer-key authentication and per-key rate limiting ([`rate_limit`]).
+//! - [`error`]: JSON errors; [`metrics`]: Prometheus counters; [`listener`]: connection limit.
+
+pub mod allocations;
+pub mod caller;
+pub mod error;
+pub mod health;
+pub mod listener;
+pub mod metrics;
+pub mod openapi;
+pub mod poll_responses;
+pub mod rate_limit;
+pub mod reservations;
+pub mod stock;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::clock::SharedClock;
+use crate::reservation_store::{Reserver, ReserverConfig};
+use crate::reserve::Limits;
+use crate::store::Store;
+use caller::KeyCache;
+use error::ApiError;
+use metrics::HttpMetrics;
+use rate_limit::RateLimiter;
+
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub limits: Limits,
+    pub body_limit_bytes: usize,
+    pub max_connections: usize,
+    pub rate_limit_per_second: f64,
+    pub rate_limit_burst: f64,
+    /// How long a key lookup is cached (a revoked key keeps working this long at most).
+    pub key_cache: Duration,
+    /// Rows per page for stock and allocation reads.
+    pub max_page: usize,
+    pub max_poll_records: usize,
+    pub core: ReserverConfig,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            limits: Limits::default(),
+            body_limit_bytes: 64 * 1024,
+            max_connections: 1024,
+            rate_limit_per_second: 1000.0,
+            rate_limit_burst: 2000.0,
+            key_cache: Duration::from_secs(5),
+            max_page: 1000,
+            max_poll_records: 1000,
+            core: ReserverConfig::default(),
+        }
+    }
+}
+
+pub struct AppState {
+    pub store: Store,
+    pub clock: SharedClock,
+    pub config: ServeConfig,
+    pub reserver: Reserver,
+    pub keys: KeyCache,
+    pub rate_limiter: RateLimiter,
+    pub http_metrics: HttpMetrics,
+}
+
+impl AppState {
+    /// Starts the reservation core's worker; must run inside a tokio runtime.
+    pub fn start(store: Store, clock: SharedClock, config: ServeConfig) -> Arc<AppState> {
+        let reserver = Reserver::start(store.clone(), Arc::clone(&clock), config.core.clone());
+        Arc::new(AppState {
+            keys: KeyCache::new(config.key_cache),
+            rate_limiter: RateLimiter::new(config.rate_limit_per_second, config.rate_limit_burst),
+            http_metrics: HttpMetrics::default(),
+            store,
+            clock,
+            config,
+            reserver,
+        })
+    }
+}
+
+/// A request body within the size limit, or a JSON 413.
+pub(crate) fn body(bytes: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    bytes.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(status, "body_too_large", "request body is too large")
+        } else {
+            ApiError::new(status, "bad_body", rejection.body_text())
+        }
+    })
+}
+
+async fn fallback() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/reservations", post(reservations::create))
+        .route("/v1/reservations/{id}", get(reservations::show))
+        .route("/v1/reservations/{id}/commit", post(reservations::commit))
+        .route("/v1/reservations/{id}/release", post(reservations::release))
+        .route("/v1/reservations/{id}/extend", post(reservations::extend))
+        .route("/v1/stock", get(stock::list))
+        .route("/v1/stock/adjustments", post(stock::adjust))
+        .route("/v1/allocations", get(allocations::list))
+        .route("/v1/poll-responses", post(poll_responses::post))
+        .route("/v1/openapi.json", get(health::openapi))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, finishes in-flight requests and
+/// drains the reservation queue.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limited = listener::LimitedListener::new(listener, state.config.max_connections);
+    let app = router(Arc::clone(&state));
+    axum::serve(limited, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    let reserver = state.reserver.clone();
+    drop(state);
+    reserver.shutdown().await;
+    Ok(())
+}

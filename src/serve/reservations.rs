@@ -1,0 +1,170 @@
+//! `/v1/reservations`: create, read, commit, release, extend.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+
+use super::caller::Caller;
+use super::error::{parse_json, storage, ApiError};
+use super::{body, AppState};
+use crate::keys::Action;
+use crate::reservation_store::{get_reservation, CoreError};
+use crate::reserve::limits::{check_lines, check_reserve, check_ttl};
+use crate::reserve::{LineRequest, Operation, Outcome, Request, ReserveRequest};
+
+const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+fn outcome_name(result: &Result<Outcome, CoreError>) -> &'static str {
+    match result {
+        Ok(Outcome::Reservation { replayed: true, .. }) => "replayed",
+        Ok(_) => "ok",
+        Err(CoreError::Refused(refusal)) => refusal.code(),
+        Err(CoreError::Storage(_)) => "storage_error",
+        Err(CoreError::ShuttingDown) => "shutting_down",
+    }
+}
+
+async fn submit(
+    state: &AppState,
+    caller: &Caller,
+    name: &'static str,
+    operation: Operation,
+    created: StatusCode,
+) -> Result<Response, ApiError> {
+    let result = state
+        .reserver
+        .submit(Request {
+            who: caller.key.id.clone(),
+            operation,
+        })
+        .await;
+    state.http_metrics.outcome(name, outcome_name(&result));
+    match result? {
+        Outcome::Reservation {
+            reservation,
+            replayed,
+        } => {
+            let view = reservation.as_of(state.clock.now());
+            let mut response = (created, Json(view)).into_response();
+            if replayed {
+                response
+                    .headers_mut()
+                    .insert(REPLAYED, HeaderValue::from_static("true"));
+            }
+            Ok(response)
+        }
+        Outcome::Adjusted(_) => unreachable!("reservation routes never adjust stock"),
+    }
+}
+
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(Action::Reserve)?;
+    let request: ReserveRequest = parse_json(&body(bytes)?)?;
+    check_reserve(&request, &state.config.limits).map_err(ApiError::field)?;
+    submit(
+        &state,
+        &caller,
+        "reserve",
+        Operation::Reserve(request),
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+pub async fn show(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(Action::Read)?;
+    let reservation = get_reservation(&state.store, &id)
+        .await
+        .map_err(storage)?
+        .ok_or_else(|| ApiError::not_found(format!("no reservation {id}")))?;
+    Ok(Json(reservation.as_of(state.clock.now())).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct CommitBody {
+    lines: Option<Vec<LineRequest>>,
+}
+
+pub async fn commit(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(Action::Reserve)?;
+    let bytes = body(bytes)?;
+    let lines = if bytes.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let parsed: CommitBody = parse_json(&bytes)?;
+        if let Some(lines) = &parsed.lines {
+            check_lines(lines, &state.config.limits, true).map_err(ApiError::field)?;
+        }
+        parsed.lines
+    };
+    submit(
+        &state,
+        &caller,
+        "commit",
+        Operation::Commit { id, lines },
+        StatusCode::OK,
+    )
+    .await
+}
+
+pub async fn release(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(Action::Reserve)?;
+    submit(
+        &state,
+        &caller,
+        "release",
+        Operation::Release { id },
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+struct ExtendBody {
+    ttl_seconds: i64,
+}
+
+pub async fn extend(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(Action::Reserve)?;
+    let parsed: ExtendBody = parse_json(&body(bytes)?)?;
+    check_ttl("ttl_seconds", parsed.ttl_seconds, &state.config.limits).map_err(ApiError::field)?;
+    submit(
+        &state,
+        &caller,
+        "extend",
+        Operation::Extend {
+            id,
+            ttl_seconds: parsed.ttl_seconds,
+        },
+        StatusCode::OK,
+    )
+    .await
+}

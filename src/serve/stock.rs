@@ -1,0 +1,83 @@
+//! `/v1/stock`: read stock rows; bulk adjustments (admin).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::caller::Caller;
+use super::error::{parse_json, storage, ApiError};
+use super::{body, AppState};
+use crate::keys::Action;
+use crate::reservation_store::stock;
+use crate::reserve::limits::check_adjustments;
+use crate::reserve::{Adjustment, FieldError, Operation, Outcome, Request};
+
+/// Query values for `name`, in order (`sku=A&sku=B`).
+pub fn query_values(query: Option<&str>, name: &str) -> Vec<String> {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .filter(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+        .filter(|value| !value.is_empty())
+        .collect()
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    caller.require(Action::Read)?;
+    let skus = query_values(query.as_deref(), "sku");
+    if skus.len() > state.config.limits.max_lines {
+        return Err(ApiError::field(FieldError {
+            field: "sku".into(),
+            message: format!("at most {} skus per request", state.config.limits.max_lines),
+        }));
+    }
+    let warehouse = query_values(query.as_deref(), "warehouse")
+        .into_iter()
+        .next();
+    let rows = stock(
+        &state.store,
+        &skus,
+        warehouse.as_deref(),
+        state.clock.now(),
+        state.config.max_page,
+    )
+    .await
+    .map_err(storage)?;
+    Ok(Json(rows).into_response())
+}
+
+pub async fn adjust(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(Action::AdjustStock)?;
+    let adjustments: Vec<Adjustment> = parse_json(&body(bytes)?)?;
+    check_adjustments(&adjustments, &state.config.limits).map_err(ApiError::field)?;
+    let result = state
+        .reserver
+        .submit(Request {
+            who: caller.key.id.clone(),
+            operation: Operation::Adjust(adjustments),
+        })
+        .await;
+    state.http_metrics.outcome(
+        "adjust",
+        match &result {
+            Ok(_) => "ok",
+            Err(crate::reservation_store::CoreError::Refused(refusal)) => refusal.code(),
+            Err(_) => "storage_error",
+        },
+    );
+    match result? {
+        Outcome::Adjusted(rows) => Ok(Json(rows).into_response()),
+        Outcome::Reservation { .. } => unreachable!("adjustments never answer with a reservation"),
+    }
+}

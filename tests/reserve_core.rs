@@ -1,0 +1,414 @@
+//! The reservation core against real databases (SQLite and PostgreSQL): ledger, idempotency
+//! across restarts, carts, partial commits, expiry with a controlled clock, adjustments, the
+//! inventory ingest interplay, and several service instances on one PostgreSQL database.
+
+mod reserve_support;
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use polars::prelude::*;
+use reserve_support::*;
+use stockcast::clock::{ManualClock, SharedClock};
+use stockcast::reservation_store::{
+    apply_batch, check_ledger, expire_due, get_reservation, stock, CoreError, Reserver,
+    ReserverConfig,
+};
+use stockcast::reserve::{
+    Adjustment, AdjustmentKind, LineRequest, Operation, Outcome, Refusal, Request, ReserveRequest,
+    Status,
+};
+use stockcast::store::{FrameRows, OnConflict, Store};
+
+fn line(sku: &str, qty: i64) -> LineRequest {
+    LineRequest {
+        sku: sku.into(),
+        warehouse: WAREHOUSE.into(),
+        qty,
+    }
+}
+
+fn reserve(key: &str, ttl_seconds: i64, lines: Vec<LineRequest>) -> Request {
+    Request {
+        who: "test".into(),
+        operation: Operation::Reserve(ReserveRequest {
+            idempotency_key: key.into(),
+            ttl_seconds,
+            lines,
+        }),
+    }
+}
+
+fn op(operation: Operation) -> Request {
+    Request {
+        who: "test".into(),
+        operation,
+    }
+}
+
+async fn one(store: &Store, request: Request, clock: &ManualClock) -> Result<Outcome, Refusal> {
+    use stockcast::clock::Clock;
+    let mut result = apply_batch(store, &[request], clock.now(), 1000)
+        .await
+        .expect("batch commits");
+    result.outcomes.pop().expect("one outcome")
+}
+
+fn reservation_id(outcome: Result<Outcome, Refusal>) -> String {
+    match outcome {
+        Ok(Outcome::Reservation { reservation, .. }) => reservation.id,
+        other => panic!("expected a reservation, got {other:?}"),
+    }
+}
+
+/// The inventory upsert `stockcast ingest` runs for inventory.csv.
+async fn ingest_inventory(store: &Store, sku: &str, on_hand: i64) -> Result<(), String> {
+    let frame = df!(
+        "sku" => [sku],
+        "warehouse" => [WAREHOUSE],
+        "on_hand" => [on_hand],
+        "inbound" => [0i64],
+        "min_presentation" => [0i64],
+    )
+    .unwrap();
+    let rows = FrameRows::new(&frame).unwrap();
+    let mut tx = store.begin_write().await.map_err(|e| e.to_string())?;
+    tx.upsert_rows(
+        "inventory",
+        &rows,
+        &["sku", "warehouse"],
+        OnConflict::Update,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    tx.commit().await.map_err(|e| e.to_string())
+}
+
+async fn core_scenarios(store: Store) {
+    seed(&store, &[("SOFA", 10), ("LAMP", 3), ("RUG", 5)]).await;
+    let clock = ManualClock::new(start_time());
+
+    // A hold moves reserved, writes one ledger event per line and a reservation row.
+    let first = reservation_id(
+        one(
+            &store,
+            reserve("k1", 600, vec![line("SOFA", 2), line("LAMP", 1)]),
+            &clock,
+        )
+        .await,
+    );
+    assert_eq!(row(&store, "SOFA").await, (10, 2));
+    assert_eq!(row(&store, "LAMP").await, (3, 1));
+
+    // Same key, same body, after a "restart" (a new batch, nothing cached): the same hold.
+    let again = one(
+        &store,
+        reserve("k1", 600, vec![line("SOFA", 2), line("LAMP", 1)]),
+        &clock,
+    )
+    .await;
+    match again {
+        Ok(Outcome::Reservation {
+            reservation,
+            replayed,
+        }) => {
+            assert!(replayed);
+            assert_eq!(reservation.id, first);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        row(&store, "SOFA").await,
+        (10, 2),
+        "a retry never reserves twice"
+    );
+    assert!(matches!(
+        one(&store, reserve("k1", 600, vec![line("SOFA", 3)]), &clock).await,
+        Err(Refusal::IdempotencyMismatch(_))
+    ));
+
+    // All or nothing: LAMP has 2 left, the cart wants 3 (on two lines).
+    let refused = one(
+        &store,
+        reserve(
+            "k2",
+            600,
+            vec![line("RUG", 1), line("LAMP", 2), line("LAMP", 1)],
+        ),
+        &clock,
+    )
+    .await;
+    match refused {
+        Err(Refusal::InsufficientStock(lines)) => {
+            assert_eq!(lines.len(), 1);
+            assert_eq!((lines[0].requested, lines[0].available), (3, 2));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(row(&store, "RUG").await, (5, 0));
+    assert!(matches!(
+        one(&store, reserve("k3", 600, vec![line("NOPE", 1)]), &clock).await,
+        Err(Refusal::UnknownStock(_))
+    ));
+
+    // Partial commit: 1 of 2 sofas sold, the lamp released; sales learn 1 unit.
+    let commit = op(Operation::Commit {
+        id: first.clone(),
+        lines: Some(vec![line("SOFA", 1)]),
+    });
+    one(&store, commit.clone(), &clock).await.expect("commit");
+    assert_eq!(row(&store, "SOFA").await, (9, 0));
+    assert_eq!(row(&store, "LAMP").await, (3, 0));
+    assert_eq!(live_sales(&store, "SOFA").await, 1.0);
+    assert!(matches!(
+        one(&store, commit, &clock).await,
+        Ok(Outcome::Reservation { replayed: true, .. })
+    ));
+    assert_eq!(
+        live_sales(&store, "SOFA").await,
+        1.0,
+        "a retried commit sells nothing more"
+    );
+
+    // Expiry with a controlled clock: due holds stop counting at once, before any sweep.
+    let held = reservation_id(one(&store, reserve("k4", 60, vec![line("RUG", 5)]), &clock).await);
+    let extended =
+        reservation_id(one(&store, reserve("k5", 60, vec![line("SOFA", 1)]), &clock).await);
+    clock.advance_seconds(30);
+    one(
+        &store,
+        op(Operation::Extend {
+            id: extended.clone(),
+            ttl_seconds: 300,
+        }),
+        &clock,
+    )
+    .await
+    .expect("extend");
+    clock.advance_seconds(31);
+    use stockcast::clock::Clock;
+    let view = stock(&store, &["RUG".into()], None, clock.now(), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        view[0].available, 5,
+        "an expired hold never counts against availability"
+    );
+    assert_eq!(row(&store, "RUG").await, (5, 5), "not swept yet");
+    let stored = get_reservation(&store, &held).await.unwrap().unwrap();
+    assert_eq!(stored.status_at(clock.now()), Status::Expired);
+    assert_eq!(expire_due(&store, clock.now(), 100).await.unwrap(), 1);
+    assert_eq!(row(&store, "RUG").await, (5, 0));
+    assert_eq!(
+        row(&store, "SOFA").await,
+        (9, 1),
+        "the extended hold is still held"
+    );
+    assert!(matches!(
+        one(
+            &store,
+            op(Operation::Commit {
+                id: held,
+                lines: None
+            }),
+            &clock
+        )
+        .await,
+        Err(Refusal::NotHeld {
+            status: Status::Expired,
+            ..
+        })
+    ));
+    // A due hold is expired by the next batch even without the sweeper.
+    clock.advance_seconds(300);
+    one(&store, reserve("k6", 60, vec![line("RUG", 1)]), &clock)
+        .await
+        .expect("reserve");
+    assert_eq!(row(&store, "SOFA").await, (9, 0));
+
+    // Adjustments: all or nothing, never below what is held.
+    let adjust = |kind, sku: &str, qty| Adjustment {
+        sku: sku.into(),
+        warehouse: WAREHOUSE.into(),
+        kind,
+        qty,
+        reason: "cycle count".into(),
+    };
+    assert!(matches!(
+        one(
+            &store,
+            op(Operation::Adjust(vec![
+                adjust(AdjustmentKind::Receipt, "RUG", 4),
+                adjust(AdjustmentKind::Count, "RUG", 0)
+            ])),
+            &clock
+        )
+        .await,
+        Err(Refusal::BelowReserved(_))
+    ));
+    assert_eq!(row(&store, "RUG").await, (5, 1));
+    one(
+        &store,
+        op(Operation::Adjust(vec![
+            adjust(AdjustmentKind::Receipt, "RUG", 4),
+            adjust(AdjustmentKind::Damage, "RUG", 2),
+            adjust(AdjustmentKind::TransferOut, "LAMP", 1),
+        ])),
+        &clock,
+    )
+    .await
+    .expect("adjust");
+    assert_eq!(row(&store, "RUG").await, (7, 1));
+    assert_eq!(row(&store, "LAMP").await, (2, 0));
+
+    // A later inventory ingest keeps `reserved`, and cannot set on_hand below it.
+    ingest_inventory(&store, "RUG", 20)
+        .await
+        .expect("ingest above reserved");
+    assert_eq!(row(&store, "RUG").await, (20, 1));
+    let refused = ingest_inventory(&store, "RUG", 0).await;
+    assert!(
+        refused.is_err(),
+        "on_hand below reserved must fail the ingest"
+    );
+    assert_eq!(
+        row(&store, "RUG").await,
+        (20, 1),
+        "nothing of the failed ingest is written"
+    );
+    // The import moved on_hand outside the ledger: the ledger check still holds (it replays to
+    // the last ledgered value), and the next batch on the row records the import as a count.
+    assert!(check_ledger(&store).await.unwrap().is_clean());
+    one(&store, reserve("k7", 60, vec![line("RUG", 2)]), &clock)
+        .await
+        .expect("reserve");
+    assert_eq!(row(&store, "RUG").await, (20, 3));
+    let imports: i64 = stockcast::on_backend!(&store, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM inventory_events WHERE sku = 'RUG' AND kind = 'count' AND who = 'ingest' AND on_hand_before = 7 AND on_hand_after = 20")
+            .fetch_one(pool).await.unwrap()
+    });
+    assert_eq!(imports, 1);
+
+    let check = check_ledger(&store).await.unwrap();
+    assert!(check.is_clean(), "{check:?}");
+    assert!(check.events > 10);
+}
+
+#[tokio::test]
+async fn core_rules_hold_on_sqlite() {
+    let db = Db::sqlite().await;
+    core_scenarios(db.store.clone()).await;
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn core_rules_hold_on_postgres() {
+    let Some(db) = Db::postgres("core_rules_hold_on_postgres").await else {
+        return;
+    };
+    core_scenarios(db.store.clone()).await;
+    db.finish().await;
+}
+
+/// Many concurrent callers through the group-commit worker(s) on one hot SKU: exactly the
+/// stock is held, never more, and every caller got its own answer.
+async fn hot_sku_sells_out_exactly(stores: Vec<Store>, check_store: Store) {
+    seed(&check_store, &[("HOT", 300)]).await;
+    let clock: SharedClock = Arc::new(ManualClock::new(start_time()));
+    let reservers: Vec<Reserver> = stores
+        .into_iter()
+        .map(|store| {
+            Reserver::start(
+                store,
+                Arc::clone(&clock),
+                ReserverConfig {
+                    max_batch: 64,
+                    ..ReserverConfig::default()
+                },
+            )
+        })
+        .collect();
+    let mut tasks = Vec::new();
+    for client in 0..64 {
+        let reserver = reservers[client % reservers.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            let mut held = 0;
+            let mut refused = 0;
+            for attempt in 0..10 {
+                match reserver
+                    .submit(reserve(
+                        &format!("c{client}-{attempt}"),
+                        600,
+                        vec![line("HOT", 1)],
+                    ))
+                    .await
+                {
+                    Ok(_) => held += 1,
+                    Err(CoreError::Refused(Refusal::InsufficientStock(_))) => refused += 1,
+                    Err(other) => panic!("{other}"),
+                }
+            }
+            (held, refused)
+        }));
+    }
+    let mut held = 0;
+    let mut refused = 0;
+    for task in tasks {
+        let (h, r) = task.await.unwrap();
+        held += h;
+        refused += r;
+    }
+    assert_eq!(held, 300, "exactly the stock is held");
+    assert_eq!(refused, 640 - 300);
+    assert_eq!(row(&check_store, "HOT").await, (300, 300));
+    for reserver in reservers {
+        reserver.shutdown().await;
+    }
+    let check = check_ledger(&check_store).await.unwrap();
+    assert!(check.is_clean(), "{check:?}");
+    assert_eq!(check.held_reservations, 300);
+}
+
+#[tokio::test]
+async fn hot_sku_sells_out_exactly_on_sqlite() {
+    let db = Db::sqlite().await;
+    hot_sku_sells_out_exactly(vec![db.store.clone()], db.store.clone()).await;
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn hot_sku_sells_out_exactly_with_two_instances_on_postgres() {
+    let Some(db) = Db::postgres("hot_sku_sells_out_exactly_with_two_instances_on_postgres").await
+    else {
+        return;
+    };
+    let second = db.second_store().await;
+    hot_sku_sells_out_exactly(vec![db.store.clone(), second.clone()], db.store.clone()).await;
+    second.close().await;
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn due_holds_expire_in_chunks_on_sqlite() {
+    let db = Db::sqlite().await;
+    seed(&db.store, &[("SOFA", 50)]).await;
+    let clock = ManualClock::new(start_time());
+    for index in 0..7 {
+        reservation_id(
+            one(
+                &db.store,
+                reserve(&format!("k{index}"), 10, vec![line("SOFA", 2)]),
+                &clock,
+            )
+            .await,
+        );
+    }
+    use stockcast::clock::Clock;
+    let later = clock.now() + Duration::seconds(11);
+    assert_eq!(expire_due(&db.store, later, 5).await.unwrap(), 5);
+    assert_eq!(expire_due(&db.store, later, 5).await.unwrap(), 2);
+    assert_eq!(expire_due(&db.store, later, 5).await.unwrap(), 0);
+    assert_eq!(row(&db.store, "SOFA").await, (50, 0));
+    assert!(check_ledger(&db.store).await.unwrap().is_clean());
+    db.finish().await;
+}
