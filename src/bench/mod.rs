@@ -4,11 +4,15 @@
 mod allocate;
 mod forecast;
 mod ingest;
+mod nightly;
 mod stats;
 
 pub use allocate::{bench_allocate, AllocateBenchResult};
 pub use forecast::{bench_forecast, ForecastBenchConfig, ForecastBenchResult};
 pub use ingest::{bench_ingest, IngestBenchConfig, IngestBenchResult};
+pub use nightly::{
+    bench_nightly, BenchStep, NightlyBackendResult, NightlyBenchConfig, NightlyBenchResult,
+};
 pub use stats::median;
 
 use thiserror::Error;

@@ -11,6 +11,7 @@ mod ingest;
 mod jobs;
 mod models;
 mod output;
+mod scheduler;
 
 use clap::{Parser, Subcommand};
 
@@ -56,8 +57,10 @@ pub enum Command {
     Allocate(allocate::AllocateArgs),
     /// Published allocation runs: list, show, diff.
     Allocation(allocation::AllocationArgs),
-    /// Run and list the pipeline jobs defined in jobs/*.toml.
+    /// Run and list the pipeline jobs defined in jobs/*.toml; run history; shard workers.
     Jobs(jobs::JobsArgs),
+    /// Fire the jobs in jobs/*.toml on their schedules until SIGTERM.
+    Scheduler(scheduler::SchedulerArgs),
     /// Benchmarks on generated data (medians over several runs, one JSON line at the end).
     Bench(bench::BenchArgs),
 }
@@ -109,6 +112,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Allocate(args) => allocate::run(&cli, args).await,
         Command::Allocation(args) => allocation::run(&cli, args).await,
         Command::Jobs(args) => jobs::run(&cli, args).await,
+        Command::Scheduler(args) => scheduler::run(&cli, args).await,
         Command::Bench(args) => bench::run(&cli, args).await,
     }
 }
