@@ -398,6 +398,7 @@ pub(super) async fn sharded_forecast_step(
         .execute(&pool)
         .await
         .map_err(|e| e.to_string())?;
+    context.notes.push(format!("model {model_id}: {summary}"));
     let forecast = ForecastRows::from_store_run(&store, &forecast_run_id)
         .await
         .map_err(|e| e.to_string())?;
@@ -406,7 +407,7 @@ pub(super) async fn sharded_forecast_step(
         rows_in: None,
         rows_out: Some(rows_out),
         detail: format!(
-            "model {model_id} ({summary}), forecast run {forecast_run_id} (staged): {} shard(s) by {} worker(s), {horizon} days",
+            "model {model_id}, forecast run {forecast_run_id} (staged): {} shard(s) by {} worker(s), {horizon} days",
             categories.len(),
             workers.len()
         ),

@@ -389,6 +389,12 @@ async fn forecast_step(context: &mut RunContext) -> Result<StepOutcome, String> 
     let stored = pipeline::store(&context.store, &mut computed, &request, None, state)
         .await
         .map_err(|e| e.to_string())?;
+    // Which model each category chose goes to the notes, not the (one-line) step detail.
+    context.notes.push(format!(
+        "model {}: {}",
+        stored.model_id,
+        summarise(&computed.forecaster)
+    ));
     let run_id = stored
         .run_id
         .ok_or("the forecast has no p10/p50/p90 columns")?;
@@ -399,9 +405,8 @@ async fn forecast_step(context: &mut RunContext) -> Result<StepOutcome, String> 
         rows_in: Some(rows_in),
         rows_out: Some(stored.rows as i64),
         detail: format!(
-            "model {} ({}), forecast run {run_id}{}: {horizon} days × {} SKUs × {} warehouses",
+            "model {}, forecast run {run_id}{}: {horizon} days × {} SKUs × {} warehouses",
             stored.model_id,
-            summarise(&computed.forecaster),
             if state == RunState::Staged {
                 " (staged)"
             } else {
