@@ -14,7 +14,9 @@
 //!
 //! - [`store`]: the database (SQLite by default, PostgreSQL by URL), migrations, bulk upserts.
 //! - [`ingest`]: reading a folder of files, quarantine files, loading in one transaction.
-//! - [`jobs`]: job files in `jobs/` and the runner that `stockcast jobs run` and cron share.
+//! - [`jobs`]: job files in `jobs/`, the runner that `stockcast jobs run`, cron and
+//!   `stockcast scheduler` share, run history, locks and the forecast shard queue
+//!   (its `schedule` module is pure).
 //! - [`report`]: read-only summaries for the CLI.
 //! - [`bench`]: the measurements behind `stockcast bench …`.
 //!

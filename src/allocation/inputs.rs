@@ -100,10 +100,18 @@ impl ForecastRows {
                 "no complete forecast run as of {as_of}; run `stockcast forecast --from-db` first"
             ))
         })?;
+        ForecastRows::from_store_run(store, &run).await
+    }
+
+    /// The rows of one forecast run, whatever its status (a job reads its own staged run).
+    pub async fn from_store_run(
+        store: &Store,
+        run: &str,
+    ) -> Result<ForecastRows, AllocationStoreError> {
         let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
         let (date, sku, warehouse, mean, p10, p90) = on_backend!(store, pool => {
             let rows = sqlx::query("SELECT date, sku, warehouse, mean, p10, p90 FROM forecasts WHERE run_id = $1")
-                .bind(&run)
+                .bind(run)
                 .fetch_all(pool)
                 .await?;
             let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());

@@ -2,6 +2,7 @@
 //! (`inputs`), and writing, publishing and reading allocation runs (`runs`).
 
 pub mod inputs;
+pub mod promotion;
 pub mod runs;
 
 use thiserror::Error;

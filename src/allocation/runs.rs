@@ -164,6 +164,18 @@ pub async fn publish(
     problem: &AllocationProblem,
     solution: &AllocationSolution,
 ) -> Result<(), AllocationStoreError> {
+    write_run(store, header, problem, solution, true).await
+}
+
+/// Writes the run, its targets and transfers in one transaction, as `published` or left
+/// `writing` (invisible to readers) for a job's publish step to flip later.
+pub async fn write_run(
+    store: &Store,
+    header: &RunHeader,
+    problem: &AllocationProblem,
+    solution: &AllocationSolution,
+    publish_now: bool,
+) -> Result<(), AllocationStoreError> {
     let targets = targets_frame(problem, solution, &header.id)?;
     let transfers = transfers_frame(problem, solution, &header.id)?;
     let messages = solution.messages.join("\n");
@@ -202,13 +214,15 @@ pub async fn publish(
         )
         .await?;
     }
-    on_tx!(&mut tx, conn => {
-        sqlx::query("UPDATE allocation_runs SET status = 'published', published_at = $2 WHERE id = $1")
-            .bind(&header.id)
-            .bind(Utc::now())
-            .execute(&mut **conn)
-            .await?;
-    });
+    if publish_now {
+        on_tx!(&mut tx, conn => {
+            sqlx::query("UPDATE allocation_runs SET status = 'published', published_at = $2 WHERE id = $1")
+                .bind(&header.id)
+                .bind(Utc::now())
+                .execute(&mut **conn)
+                .await?;
+        });
+    }
     tx.commit().await?;
     Ok(())
 }

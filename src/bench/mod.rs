@@ -4,6 +4,7 @@
 mod allocate;
 mod forecast;
 mod ingest;
+mod nightly;
 mod reports;
 mod reserve;
 mod stats;
@@ -11,6 +12,9 @@ mod stats;
 pub use allocate::{bench_allocate, AllocateBenchResult};
 pub use forecast::{bench_forecast, ForecastBenchConfig, ForecastBenchResult};
 pub use ingest::{bench_ingest, IngestBenchConfig, IngestBenchResult};
+pub use nightly::{
+    bench_nightly, BenchStep, NightlyBackendResult, NightlyBenchConfig, NightlyBenchResult,
+};
 pub use reports::{
     bench_reports, prepare_dataset, PrepareConfig, ReportTiming, ReportsBenchResult,
 };

@@ -1,12 +1,13 @@
 use std::path::PathBuf;
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 
 use super::output::{spinner, table, thousands};
 use super::{open_store, Cli};
-use stockcast::allocate::{solve, Policy};
-use stockcast::allocation::inputs::{build_problem, Economics, ForecastRows};
-use stockcast::allocation::runs::{new_run_id, policy_name, publish, RunHeader};
+use stockcast::allocate::Policy;
+use stockcast::allocation::inputs::{Economics, ForecastRows};
+use stockcast::allocation::promotion::{allocate_promotion, AllocationOutcome};
+use stockcast::allocation::runs::policy_name;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum PolicyArg {
@@ -66,29 +67,23 @@ pub async fn run(cli: &Cli, args: &AllocateArgs) -> anyhow::Result<()> {
         flagships: args.flagship.clone(),
         ..Economics::default()
     };
-    let (problem, fingerprint) = build_problem(
+    let progress = spinner("solving", cli.quiet);
+    let outcome = allocate_promotion(
         &store,
         &args.promotion,
         args.as_of,
         &forecast,
         policy,
         &economics,
+        true,
     )
-    .await?;
-    let progress = spinner("solving", cli.quiet);
-    let solution = solve(&problem);
+    .await;
     progress.finish_and_clear();
-    let solution = solution?;
-    let now = Utc::now();
-    let header = RunHeader {
-        id: new_run_id(now),
-        created_at: now,
-        as_of: args.as_of,
-        promotion: args.promotion.clone(),
-        policy,
-        input_fingerprint: fingerprint,
-    };
-    publish(&store, &header, &problem, &solution).await?;
+    let AllocationOutcome {
+        header,
+        problem,
+        solution,
+    } = outcome?;
     if cli.quiet {
         return Ok(());
     }

@@ -3,8 +3,8 @@ use anyhow::Context;
 use super::output::{spinner, table, thousands};
 use super::Cli;
 use stockcast::bench::{
-    bench_allocate, bench_forecast, bench_ingest, bench_reserve, BenchBackend, ForecastBenchConfig,
-    IngestBenchConfig, ReserveBenchConfig,
+    bench_allocate, bench_forecast, bench_ingest, bench_nightly, bench_reserve, BenchBackend,
+    ForecastBenchConfig, IngestBenchConfig, NightlyBenchConfig, ReserveBenchConfig,
 };
 
 #[derive(Debug, clap::Args)]
@@ -55,6 +55,28 @@ pub enum BenchCommand {
         stock: i64,
         #[arg(long, default_value_t = 1024)]
         max_batch: usize,
+        #[arg(
+            long,
+            env = "STOCKCAST_BENCH_POSTGRES_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+        )]
+        postgres_url: String,
+    },
+    /// The whole nightly job (ingest → … → published allocation) on generated data, on SQLite
+    /// and PostgreSQL, one run each; per-step seconds from the run's history.
+    Nightly {
+        #[arg(long, default_value_t = 5000)]
+        skus: usize,
+        #[arg(long, default_value_t = 20)]
+        warehouses: usize,
+        #[arg(long, default_value_t = 1095)]
+        days: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Skip the SQLite run.
+        #[arg(long)]
+        no_sqlite: bool,
+        /// PostgreSQL server to create a scratch database on ("none" to skip).
         #[arg(
             long,
             env = "STOCKCAST_BENCH_POSTGRES_URL",
@@ -343,6 +365,95 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
                 "postgres_rows_per_second": result.postgres_rows_per_second.map(f64::round),
             });
             println!("{json}");
+        }
+        BenchCommand::Nightly {
+            skus,
+            warehouses,
+            days,
+            seed,
+            no_sqlite,
+            postgres_url,
+        } => {
+            let work = tempfile::Builder::new()
+                .prefix("stockcast-bench-nightly-")
+                .tempdir()
+                .context("creating a scratch folder")?;
+            let config = NightlyBenchConfig {
+                skus: *skus,
+                warehouses: *warehouses,
+                days: *days,
+                seed: *seed,
+                sqlite: !no_sqlite,
+                postgres_admin_url: (postgres_url != "none").then(|| postgres_url.clone()),
+                work_dir: work.path().to_path_buf(),
+            };
+            let progress = spinner("benchmarking the nightly job", cli.quiet);
+            let result = bench_nightly(&config).await;
+            progress.finish_and_clear();
+            let result = result?;
+            let mut json = serde_json::Map::new();
+            json.insert("bench".into(), "nightly".into());
+            json.insert("sales_rows".into(), result.sales_rows.into());
+            for backend in &result.backends {
+                // SQLite's figures are unprefixed (`seconds`, `<step>_seconds`); PostgreSQL's
+                // carry a `postgres_` prefix when both ran.
+                let prefix = if backend.backend == "sqlite" || result.backends.len() == 1 {
+                    String::new()
+                } else {
+                    format!("{}_", backend.backend)
+                };
+                json.insert(
+                    format!("{prefix}seconds"),
+                    ((backend.seconds * 100.0).round() / 100.0).into(),
+                );
+                for step in &backend.steps {
+                    json.insert(
+                        format!("{prefix}{}_seconds", step.step.replace('-', "_")),
+                        ((step.seconds * 100.0).round() / 100.0).into(),
+                    );
+                }
+                if result.backends.len() == 1 {
+                    json.insert("backend".into(), backend.backend.into());
+                }
+                if !cli.quiet {
+                    println!(
+                        "{}: {} in {:.1} s{}",
+                        backend.backend,
+                        backend.status,
+                        backend.seconds,
+                        backend
+                            .error
+                            .as_ref()
+                            .map(|e| format!(" ({e})"))
+                            .unwrap_or_default()
+                    );
+                    let mut out = table(&["step", "seconds", "rows in", "rows out", "detail"]);
+                    for step in &backend.steps {
+                        let count = |n: Option<i64>| {
+                            n.map_or("–".to_string(), |n| thousands(n.max(0) as usize))
+                        };
+                        out.add_row(vec![
+                            step.step.clone(),
+                            format!("{:.2}", step.seconds),
+                            count(step.rows_in),
+                            count(step.rows_out),
+                            step.detail.clone(),
+                        ]);
+                    }
+                    println!("{out}");
+                }
+            }
+            if !cli.quiet {
+                println!(
+                    "generated {} sales rows ({skus} SKUs × {warehouses} warehouses × {days} days) in {:.1} s (not timed)",
+                    thousands(result.sales_rows),
+                    result.generate_seconds
+                );
+            }
+            println!("{}", serde_json::Value::Object(json));
+            if let Some(failed) = result.backends.iter().find(|b| b.status != "succeeded") {
+                anyhow::bail!("the nightly job {} on {}", failed.status, failed.backend);
+            }
         }
         BenchCommand::Allocate {
             skus,

@@ -1,19 +1,15 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 
 use super::output::{spinner, thousands};
-use super::{open_store, BadInput, Cli};
+use super::{open_store, Cli};
 use stockcast::contract::Frequency;
-use stockcast::forecast::build_panel::build_panel;
 use stockcast::forecast::dataset::Dataset;
-use stockcast::forecast::engine::{fit_forecaster, predict, ForecastSettings};
-use stockcast::forecast::output::{to_frame, write_file, write_run, ForecastRun};
-use stockcast::forecast::registry::{
-    data_fingerprint, load_artifact, new_model_id, record_model, save_artifact, summarise,
-    ModelArtifact,
-};
+use stockcast::forecast::output::RunState;
+use stockcast::forecast::pipeline::{self, ForecastRequest};
+use stockcast::forecast::registry::summarise;
 use stockcast::forecast::{parse_quantiles, ForecastError};
 use stockcast::store::Store;
 
@@ -84,102 +80,64 @@ pub fn resolve_as_of(dataset: &Dataset, as_of: Option<NaiveDate>) -> anyhow::Res
 pub async fn run(cli: &Cli, args: &ForecastArgs) -> anyhow::Result<()> {
     let store = open_store(cli).await?;
     let dataset = args.input.load(&store, cli.quiet).await?;
-    let as_of = resolve_as_of(&dataset, args.as_of)?;
-    let mut settings = ForecastSettings::new(args.input.freq, args.horizon);
-    settings.quantiles = parse_quantiles(&args.quantiles)?;
-    let panel = build_panel(&dataset, args.input.freq, as_of, args.horizon)?;
-
-    let (model_id, forecaster) = match &args.model {
-        Some(id) => {
-            let artifact = load_artifact(&args.models_dir, id)?;
-            if artifact.freq != args.input.freq {
-                return Err(BadInput(format!(
-                    "model {id} was fitted on {} data, not {}",
-                    artifact.freq.as_str(),
-                    args.input.freq.as_str()
-                ))
-                .into());
-            }
-            (artifact.id, artifact.forecaster)
-        }
-        None => {
-            let progress = spinner("fitting category models", cli.quiet);
-            let forecaster = fit_forecaster(&panel, &settings);
-            progress.finish_and_clear();
-            let now = Utc::now();
-            let artifact = ModelArtifact {
-                id: new_model_id(now),
-                created_at: now,
-                crate_version: env!("CARGO_PKG_VERSION").to_string(),
-                as_of,
-                freq: args.input.freq,
-                training_start: panel.start,
-                training_end: as_of,
-                data_fingerprint: data_fingerprint(&panel),
-                feature_schema: forecaster.feature_names.clone(),
-                settings: settings.clone(),
-                forecaster,
-                backtest: None,
-            };
-            let path = save_artifact(&args.models_dir, &artifact)?;
-            record_model(&store, &artifact, &path).await?;
-            (artifact.id, artifact.forecaster)
-        }
+    let request = ForecastRequest {
+        freq: args.input.freq,
+        as_of: resolve_as_of(&dataset, args.as_of)?,
+        horizon: args.horizon,
+        quantiles: parse_quantiles(&args.quantiles)?,
+        models_dir: args.models_dir.clone(),
+        model: args.model.clone(),
     };
-    for fit in &forecaster.categories {
+    let progress = spinner(
+        if args.model.is_some() {
+            "predicting"
+        } else {
+            "fitting category models and predicting"
+        },
+        cli.quiet,
+    );
+    let computed = pipeline::compute(&dataset, &request);
+    progress.finish_and_clear();
+    let mut computed = computed?;
+    for fit in &computed.forecaster.categories {
         if let Some(reason) = &fit.fallback_reason {
             eprintln!("note: category {}: {reason}", fit.category);
         }
     }
-    let progress = spinner("predicting", cli.quiet);
-    let output = predict(&panel, &forecaster, &settings);
-    let mut frame = to_frame(&panel, &output)?;
-    progress.finish_and_clear();
-
     let progress = spinner("writing forecasts", cli.quiet);
-    if let Some(path) = &args.out {
-        write_file(&mut frame, path)?;
-    }
-    let run_id = format!(
-        "fc-{}-{:06x}",
-        Utc::now().format("%Y%m%dT%H%M%S"),
-        rand::random::<u32>() & 0xff_ffff
-    );
-    let stored = if frame.column("p10").is_ok()
-        && frame.column("p50").is_ok()
-        && frame.column("p90").is_ok()
-    {
-        let run = ForecastRun {
-            id: &run_id,
-            model_id: &model_id,
-            created_at: Utc::now(),
-            as_of,
-            freq: args.input.freq.as_str(),
-            horizon: args.horizon,
-        };
-        write_run(&store, &run, &frame).await?;
-        true
-    } else {
-        false
-    };
+    let stored = pipeline::store(
+        &store,
+        &mut computed,
+        &request,
+        args.out.as_deref(),
+        RunState::Complete,
+    )
+    .await;
     progress.finish_and_clear();
+    let stored = stored?;
     if !cli.quiet {
-        println!("model {model_id}: {}", summarise(&forecaster));
         println!(
-            "forecast from {as_of} for {} {}(s): {} rows ({} SKUs × {} warehouses)",
+            "model {}: {}",
+            stored.model_id,
+            summarise(&computed.forecaster)
+        );
+        println!(
+            "forecast from {} for {} {}(s): {} rows ({} SKUs × {} warehouses)",
+            request.as_of,
             args.horizon,
             args.input.freq.as_str(),
-            thousands(frame.height()),
-            panel.sku_count(),
-            panel.warehouse_count()
+            thousands(stored.rows),
+            computed.panel.sku_count(),
+            computed.panel.warehouse_count()
         );
         if let Some(path) = &args.out {
             println!("wrote {}", path.display());
         }
-        if stored {
-            println!("stored as forecast run {run_id}");
-        } else {
-            println!("not stored in the database: the forecasts table needs p10, p50 and p90");
+        match &stored.run_id {
+            Some(run_id) => println!("stored as forecast run {run_id}"),
+            None => {
+                println!("not stored in the database: the forecasts table needs p10, p50 and p90")
+            }
         }
     }
     Ok(())

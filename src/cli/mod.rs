@@ -13,6 +13,7 @@ mod keys;
 mod models;
 mod output;
 mod report;
+mod scheduler;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -59,11 +60,13 @@ pub enum Command {
     Allocate(allocate::AllocateArgs),
     /// Published allocation runs: list, show, diff.
     Allocation(allocation::AllocationArgs),
-    /// Run and list the pipeline jobs defined in jobs/*.toml.
+    /// Run and list the pipeline jobs defined in jobs/*.toml; run history; shard workers.
     Jobs(jobs::JobsArgs),
     /// Merchandiser reports: forecast, promo-lift, stockout-risk, allocation, accuracy,
     /// poll-signals, jobs (table, CSV, JSON or a self-contained HTML page).
     Report(report::ReportArgs),
+    /// Fire the jobs in jobs/*.toml on their schedules until SIGTERM.
+    Scheduler(scheduler::SchedulerArgs),
     /// Benchmarks on generated data (medians over several runs, one JSON line at the end).
     Bench(bench::BenchArgs),
     /// Serve the live reservation API over HTTP (stock holds with a TTL, never overselling).
@@ -126,6 +129,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Allocation(args) => allocation::run(&cli, args).await,
         Command::Jobs(args) => jobs::run(&cli, args).await,
         Command::Report(args) => report::run(&cli, args).await,
+        Command::Scheduler(args) => scheduler::run(&cli, args).await,
         Command::Bench(args) => bench::run(&cli, args).await,
         Command::Serve(args) => serve::run(&cli, args).await,
         Command::Keys(args) => keys::run(&cli, args).await,

@@ -7,7 +7,13 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub fn init_tracing(quiet: bool) {
-    let default = if quiet { "error" } else { "warn" };
+    // sqlx warns about every statement over a second; the bulk reads of a forecast are
+    // expected to take that long, so only its errors are shown unless STOCKCAST_LOG says so.
+    let default = if quiet {
+        "error"
+    } else {
+        "warn,sqlx::query=error"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("STOCKCAST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()

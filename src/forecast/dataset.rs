@@ -27,6 +27,9 @@ pub struct Dataset {
     /// Input rows that failed validation and were left out (they are not quarantined here;
     /// `stockcast ingest` does that).
     pub rows_rejected: usize,
+    /// The whole store's sales span when this dataset holds one category only (a forecast
+    /// shard), so the shard's panel has the same calendar as the unsharded one.
+    pub sales_span: Option<(NaiveDate, NaiveDate)>,
 }
 
 fn empty_promotions() -> DataFrame {
@@ -90,14 +93,24 @@ impl Dataset {
             poll_responses: take(Table::PollResponses),
             events: take(Table::Events),
             rows_rejected,
+            sales_span: None,
         })
     }
 
     /// Reads what the forecaster needs from the store (imported and live sales together).
     pub async fn from_store(store: &Store) -> Result<Dataset, ForecastError> {
+        Dataset::from_store_for(store, None).await
+    }
+
+    /// [`Dataset::from_store`] limited to one category's products, sales, stock-outs and
+    /// poll answers (a forecast shard); promotions, warehouses and events stay whole.
+    pub async fn from_store_for(
+        store: &Store,
+        only_category: Option<&str>,
+    ) -> Result<Dataset, ForecastError> {
         let query_error = |error: sqlx::Error| ForecastError::Store(StoreError::from(error));
         let (sku, category) = on_backend!(store, pool => {
-            let rows = sqlx::query("SELECT sku, category FROM products ORDER BY sku").fetch_all(pool).await.map_err(query_error)?;
+            let rows = sqlx::query("SELECT sku, category FROM products WHERE ($1 IS NULL OR category = $1) ORDER BY sku").bind(only_category).fetch_all(pool).await.map_err(query_error)?;
             let sku: Vec<String> = rows.iter().map(|r| r.try_get("sku")).collect::<Result<_, _>>().map_err(query_error)?;
             let category: Vec<String> = rows.iter().map(|r| r.try_get("category")).collect::<Result<_, _>>().map_err(query_error)?;
             (sku, category)
@@ -120,7 +133,9 @@ impl Dataset {
             .cast(&DataType::Date)
         };
         let (sku, warehouse, date, units) = on_backend!(store, pool => {
-            let rows = sqlx::query("SELECT sku, warehouse, date, SUM(units) AS units FROM sales GROUP BY sku, warehouse, date")
+            let rows = sqlx::query("SELECT sku, warehouse, date, SUM(units) AS units FROM sales \
+                 WHERE ($1 IS NULL OR sku IN (SELECT sku FROM products WHERE category = $1)) GROUP BY sku, warehouse, date")
+                .bind(only_category)
                 .fetch_all(pool).await.map_err(query_error)?;
             let mut sku = Vec::with_capacity(rows.len());
             let mut warehouse = Vec::with_capacity(rows.len());
@@ -163,7 +178,8 @@ impl Dataset {
         });
 
         let stock_levels = on_backend!(store, pool => {
-            let rows = sqlx::query("SELECT sku, date FROM stock_levels WHERE on_hand = 0").fetch_all(pool).await.map_err(query_error)?;
+            let rows = sqlx::query("SELECT sku, date FROM stock_levels WHERE on_hand = 0 \
+                 AND ($1 IS NULL OR sku IN (SELECT sku FROM products WHERE category = $1))").bind(only_category).fetch_all(pool).await.map_err(query_error)?;
             let sku: Vec<String> = rows.iter().map(|r| r.try_get("sku")).collect::<Result<_, _>>().map_err(query_error)?;
             let date: Vec<NaiveDate> = rows.iter().map(|r| r.try_get("date")).collect::<Result<_, _>>().map_err(query_error)?;
             let height = sku.len();
@@ -175,7 +191,9 @@ impl Dataset {
         });
 
         let poll_responses = on_backend!(store, pool => {
-            let rows = sqlx::query("SELECT responded_at, sku, category, interest, intends_to_buy FROM poll_responses")
+            let rows = sqlx::query("SELECT responded_at, sku, category, interest, intends_to_buy FROM poll_responses \
+                 WHERE ($1 IS NULL OR category = $1 OR sku IN (SELECT sku FROM products WHERE category = $1))")
+                .bind(only_category)
                 .fetch_all(pool).await.map_err(query_error)?;
             let mut at = Vec::with_capacity(rows.len());
             let mut sku = Vec::with_capacity(rows.len());
@@ -198,6 +216,18 @@ impl Dataset {
             ])?
         });
 
+        let sales_span = match only_category {
+            None => None,
+            Some(_) => {
+                let span: (Option<NaiveDate>, Option<NaiveDate>) = on_backend!(store, pool => {
+                    sqlx::query_as("SELECT MIN(date), MAX(date) FROM sales").fetch_one(pool).await.map_err(query_error)?
+                });
+                match span {
+                    (Some(first), Some(last)) => Some((first, last)),
+                    _ => None,
+                }
+            }
+        };
         let event_dates: Vec<NaiveDate> = on_backend!(store, pool => {
             sqlx::query_scalar("SELECT DISTINCT date FROM events").fetch_all(pool).await.map_err(query_error)?
         });
@@ -221,10 +251,14 @@ impl Dataset {
             poll_responses: Some(poll_responses),
             events,
             rows_rejected: 0,
+            sales_span,
         })
     }
 
     pub fn sales_date_range(&self) -> Result<Option<(NaiveDate, NaiveDate)>, ForecastError> {
+        if let Some(span) = self.sales_span {
+            return Ok(Some(span));
+        }
         let dates = self
             .sales
             .column("date")?

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod model;
 pub mod output;
 pub mod panel;
+pub mod pipeline;
 pub mod quantiles;
 pub mod registry;
 

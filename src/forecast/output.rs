@@ -99,12 +99,31 @@ pub struct ForecastRun<'a> {
     pub horizon: usize,
 }
 
+/// Whether a stored run is visible to readers at once or waits for a job's publish step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    /// Flipped to `complete` in the same transaction as its rows.
+    Complete,
+    /// Left `writing` (invisible to readers) until the job's publish step flips it.
+    Staged,
+}
+
 /// Writes a forecast run in one transaction: the run row, every forecast row, then the
 /// status flip to `complete`. A failure leaves nothing behind.
 pub async fn write_run(
     store: &Store,
     run: &ForecastRun<'_>,
     frame: &DataFrame,
+) -> Result<(), ForecastError> {
+    write_run_as(store, run, frame, RunState::Complete).await
+}
+
+/// [`write_run`], optionally leaving the run staged (`writing`) for a later publish.
+pub async fn write_run_as(
+    store: &Store,
+    run: &ForecastRun<'_>,
+    frame: &DataFrame,
+    state: RunState,
 ) -> Result<(), ForecastError> {
     let table = frame
         .select(["sku", "warehouse", "date", "mean", "p10", "p50", "p90"])
@@ -141,14 +160,58 @@ pub async fn write_run(
         OnConflict::Update,
     )
     .await?;
+    let status = match state {
+        RunState::Complete => "complete",
+        RunState::Staged => "writing",
+    };
     on_tx!(&mut tx, conn => {
-        sqlx::query("UPDATE forecast_runs SET status = 'complete', rows = $2 WHERE id = $1")
+        sqlx::query("UPDATE forecast_runs SET status = $3, rows = $2 WHERE id = $1")
             .bind(run.id)
             .bind(table.height() as i64)
+            .bind(status)
             .execute(&mut **conn)
             .await
             .map_err(query_error)?;
     });
     tx.commit().await?;
     Ok(())
+}
+
+/// Adds one shard's rows to a staged run (the run row exists, status `writing`), in one
+/// transaction; the run is flipped to `complete` later by whoever publishes it.
+pub async fn append_rows(
+    store: &Store,
+    run_id: &str,
+    frame: &DataFrame,
+) -> Result<usize, ForecastError> {
+    let table = frame
+        .select(["sku", "warehouse", "date", "mean", "p10", "p50", "p90"])
+        .map_err(|_| {
+            ForecastError::InvalidSetting(
+                "the forecasts table needs the p10, p50 and p90 quantiles".to_string(),
+            )
+        })?;
+    let mut with_run = table.clone();
+    with_run.with_column(Series::new("run_id".into(), vec![run_id; table.height()]).into())?;
+    with_run.rechunk_mut();
+    let query_error = |error: sqlx::Error| ForecastError::Store(StoreError::from(error));
+    let mut tx = store.begin_write().await?;
+    let rows = FrameRows::new(&with_run)?;
+    tx.upsert_rows(
+        "forecasts",
+        &rows,
+        &["run_id", "sku", "warehouse", "date"],
+        OnConflict::Update,
+    )
+    .await?;
+    on_tx!(&mut tx, conn => {
+        sqlx::query("UPDATE forecast_runs SET rows = rows + $2 WHERE id = $1")
+            .bind(run_id)
+            .bind(table.height() as i64)
+            .execute(&mut **conn)
+            .await
+            .map_err(query_error)?;
+    });
+    tx.commit().await?;
+    Ok(table.height())
 }

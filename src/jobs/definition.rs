@@ -1,12 +1,15 @@
-//! Parsing and validating job files. A typo, an unknown step or a bad cron expression is
-//! reported with the file (and line where TOML gives one) when the file is read, never at run time.
+//! Parsing and validating job files. A typo, an unknown step, a bad cron expression or time
+//! zone is reported with the file and line when the file is read, never at run time.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::NaiveDate;
 use serde::Deserialize;
 use thiserror::Error;
+use toml::Spanned;
 
 use crate::contract::Frequency;
 
@@ -22,29 +25,114 @@ pub enum JobError {
     },
     #[error("step {step}: {message}")]
     StepFailed { step: String, message: String },
+    #[error("job {job} is already running (lock held by {holder}); not started")]
+    Busy { job: String, holder: String },
+    #[error(
+        "job {job}: the run scheduled for {scheduled_for} was already started by another scheduler"
+    )]
+    AlreadyFired { job: String, scheduled_for: String },
+    #[error("job {job}: run {run_id} failed at step {step}: {message}")]
+    RunFailed {
+        job: String,
+        run_id: String,
+        step: String,
+        message: String,
+    },
+    #[error("job {job}: run {run_id} was cancelled before it finished ({reason})")]
+    Cancelled {
+        job: String,
+        run_id: String,
+        reason: String,
+    },
+    #[error("no job run '{0}'")]
+    UnknownRun(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 impl JobError {
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, JobError::Invalid { .. } | JobError::UnknownJob { .. })
+        matches!(
+            self,
+            JobError::Invalid { .. } | JobError::UnknownJob { .. } | JobError::UnknownRun(_)
+        )
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+impl From<sqlx::Error> for JobError {
+    fn from(error: sqlx::Error) -> Self {
+        JobError::Store(crate::store::StoreError::from(error))
+    }
+}
+
+/// Every step a job may list, in the order the nightly pipeline runs them.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Step {
     /// Load new or changed files from the job's data folder.
     Ingest,
+    /// Recompute per-SKU poll interest (responses up to the as-of date) into `poll_signals`.
+    RefreshPollSignals,
+    /// Fit per-category models and stage a forecast run (unpublished until `publish`).
+    Forecast,
+    /// Solve and stage an allocation for every promotion in the look-ahead window.
+    Allocate,
+    /// Expire reservation holds past their TTL (needs the reservation core).
+    ExpireHolds,
+    /// Refresh the availability snapshot the reservation core serves (needs the reservation core).
+    RefreshAvailability,
+    /// Flip this run's staged forecast and allocations to published in one transaction.
+    Publish,
+    /// Write a run report under `reports/`.
+    Report,
+    /// Rolling-origin backtest of the forecasting engine against seasonal naive.
+    Backtest,
     /// Print what the store now holds.
     Summary,
+}
+
+pub const ALL_STEPS: [Step; 10] = [
+    Step::Ingest,
+    Step::RefreshPollSignals,
+    Step::Forecast,
+    Step::Allocate,
+    Step::ExpireHolds,
+    Step::RefreshAvailability,
+    Step::Publish,
+    Step::Report,
+    Step::Backtest,
+    Step::Summary,
+];
+
+impl MissedRuns {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MissedRuns::RunOnce => "run-once",
+            MissedRuns::Skip => "skip",
+        }
+    }
 }
 
 impl Step {
     pub fn as_str(self) -> &'static str {
         match self {
             Step::Ingest => "ingest",
+            Step::RefreshPollSignals => "refresh-poll-signals",
+            Step::Forecast => "forecast",
+            Step::Allocate => "allocate",
+            Step::ExpireHolds => "expire-holds",
+            Step::RefreshAvailability => "refresh-availability",
+            Step::Publish => "publish",
+            Step::Report => "report",
+            Step::Backtest => "backtest",
             Step::Summary => "summary",
         }
+    }
+
+    pub fn parse(name: &str) -> Option<Step> {
+        ALL_STEPS.into_iter().find(|step| step.as_str() == name)
     }
 }
 
@@ -67,56 +155,477 @@ pub fn default_sample_end_date() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 10, 31).expect("valid date")
 }
 
+/// What the scheduler does with fires it missed while it was not running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MissedRuns {
+    /// Run once on start-up for the latest missed fire (however many were missed).
+    #[default]
+    RunOnce,
+    /// Skip them and wait for the next fire.
+    Skip,
+}
+
+/// Timeout and retry settings; `[retry]` sets them for every step, `[step.NAME]` overrides.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSettingsToml {
+    pub timeout_seconds: Option<u64>,
+    pub retries: Option<u32>,
+    pub backoff_seconds: Option<u64>,
+    pub backoff_factor: Option<f64>,
+    pub max_backoff_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepSettings {
+    pub timeout: Duration,
+    /// Attempts after the first one.
+    pub retries: u32,
+    pub backoff: Duration,
+    pub backoff_factor: f64,
+    pub max_backoff: Duration,
+}
+
+impl StepSettings {
+    /// The wait before attempt `attempt + 1` (attempt counts from 1): exponential, capped.
+    pub fn backoff_before_retry(&self, attempt: u32) -> Duration {
+        let factor = self.backoff_factor.powi(attempt.saturating_sub(1) as i32);
+        let seconds = (self.backoff.as_secs_f64() * factor).min(self.max_backoff.as_secs_f64());
+        Duration::from_secs_f64(seconds.max(0.0))
+    }
+}
+
+pub const MAX_TIMEOUT_SECONDS: u64 = 24 * 3600;
+pub const MAX_RETRIES: u32 = 10;
+pub const MAX_BACKOFF_SECONDS: u64 = 3600;
+
+/// Failure notices: always logged; optionally POSTed to a webhook and/or given to a command.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySettings {
+    /// `http://host[:port]/path`; receives a JSON body. (For https, use `command` with curl.)
+    pub webhook: Option<String>,
+    /// Program and arguments; the notice is in STOCKCAST_JOB, STOCKCAST_RUN_ID,
+    /// STOCKCAST_STEP, STOCKCAST_ERROR and as JSON on stdin.
+    pub command: Option<Vec<String>>,
+    #[serde(default = "default_notify_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_notify_timeout() -> u64 {
+    10
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct ForecastStepSettings {
+    /// Days forecast after the as-of date (at least the end of every allocated promotion).
+    #[serde(default = "default_horizon_days")]
+    pub horizon_days: usize,
+    /// Split the forecast into one shard per category, claimed by `stockcast jobs worker`
+    /// processes from a PostgreSQL queue (ignored on SQLite).
+    #[serde(default)]
+    pub shards: bool,
+    /// How long the run waits for workers to finish every shard.
+    #[serde(default = "default_shard_wait")]
+    pub shard_wait_seconds: u64,
+    /// Whether the run that queues the shards also works them (false: workers only).
+    #[serde(default = "default_true")]
+    pub coordinator_works_shards: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_horizon_days() -> usize {
+    56
+}
+
+fn default_shard_wait() -> u64 {
+    3600
+}
+
+impl Default for ForecastStepSettings {
+    fn default() -> Self {
+        ForecastStepSettings {
+            horizon_days: default_horizon_days(),
+            shards: false,
+            shard_wait_seconds: default_shard_wait(),
+            coordinator_works_shards: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicySetting {
+    #[default]
+    Margin,
+    FairShare,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllocateStepSettings {
+    /// Promotions that start within this many days after the as-of date (and have not ended).
+    #[serde(default = "default_lookahead_days")]
+    pub lookahead_days: i64,
+    #[serde(default = "default_max_promotions")]
+    pub max_promotions: usize,
+    #[serde(default)]
+    pub policy: PolicySetting,
+    #[serde(default)]
+    pub flagship: Vec<String>,
+}
+
+fn default_lookahead_days() -> i64 {
+    28
+}
+
+fn default_max_promotions() -> usize {
+    20
+}
+
+impl Default for AllocateStepSettings {
+    fn default() -> Self {
+        AllocateStepSettings {
+            lookahead_days: default_lookahead_days(),
+            max_promotions: default_max_promotions(),
+            policy: PolicySetting::Margin,
+            flagship: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestStepSettings {
+    #[serde(default = "default_horizon_days")]
+    pub horizon_days: usize,
+    #[serde(default = "default_origins")]
+    pub origins: usize,
+}
+
+fn default_origins() -> usize {
+    3
+}
+
+impl Default for BacktestStepSettings {
+    fn default() -> Self {
+        BacktestStepSettings {
+            horizon_days: default_horizon_days(),
+            origins: default_origins(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobToml {
+    name: Spanned<String>,
+    #[serde(default)]
+    description: String,
+    schedule: Spanned<String>,
+    #[serde(default = "default_time_zone")]
+    time_zone: Spanned<String>,
+    #[serde(default)]
+    missed_runs: MissedRuns,
+    data_dir: PathBuf,
+    #[serde(default)]
+    freq: Frequency,
+    steps: Spanned<Vec<Spanned<Step>>>,
+    #[serde(default)]
+    retry: StepSettingsToml,
+    #[serde(default)]
+    step: BTreeMap<String, StepSettingsToml>,
+    #[serde(default = "default_lease_seconds")]
+    lease_seconds: u64,
+    #[serde(default)]
+    notify: NotifySettings,
+    #[serde(default)]
+    forecast: ForecastStepSettings,
+    #[serde(default)]
+    allocate: AllocateStepSettings,
+    #[serde(default)]
+    backtest: BacktestStepSettings,
+    #[serde(default = "default_models_dir")]
+    models_dir: PathBuf,
+    #[serde(default = "default_reports_dir")]
+    reports_dir: PathBuf,
+    sample: Option<SampleData>,
+}
+
+fn default_time_zone() -> Spanned<String> {
+    Spanned::new(0..0, "UTC".to_string())
+}
+
+fn default_lease_seconds() -> u64 {
+    300
+}
+
+fn default_models_dir() -> PathBuf {
+    PathBuf::from("models")
+}
+
+fn default_reports_dir() -> PathBuf {
+    PathBuf::from("reports")
+}
+
+#[derive(Debug, Clone)]
 pub struct JobDefinition {
     pub name: String,
-    #[serde(default)]
     pub description: String,
-    /// Six-field cron expression (sec min hour day-of-month month day-of-week), `cron` crate syntax.
+    /// Six- or seven-field cron expression (sec min hour day-of-month month day-of-week [year]).
     pub schedule: String,
+    pub cron: cron::Schedule,
+    pub time_zone: chrono_tz::Tz,
+    pub missed_runs: MissedRuns,
     /// Input folder, relative to the directory the job runs from.
     pub data_dir: PathBuf,
-    #[serde(default)]
     pub freq: Frequency,
     pub steps: Vec<Step>,
+    /// Settings per position in `steps`.
+    pub step_settings: Vec<StepSettings>,
+    /// SQLite lease length; renewed every third of it while the run lives.
+    pub lease: Duration,
+    pub notify: NotifySettings,
+    pub forecast: ForecastStepSettings,
+    pub allocate: AllocateStepSettings,
+    pub backtest: BacktestStepSettings,
+    pub models_dir: PathBuf,
+    pub reports_dir: PathBuf,
     pub sample: Option<SampleData>,
-    #[serde(skip)]
     pub source: PathBuf,
 }
 
-pub fn load_job(path: &Path) -> Result<JobDefinition, JobError> {
+fn line_at(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The line where `[step.NAME]` (or `step.NAME` in dotted form) appears, for messages.
+fn line_of_step_table(text: &str, name: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| {
+            let line = line.trim();
+            line.starts_with(&format!("[step.{name}]"))
+                || line.starts_with(&format!("[step.\"{name}\"]"))
+                || line.starts_with(&format!("step.{name}"))
+        })
+        .map(|index| index + 1)
+}
+
+fn settings_for(defaults: &StepSettingsToml, own: Option<&StepSettingsToml>) -> StepSettings {
+    let pick = |own: Option<u64>, default: Option<u64>, fallback: u64| -> u64 {
+        own.or(default).unwrap_or(fallback)
+    };
+    let own_default = StepSettingsToml::default();
+    let own = own.unwrap_or(&own_default);
+    StepSettings {
+        timeout: Duration::from_secs(pick(own.timeout_seconds, defaults.timeout_seconds, 3600)),
+        retries: own.retries.or(defaults.retries).unwrap_or(0),
+        backoff: Duration::from_secs(pick(own.backoff_seconds, defaults.backoff_seconds, 30)),
+        backoff_factor: own
+            .backoff_factor
+            .or(defaults.backoff_factor)
+            .unwrap_or(2.0),
+        max_backoff: Duration::from_secs(pick(
+            own.max_backoff_seconds,
+            defaults.max_backoff_seconds,
+            600,
+        )),
+    }
+}
+
+fn check_settings(settings: &StepSettings) -> Result<(), String> {
+    if settings.timeout.is_zero() || settings.timeout.as_secs() > MAX_TIMEOUT_SECONDS {
+        return Err(format!(
+            "timeout_seconds must be between 1 and {MAX_TIMEOUT_SECONDS}"
+        ));
+    }
+    if settings.retries > MAX_RETRIES {
+        return Err(format!("retries must be at most {MAX_RETRIES}"));
+    }
+    if settings.backoff.as_secs() > MAX_BACKOFF_SECONDS
+        || settings.max_backoff.as_secs() > MAX_BACKOFF_SECONDS
+    {
+        return Err(format!(
+            "backoff_seconds and max_backoff_seconds must be at most {MAX_BACKOFF_SECONDS}"
+        ));
+    }
+    if !(1.0..=10.0).contains(&settings.backoff_factor) {
+        return Err("backoff_factor must be between 1 and 10".to_string());
+    }
+    Ok(())
+}
+
+/// Parses and validates one job file's text; `path` only names the file in messages.
+pub fn parse_job(path: &Path, text: &str) -> Result<JobDefinition, JobError> {
     let invalid = |message: String| JobError::Invalid {
         path: path.to_path_buf(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|error| invalid(error.to_string()))?;
-    let mut job: JobDefinition = toml::from_str(&text).map_err(|error| {
-        let line = error
-            .span()
-            .map(|span| text[..span.start].matches('\n').count() + 1);
-        let message = error.message().to_string();
-        match line {
-            Some(line) => invalid(format!("line {line}: {message}")),
+    let at = |span: std::ops::Range<usize>, message: String| {
+        invalid(format!("line {}: {message}", line_at(text, span.start)))
+    };
+    let job: JobToml = toml::from_str(text).map_err(|error| {
+        let message = error.message().trim().to_string();
+        match error.span() {
+            Some(span) => at(span, message),
             None => invalid(message),
         }
     })?;
-    cron::Schedule::from_str(&job.schedule)
-        .map_err(|error| invalid(format!("schedule '{}': {error}", job.schedule)))?;
-    if job.steps.is_empty() {
-        return Err(invalid("steps: a job needs at least one step".to_string()));
+    let schedule = job.schedule.get_ref().clone();
+    let cron = cron::Schedule::from_str(&schedule).map_err(|error| {
+        at(
+            job.schedule.span(),
+            format!("schedule '{schedule}': {error}"),
+        )
+    })?;
+    let time_zone = chrono_tz::Tz::from_str(job.time_zone.get_ref()).map_err(|_| {
+        at(
+            job.time_zone.span(),
+            format!(
+                "time_zone '{}' is not an IANA time zone (e.g. America/New_York, UTC)",
+                job.time_zone.get_ref()
+            ),
+        )
+    })?;
+    let steps_span = job.steps.span();
+    let spanned_steps = job.steps.into_inner();
+    if spanned_steps.is_empty() {
+        return Err(at(
+            steps_span,
+            "steps: a job needs at least one step".to_string(),
+        ));
+    }
+    let steps: Vec<Step> = spanned_steps.iter().map(|s| *s.get_ref()).collect();
+    for (index, step) in spanned_steps.iter().enumerate() {
+        let earlier = &steps[..index];
+        if earlier.contains(step.get_ref()) {
+            return Err(at(
+                step.span(),
+                format!("step '{}' is listed twice", step.get_ref().as_str()),
+            ));
+        }
+        let later = &steps[index + 1..];
+        let must_follow = |required: Step| later.contains(&required);
+        let ordering_error = match step.get_ref() {
+            Step::Allocate if must_follow(Step::Forecast) => Some("forecast"),
+            Step::Publish if must_follow(Step::Forecast) => Some("forecast"),
+            Step::Publish if must_follow(Step::Allocate) => Some("allocate"),
+            _ => None,
+        };
+        if let Some(required) = ordering_error {
+            return Err(at(
+                step.span(),
+                format!(
+                    "step '{}' must come after '{required}'",
+                    step.get_ref().as_str()
+                ),
+            ));
+        }
+    }
+    for name in job.step.keys() {
+        let line = line_of_step_table(text, name)
+            .map(|line| format!("line {line}: "))
+            .unwrap_or_default();
+        match Step::parse(name) {
+            None => {
+                return Err(invalid(format!(
+                    "{line}[step.{name}]: unknown step '{name}' (known: {})",
+                    ALL_STEPS.map(Step::as_str).join(", ")
+                )))
+            }
+            Some(step) if !steps.contains(&step) => {
+                return Err(invalid(format!(
+                    "{line}[step.{name}]: '{name}' is not in this job's steps"
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    let mut step_settings = Vec::new();
+    for step in &steps {
+        let settings = settings_for(&job.retry, job.step.get(step.as_str()));
+        check_settings(&settings).map_err(|message| {
+            let line = line_of_step_table(text, step.as_str())
+                .map(|line| format!("line {line}: "))
+                .unwrap_or_default();
+            invalid(format!("{line}step {}: {message}", step.as_str()))
+        })?;
+        step_settings.push(settings);
+    }
+    if !(10..=3600).contains(&job.lease_seconds) {
+        return Err(invalid(
+            "lease_seconds must be between 10 and 3600".to_string(),
+        ));
+    }
+    if let Some(url) = &job.notify.webhook {
+        if !url.starts_with("http://") {
+            return Err(invalid(format!(
+                "notify.webhook '{url}' must start with http:// (for https, use notify.command with curl)"
+            )));
+        }
+    }
+    if job.notify.command.as_ref().is_some_and(Vec::is_empty) {
+        return Err(invalid("notify.command needs a program to run".to_string()));
+    }
+    if job.forecast.shards && !steps.contains(&Step::Publish) {
+        return Err(invalid(
+            "forecast.shards needs a publish step (shards write a staged forecast)".to_string(),
+        ));
+    }
+    if job.forecast.horizon_days == 0 || job.forecast.horizon_days > 366 {
+        return Err(invalid(
+            "forecast.horizon_days must be between 1 and 366".to_string(),
+        ));
+    }
+    if !(0..=366).contains(&job.allocate.lookahead_days) || job.allocate.max_promotions == 0 {
+        return Err(invalid(
+            "allocate.lookahead_days must be between 0 and 366 and max_promotions at least 1"
+                .to_string(),
+        ));
     }
     let expected_name = path
         .file_stem()
         .map(|stem| stem.to_string_lossy().to_string());
-    if expected_name.as_deref() != Some(job.name.as_str()) {
-        return Err(invalid(format!(
-            "name '{}' must match the file name",
-            job.name
-        )));
+    if expected_name.as_deref() != Some(job.name.get_ref().as_str()) {
+        return Err(at(
+            job.name.span(),
+            format!("name '{}' must match the file name", job.name.get_ref()),
+        ));
     }
-    job.source = path.to_path_buf();
-    Ok(job)
+    Ok(JobDefinition {
+        name: job.name.into_inner(),
+        description: job.description,
+        schedule,
+        cron,
+        time_zone,
+        missed_runs: job.missed_runs,
+        data_dir: job.data_dir,
+        freq: job.freq,
+        steps,
+        step_settings,
+        lease: Duration::from_secs(job.lease_seconds),
+        notify: job.notify,
+        forecast: job.forecast,
+        allocate: job.allocate,
+        backtest: job.backtest,
+        models_dir: job.models_dir,
+        reports_dir: job.reports_dir,
+        sample: job.sample,
+        source: path.to_path_buf(),
+    })
+}
+
+pub fn load_job(path: &Path) -> Result<JobDefinition, JobError> {
+    let text = std::fs::read_to_string(path).map_err(|error| JobError::Invalid {
+        path: path.to_path_buf(),
+        message: error.to_string(),
+    })?;
+    parse_job(path, &text)
 }
 
 /// Reads and validates every `*.toml` in `dir`; one bad file fails the whole call.
@@ -134,53 +643,131 @@ pub fn load_jobs_dir(dir: &Path) -> Result<Vec<JobDefinition>, JobError> {
     paths.iter().map(|path| load_job(path)).collect()
 }
 
+/// Finds `name` among `jobs`, or says which jobs exist.
+pub fn find_job<'a>(
+    jobs: &'a [JobDefinition],
+    name: &str,
+    dir: &Path,
+) -> Result<&'a JobDefinition, JobError> {
+    jobs.iter()
+        .find(|job| job.name == name)
+        .ok_or_else(|| JobError::UnknownJob {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            known: jobs
+                .iter()
+                .map(|job| job.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
+    fn parse(text: &str) -> Result<JobDefinition, JobError> {
+        parse_job(Path::new("jobs/nightly.toml"), text)
     }
+
+    const HEAD: &str = "name = \"nightly\"\nschedule = \"0 0 2 * * *\"\ndata_dir = \"data\"\n";
 
     #[test]
     fn a_typo_is_reported_with_file_and_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write(
-            dir.path(),
-            "nightly.toml",
-            "name = \"nightly\"\nschedule = \"0 0 2 * * *\"\ndata_dir = \"data\"\nstepz = [\"ingest\"]\n",
-        );
-        let error = load_job(&path).unwrap_err().to_string();
+        let error = parse(&format!("{HEAD}stepz = [\"ingest\"]\n"))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("nightly.toml: line 4"), "{error}");
         assert!(error.contains("stepz"), "{error}");
     }
 
     #[test]
-    fn unknown_steps_and_bad_cron_are_rejected() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write(
-            dir.path(),
-            "nightly.toml",
-            "name = \"nightly\"\nschedule = \"0 0 2 * * *\"\ndata_dir = \"data\"\nsteps = [\"ingest\", \"frobnicate\"]\n",
+    fn unknown_steps_bad_cron_and_bad_time_zones_name_their_line() {
+        let error = parse(&format!("{HEAD}steps = [\"ingest\", \"frobnicate\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("line 4") && error.contains("frobnicate"),
+            "{error}"
         );
-        let error = load_job(&path).unwrap_err().to_string();
-        assert!(error.contains("frobnicate"), "{error}");
 
-        let path = write(
-            dir.path(),
-            "nightly.toml",
-            "name = \"nightly\"\nschedule = \"every night\"\ndata_dir = \"data\"\nsteps = [\"ingest\"]\n",
+        let error = parse("name = \"nightly\"\ndata_dir = \"d\"\nschedule = \"every night\"\nsteps = [\"ingest\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("line 3") && error.contains("schedule 'every night'"),
+            "{error}"
         );
-        let error = load_job(&path).unwrap_err().to_string();
-        assert!(error.contains("schedule 'every night'"), "{error}");
+
+        let error = parse(&format!(
+            "{HEAD}time_zone = \"Europe/Pariss\"\nsteps = [\"ingest\"]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("line 4") && error.contains("Europe/Pariss"),
+            "{error}"
+        );
+
+        let error = parse(&format!(
+            "{HEAD}steps = [\"ingest\"]\n\n[step.forecast]\ntimeout_seconds = 5\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("line 6") && error.contains("not in this job's steps"),
+            "{error}"
+        );
+
+        let error = parse(&format!(
+            "{HEAD}steps = [\"ingest\"]\n[step.ingest]\ntimeout_secs = 5\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("line 6") && error.contains("timeout_secs"),
+            "{error}"
+        );
+
+        let error = parse(&format!("{HEAD}steps = [\"publish\", \"allocate\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("must come after 'allocate'"), "{error}");
+    }
+
+    #[test]
+    fn step_settings_inherit_retry_defaults_and_back_off_exponentially() {
+        let job = parse(&format!(
+            "{HEAD}steps = [\"ingest\", \"forecast\"]\n[retry]\nretries = 2\nbackoff_seconds = 10\n\
+             [step.forecast]\ntimeout_seconds = 60\nretries = 3\nmax_backoff_seconds = 25\n"
+        ))
+        .unwrap();
+        assert_eq!(job.step_settings[0].retries, 2);
+        assert_eq!(job.step_settings[1].retries, 3);
+        assert_eq!(job.step_settings[1].timeout, Duration::from_secs(60));
+        let forecast = &job.step_settings[1];
+        assert_eq!(forecast.backoff_before_retry(1), Duration::from_secs(10));
+        assert_eq!(forecast.backoff_before_retry(2), Duration::from_secs(20));
+        assert_eq!(forecast.backoff_before_retry(3), Duration::from_secs(25));
     }
 
     #[test]
     fn the_shipped_jobs_are_valid() {
         let jobs =
             load_jobs_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs").as_path()).unwrap();
-        assert!(jobs.iter().any(|job| job.name == "nightly"));
+        let names: Vec<&str> = jobs.iter().map(|job| job.name.as_str()).collect();
+        assert_eq!(names, ["hourly", "nightly", "weekly-backtest"]);
+        let nightly = &jobs[1];
+        assert_eq!(
+            nightly.steps,
+            [
+                Step::Ingest,
+                Step::RefreshPollSignals,
+                Step::Forecast,
+                Step::Allocate,
+                Step::Publish,
+                Step::Report
+            ]
+        );
     }
 }

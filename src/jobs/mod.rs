@@ -1,10 +1,33 @@
-//! Jobs: named, ordered pipelines defined in `jobs/*.toml`. `stockcast jobs run NAME` and a
-//! system crontab line run the same code.
+//! Jobs: named, ordered pipelines defined in `jobs/*.toml`, run by `stockcast jobs run NAME`,
+//! a system crontab line or `stockcast scheduler`, all through the same runner.
+//!
+//! - `definition`: job files, validated at load time (file and line in every error).
+//! - `schedule` (pure): when a job fires, as a function of (schedule, zone, last fire, now).
+//! - `run`: the runner (lock, history, timeouts, retries, failure notice).
+//! - `steps`: what each step does, through the same library calls as the CLI commands.
+//! - `outputs`: staging and publishing a run's forecast and allocations; idempotent re-runs.
+//! - `lock`: one run per job (PostgreSQL advisory lock / SQLite lease).
+//! - `history`: `job_runs`, `job_steps`, `job_outputs`.
+//! - `notice`: failure notices (log, webhook, command).
+//! - `scheduler`: the long-running loop; `shards`: the PostgreSQL forecast shard queue.
+//! - `reservation_hook`: the one wiring point for the reservation core's steps.
 
 mod definition;
+pub mod history;
+pub mod lock;
+mod notice;
+pub mod outputs;
+pub mod reservation_hook;
 mod run;
+pub mod schedule;
+pub mod scheduler;
+pub mod shards;
+pub mod steps;
 
 pub use definition::{
-    default_sample_end_date, load_job, load_jobs_dir, JobDefinition, JobError, SampleData, Step,
+    default_sample_end_date, find_job, load_job, load_jobs_dir, parse_job, AllocateStepSettings,
+    BacktestStepSettings, ForecastStepSettings, JobDefinition, JobError, MissedRuns,
+    NotifySettings, PolicySetting, SampleData, Step, StepSettings, ALL_STEPS,
 };
-pub use run::{run_job, JobRunReport, StepReport};
+pub use notice::{send_failure_notice, FailureNotice, NoticeDelivery};
+pub use run::{run_job, run_job_with, Clock, JobRunReport, RunOptions, StepReport, SystemClock};

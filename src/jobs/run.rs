@@ -1,111 +1,422 @@
-//! Running a job's steps in order against one store.
+//! Running a job: take the job's lock, record the run, run each step under its timeout with
+//! retries and backoff, publish only through the publish step, record everything, send a
+//! failure notice, release the lock. `stockcast jobs run`, a crontab line and the scheduler
+//! all come through [`run_job_with`].
 
-use std::path::Path;
-use std::time::Instant;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
+use chrono::{DateTime, NaiveDate, Utc};
+use tokio::sync::watch;
+
+use super::history::{self, NewRun, RunEnd, RunStatus, StepEnd, StepStatus};
+use super::lock::{try_lock, Holder};
+use super::notice::{send_failure_notice, FailureNotice, NoticeDelivery};
+use super::outputs::{discard_unpublished, Discarded, Published};
+use super::schedule::{as_of_for_fire, Trigger};
+use super::steps::{PipelineSteps, RunContext, StagedAllocation, StepExecutor};
 use super::{JobDefinition, JobError, Step};
-use crate::contract::Table;
-use crate::generate::{generate, GenerateConfig, OutputFormat};
-use crate::ingest::{ingest_dir, IngestOptions, IngestReport};
-use crate::report::{dataset_summary, DatasetSummary};
+use crate::ingest::IngestReport;
+use crate::report::DatasetSummary;
 use crate::store::Store;
+
+/// The clock a run reads and sleeps on; tests substitute one that does not wait.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(duration)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Business date; default: the scheduled fire's local day before, or yesterday (moved
+    /// back to the last sales date when the data ends earlier).
+    pub as_of: Option<NaiveDate>,
+    pub trigger: Trigger,
+    pub scheduled_for: Option<DateTime<Utc>>,
+    /// Relative paths in the job file are resolved against this folder.
+    pub base_dir: PathBuf,
+    pub holder: Holder,
+    /// Set to true to stop: the current step gets `grace` to finish, then is abandoned.
+    pub cancel: Option<watch::Receiver<bool>>,
+    pub grace: Duration,
+}
+
+impl RunOptions {
+    pub fn manual(base_dir: PathBuf, as_of: Option<NaiveDate>) -> RunOptions {
+        RunOptions {
+            as_of,
+            trigger: Trigger::Manual,
+            scheduled_for: None,
+            base_dir,
+            holder: Holder::for_this_process(),
+            cancel: None,
+            grace: Duration::from_secs(30),
+        }
+    }
+}
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StepReport {
     pub step: &'static str,
+    pub status: StepStatus,
+    pub attempts: u32,
     pub seconds: f64,
+    pub rows_in: Option<i64>,
+    pub rows_out: Option<i64>,
+    pub detail: String,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct JobRunReport {
     pub job: String,
+    pub run_id: String,
+    pub as_of: NaiveDate,
+    pub status: RunStatus,
+    pub trigger: Trigger,
+    pub seconds: f64,
+    pub error: Option<String>,
+    pub failed_step: Option<String>,
     /// Set when this run generated the sample data first.
     pub generated_sample: Option<String>,
     pub steps: Vec<StepReport>,
     pub ingest: Option<IngestReport>,
     pub summary: Option<DatasetSummary>,
+    pub abandoned_runs: u64,
+    pub discarded: Discarded,
+    pub model_id: Option<String>,
+    pub forecast_run_id: Option<String>,
+    pub allocations: Vec<StagedAllocation>,
+    pub published: Option<Published>,
+    pub report_path: Option<PathBuf>,
+    pub notes: Vec<String>,
+    pub notice: Option<NoticeDelivery>,
 }
 
-fn folder_has_inputs(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries
-            .filter_map(Result::ok)
-            .any(|entry| Table::from_file_name(&entry.file_name().to_string_lossy()).is_some())
-    })
-}
-
-fn failed(step: Step, error: impl std::fmt::Display) -> JobError {
-    JobError::StepFailed {
-        step: step.as_str().to_string(),
-        message: error.to_string(),
+impl JobRunReport {
+    /// The error to exit with when the run did not succeed.
+    pub fn into_result(self) -> Result<JobRunReport, JobError> {
+        match self.status {
+            RunStatus::Succeeded => Ok(self),
+            RunStatus::Cancelled => Err(JobError::Cancelled {
+                job: self.job,
+                run_id: self.run_id,
+                reason: self.error.unwrap_or_default(),
+            }),
+            _ => Err(JobError::RunFailed {
+                job: self.job,
+                run_id: self.run_id,
+                step: self.failed_step.unwrap_or_default(),
+                message: self.error.unwrap_or_default(),
+            }),
+        }
     }
 }
 
-/// Runs `job` with relative paths resolved against `base_dir`.
+/// Runs `job` now with the real steps and clock (what `stockcast jobs run` does).
 pub async fn run_job(
     store: &Store,
     job: &JobDefinition,
-    base_dir: &Path,
+    options: &RunOptions,
 ) -> Result<JobRunReport, JobError> {
-    let data_dir = base_dir.join(&job.data_dir);
-    let mut report = JobRunReport {
-        job: job.name.clone(),
-        generated_sample: None,
-        steps: Vec::new(),
-        ingest: None,
-        summary: None,
+    run_job_with(store, job, options, &PipelineSteps, &SystemClock).await
+}
+
+enum AttemptResult {
+    Finished(Result<super::steps::StepOutcome, String>),
+    TimedOut,
+    Abandoned,
+}
+
+async fn wait_for_cancel(cancel: &Option<watch::Receiver<bool>>) {
+    match cancel {
+        Some(receiver) => {
+            let mut receiver = receiver.clone();
+            if receiver.wait_for(|cancelled| *cancelled).await.is_err() {
+                // The sender is gone: nobody can cancel any more.
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn is_cancelled(cancel: &Option<watch::Receiver<bool>>) -> bool {
+    cancel.as_ref().is_some_and(|receiver| *receiver.borrow())
+}
+
+/// Runs `job`: returns `Err` only when the run did not start (lock busy, fire already
+/// answered, database unreachable); a run that started returns its report whatever its status.
+pub async fn run_job_with<E: StepExecutor, C: Clock>(
+    store: &Store,
+    job: &JobDefinition,
+    options: &RunOptions,
+    executor: &E,
+    clock: &C,
+) -> Result<JobRunReport, JobError> {
+    let started = Instant::now();
+    let now = clock.now();
+    let mut lock = match try_lock(store, &job.name, &options.holder, job.lease, now).await? {
+        Ok(lock) => lock,
+        Err(held) => {
+            return Err(JobError::Busy {
+                job: job.name.clone(),
+                holder: held.to_string(),
+            })
+        }
     };
-    if !folder_has_inputs(&data_dir) {
-        if let Some(sample) = &job.sample {
-            let config = GenerateConfig {
-                skus: sample.skus,
-                warehouses: sample.warehouses,
-                days: sample.days,
-                seed: sample.seed,
-                format: OutputFormat::Csv,
-                end_date: sample.end_date,
-                truth_days: 56,
-            };
-            let generated = generate(&config, &data_dir).map_err(|error| JobError::StepFailed {
-                step: "generate-sample".to_string(),
-                message: error.to_string(),
-            })?;
-            report.generated_sample = Some(format!(
-                "{} ({} SKUs × {} warehouses × {} days, seed {}, {} files in {:.1} s)",
-                data_dir.display(),
-                sample.skus,
-                sample.warehouses,
-                sample.days,
-                sample.seed,
-                generated.files.len(),
-                generated.seconds
-            ));
-        }
-    }
-    for step in &job.steps {
-        let started = Instant::now();
-        match step {
-            Step::Ingest => {
-                let options = IngestOptions {
-                    freq: job.freq,
-                    ..IngestOptions::default()
-                };
-                let ingested = ingest_dir(store, &data_dir, &options)
-                    .await
-                    .map_err(|error| failed(*step, error))?;
-                report.ingest = Some(ingested);
-            }
-            Step::Summary => {
-                let summary = dataset_summary(store)
-                    .await
-                    .map_err(|error| failed(*step, error))?;
-                report.summary = Some(summary);
-            }
-        }
-        report.steps.push(StepReport {
-            step: step.as_str(),
-            seconds: started.elapsed().as_secs_f64(),
+    let result = run_locked(
+        store, job, options, executor, clock, &mut lock, started, now,
+    )
+    .await;
+    lock.release().await;
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_locked<E: StepExecutor, C: Clock>(
+    store: &Store,
+    job: &JobDefinition,
+    options: &RunOptions,
+    executor: &E,
+    clock: &C,
+    lock: &mut super::lock::JobLock,
+    started: Instant,
+    now: DateTime<Utc>,
+) -> Result<JobRunReport, JobError> {
+    let abandoned_runs = history::abandon_stale_runs(store, &job.name, now).await?;
+    let as_of = options
+        .as_of
+        .unwrap_or_else(|| match options.scheduled_for {
+            Some(fire) => as_of_for_fire(job.time_zone, fire),
+            None => as_of_for_fire(job.time_zone, now),
         });
+    let run_id = history::new_run_id(&job.name, now);
+    let host = super::lock::host_name();
+    history::insert_run(
+        store,
+        &NewRun {
+            id: &run_id,
+            job: &job.name,
+            as_of,
+            trigger: options.trigger,
+            started_at: now,
+            host: &host,
+            scheduled_for: options.scheduled_for,
+        },
+    )
+    .await?;
+    lock.set_run(&run_id).await?;
+    let discarded = discard_unpublished(store, &job.name, &run_id).await?;
+
+    let mut context = RunContext::new(
+        store.clone(),
+        job.clone(),
+        options.base_dir.clone(),
+        run_id.clone(),
+        as_of,
+        options.as_of.is_some(),
+    );
+    let mut steps = Vec::new();
+    let mut status = RunStatus::Succeeded;
+    let mut run_error: Option<String> = None;
+    let mut failed_step: Option<String> = None;
+
+    for (position, (step, settings)) in job.steps.iter().zip(&job.step_settings).enumerate() {
+        if is_cancelled(&options.cancel) {
+            status = RunStatus::Cancelled;
+            run_error = Some(format!(
+                "stop requested; not started: {}",
+                job.steps[position..]
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            break;
+        }
+        if *step == Step::Publish && !lock.still_held().await {
+            status = RunStatus::Failed;
+            failed_step = Some(step.as_str().to_string());
+            run_error =
+                Some("the job's lock was lost before publishing; nothing published".to_string());
+            break;
+        }
+        let step_started = Instant::now();
+        history::start_step(store, &run_id, position, step.as_str(), clock.now()).await?;
+        let mut attempts = 0u32;
+        let (step_status, outcome, error) = loop {
+            attempts += 1;
+            history::set_step_attempts(store, &run_id, position, attempts).await?;
+            let attempt = tokio::select! {
+                result = tokio::time::timeout(settings.timeout, executor.execute(&mut context, *step)) => {
+                    match result {
+                        Ok(finished) => AttemptResult::Finished(finished),
+                        Err(_) => AttemptResult::TimedOut,
+                    }
+                }
+                _ = async { wait_for_cancel(&options.cancel).await; clock.sleep(options.grace).await } => {
+                    AttemptResult::Abandoned
+                }
+            };
+            let (failure_status, message) = match attempt {
+                AttemptResult::Finished(Ok(outcome)) => {
+                    let status = if outcome.skipped {
+                        StepStatus::Skipped
+                    } else {
+                        StepStatus::Succeeded
+                    };
+                    break (status, Some(outcome), None);
+                }
+                AttemptResult::Abandoned => {
+                    break (
+                        StepStatus::Cancelled,
+                        None,
+                        Some(format!(
+                            "abandoned after a stop request ({}s grace)",
+                            options.grace.as_secs()
+                        )),
+                    )
+                }
+                AttemptResult::Finished(Err(message)) => (StepStatus::Failed, message),
+                AttemptResult::TimedOut => (
+                    StepStatus::TimedOut,
+                    format!(
+                        "timed out after {} s (cancelled)",
+                        settings.timeout.as_secs()
+                    ),
+                ),
+            };
+            if attempts > settings.retries || is_cancelled(&options.cancel) {
+                break (failure_status, None, Some(message));
+            }
+            let wait = settings.backoff_before_retry(attempts);
+            tracing::warn!(
+                job = %job.name,
+                step = step.as_str(),
+                attempt = attempts,
+                "{message}; retrying in {} s",
+                wait.as_secs_f64()
+            );
+            tokio::select! {
+                _ = clock.sleep(wait) => {}
+                _ = wait_for_cancel(&options.cancel) => {}
+            }
+        };
+        let finished_at = clock.now();
+        history::finish_step(
+            store,
+            &run_id,
+            position,
+            &StepEnd {
+                status: step_status,
+                attempts,
+                finished_at,
+                rows_in: outcome.as_ref().and_then(|o| o.rows_in),
+                rows_out: outcome.as_ref().and_then(|o| o.rows_out),
+                error: error.as_deref(),
+                detail: outcome.as_ref().map(|o| o.detail.as_str()),
+            },
+        )
+        .await?;
+        steps.push(StepReport {
+            step: step.as_str(),
+            status: step_status,
+            attempts,
+            seconds: step_started.elapsed().as_secs_f64(),
+            rows_in: outcome.as_ref().and_then(|o| o.rows_in),
+            rows_out: outcome.as_ref().and_then(|o| o.rows_out),
+            detail: outcome.map(|o| o.detail).unwrap_or_default(),
+            error: error.clone(),
+        });
+        match step_status {
+            StepStatus::Succeeded | StepStatus::Skipped | StepStatus::Running => {}
+            StepStatus::Cancelled => {
+                status = RunStatus::Cancelled;
+                run_error = error;
+                failed_step = Some(step.as_str().to_string());
+                break;
+            }
+            StepStatus::Failed | StepStatus::TimedOut => {
+                status = RunStatus::Failed;
+                run_error = error;
+                failed_step = Some(step.as_str().to_string());
+                break;
+            }
+        }
     }
-    Ok(report)
+
+    let finished_at = clock.now();
+    let first_allocation = context.allocations.first().map(|a| a.run_id.clone());
+    history::finish_run(
+        store,
+        &run_id,
+        &RunEnd {
+            status,
+            finished_at,
+            error: run_error.as_deref(),
+            model_id: context.model_id.as_deref(),
+            forecast_run_id: context.forecast_run_id.as_deref(),
+            allocation_run_id: first_allocation.as_deref(),
+        },
+    )
+    .await?;
+    let notice = if status == RunStatus::Succeeded {
+        None
+    } else {
+        Some(
+            send_failure_notice(
+                &job.notify,
+                &FailureNotice {
+                    job: job.name.clone(),
+                    run_id: run_id.clone(),
+                    as_of: context.as_of,
+                    status: status.as_str().to_string(),
+                    step: failed_step.clone().unwrap_or_default(),
+                    error: run_error.clone().unwrap_or_default(),
+                    host,
+                    started_at: now,
+                    finished_at,
+                },
+            )
+            .await,
+        )
+    };
+    Ok(JobRunReport {
+        job: job.name.clone(),
+        run_id,
+        as_of: context.as_of,
+        status,
+        trigger: options.trigger,
+        seconds: started.elapsed().as_secs_f64(),
+        error: run_error,
+        failed_step,
+        generated_sample: context.generated_sample,
+        steps,
+        ingest: context.ingest,
+        summary: context.summary,
+        abandoned_runs,
+        discarded,
+        model_id: context.model_id,
+        forecast_run_id: context.forecast_run_id,
+        allocations: context.allocations,
+        published: context.published,
+        report_path: context.report_path,
+        notes: context.notes,
+        notice,
+    })
 }

@@ -1,0 +1,721 @@
+//! What each step does. [`PipelineSteps`] calls the same library functions as the
+//! `ingest`, `forecast`, `allocate` and `backtest` commands; [`RunContext`] carries what one
+//! step hands the next (the as-of date, the staged forecast, the staged allocations).
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use polars::prelude::*;
+
+use super::outputs::{publish, Publication, Published};
+use super::reservation_hook::{run_reservation_step, ReservationStepOutcome};
+use super::{history, JobDefinition, PolicySetting, Step};
+use crate::allocate::Policy;
+use crate::allocation::inputs::{Economics, ForecastRows};
+use crate::allocation::promotion::allocate_promotion;
+use crate::allocation::AllocationStoreError;
+use crate::contract::Table;
+use crate::forecast::backtest::backtest;
+use crate::forecast::build_panel::build_panel;
+use crate::forecast::dataset::Dataset;
+use crate::forecast::engine::ForecastSettings;
+use crate::forecast::output::RunState;
+use crate::forecast::pipeline::{self, ForecastRequest};
+use crate::forecast::registry::summarise;
+use crate::generate::{generate, GenerateConfig, OutputFormat};
+use crate::ingest::{ingest_dir, IngestOptions, IngestReport};
+use crate::on_backend;
+use crate::report::{dataset_summary, DatasetSummary};
+use crate::store::Store;
+
+/// Bound on rows one reservation step may touch per run.
+pub const RESERVATION_STEP_LIMIT: usize = 100_000;
+/// Bound on the forecast horizon a job may stretch to cover a promotion.
+pub const MAX_JOB_HORIZON_DAYS: i64 = 366;
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct StepOutcome {
+    pub rows_in: Option<i64>,
+    pub rows_out: Option<i64>,
+    pub detail: String,
+    /// The step had nothing it could do (recorded as `skipped`, not a failure).
+    pub skipped: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StagedAllocation {
+    pub run_id: String,
+    pub promotion: String,
+    pub units_placed: u64,
+    pub units_moved: u64,
+    pub skus: usize,
+    pub warehouses: usize,
+}
+
+/// State shared by the steps of one run.
+pub struct RunContext {
+    pub store: Store,
+    pub job: JobDefinition,
+    pub base_dir: PathBuf,
+    pub run_id: String,
+    pub as_of: NaiveDate,
+    /// Given on the command line: never moved to the last sales date.
+    pub as_of_explicit: bool,
+    as_of_checked: bool,
+    pub generated_sample: Option<String>,
+    pub ingest: Option<IngestReport>,
+    pub summary: Option<DatasetSummary>,
+    pub model_id: Option<String>,
+    pub forecast_run_id: Option<String>,
+    /// The staged forecast kept in memory for the allocate step (no re-read).
+    pub forecast_rows: Option<Arc<ForecastRows>>,
+    pub allocations: Vec<StagedAllocation>,
+    pub published: Option<Published>,
+    pub report_path: Option<PathBuf>,
+    pub notes: Vec<String>,
+}
+
+impl RunContext {
+    pub fn new(
+        store: Store,
+        job: JobDefinition,
+        base_dir: PathBuf,
+        run_id: String,
+        as_of: NaiveDate,
+        as_of_explicit: bool,
+    ) -> RunContext {
+        RunContext {
+            store,
+            job,
+            base_dir,
+            run_id,
+            as_of,
+            as_of_explicit,
+            as_of_checked: false,
+            generated_sample: None,
+            ingest: None,
+            summary: None,
+            model_id: None,
+            forecast_run_id: None,
+            forecast_rows: None,
+            allocations: Vec::new(),
+            published: None,
+            report_path: None,
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn path(&self, relative: &Path) -> PathBuf {
+        self.base_dir.join(relative)
+    }
+
+    /// Whether this job's outputs wait for its publish step.
+    pub fn stages_outputs(&self) -> bool {
+        self.job.steps.contains(&Step::Publish)
+    }
+
+    /// The date the run is for. Without `--as-of`, a scheduled date past the history (data
+    /// not in yet, or a fixed sample) is moved back to the last sales date, once.
+    pub async fn resolve_as_of(&mut self) -> Result<NaiveDate, String> {
+        if self.as_of_checked || self.as_of_explicit {
+            return Ok(self.as_of);
+        }
+        let last: Option<NaiveDate> = on_backend!(&self.store, pool => {
+            sqlx::query_scalar("SELECT MAX(date) FROM sales")
+                .fetch_one(pool)
+                .await
+                .map_err(|e| e.to_string())?
+        });
+        if let Some(last) = last {
+            if last < self.as_of {
+                self.notes.push(format!(
+                    "as-of moved from {} to {last}, the last sales date",
+                    self.as_of
+                ));
+                self.as_of = last;
+                history::set_as_of(&self.store, &self.run_id, last)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        self.as_of_checked = true;
+        Ok(self.as_of)
+    }
+
+    pub(super) async fn record_output(&self, kind: &str, id: &str) -> Result<(), String> {
+        history::record_output(&self.store, &self.run_id, kind, id)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Runs one step. The runner owns timeouts, retries and history; an implementation only does
+/// the work. Tests substitute implementations that fail, hang or count.
+pub trait StepExecutor: Send + Sync {
+    fn execute(
+        &self,
+        context: &mut RunContext,
+        step: Step,
+    ) -> impl Future<Output = Result<StepOutcome, String>> + Send;
+}
+
+/// The real steps.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PipelineSteps;
+
+impl StepExecutor for PipelineSteps {
+    async fn execute(&self, context: &mut RunContext, step: Step) -> Result<StepOutcome, String> {
+        match step {
+            Step::Ingest => ingest_step(context).await,
+            Step::RefreshPollSignals => poll_signals_step(context).await,
+            Step::Forecast => forecast_step(context).await,
+            Step::Allocate => allocate_step(context).await,
+            Step::ExpireHolds | Step::RefreshAvailability => reservation_step(context, step).await,
+            Step::Publish => publish_step(context).await,
+            Step::Report => report_step(context).await,
+            Step::Backtest => backtest_step(context).await,
+            Step::Summary => summary_step(context).await,
+        }
+    }
+}
+
+fn folder_has_inputs(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .any(|entry| Table::from_file_name(&entry.file_name().to_string_lossy()).is_some())
+    })
+}
+
+async fn ingest_step(context: &mut RunContext) -> Result<StepOutcome, String> {
+    let data_dir = context.path(&context.job.data_dir);
+    if !folder_has_inputs(&data_dir) {
+        if let Some(sample) = context.job.sample.clone() {
+            let config = GenerateConfig {
+                skus: sample.skus,
+                warehouses: sample.warehouses,
+                days: sample.days,
+                seed: sample.seed,
+                format: OutputFormat::Csv,
+                end_date: sample.end_date,
+                truth_days: 56,
+            };
+            let dir = data_dir.clone();
+            let generated = tokio::task::spawn_blocking(move || generate(&config, &dir))
+                .await
+                .map_err(|e| format!("generating sample data: {e}"))?
+                .map_err(|e| format!("generating sample data: {e}"))?;
+            context.generated_sample = Some(format!(
+                "{} ({} SKUs × {} warehouses × {} days, seed {}, {} files in {:.1} s)",
+                data_dir.display(),
+                sample.skus,
+                sample.warehouses,
+                sample.days,
+                sample.seed,
+                generated.files.len(),
+                generated.seconds
+            ));
+        }
+    }
+    let options = IngestOptions {
+        freq: context.job.freq,
+        ..IngestOptions::default()
+    };
+    let report = ingest_dir(&context.store, &data_dir, &options)
+        .await
+        .map_err(|e| e.to_string())?;
+    let read: usize = report.files.iter().map(|f| f.rows_read).sum();
+    let loaded = report
+        .files
+        .iter()
+        .filter(|f| f.status == crate::ingest::FileStatus::Loaded)
+        .count();
+    let outcome = StepOutcome {
+        rows_in: Some(read as i64),
+        rows_out: Some(report.rows_accepted() as i64),
+        detail: format!(
+            "{} file(s) loaded, {} unchanged, {} row(s) rejected",
+            loaded,
+            report.files.len() - loaded,
+            report.rows_rejected()
+        ),
+        skipped: false,
+    };
+    context.ingest = Some(report);
+    Ok(outcome)
+}
+
+async fn poll_signals_step(context: &mut RunContext) -> Result<StepOutcome, String> {
+    let as_of = context.resolve_as_of().await?;
+    let cutoff: DateTime<Utc> = (as_of + chrono::Duration::days(1))
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc();
+    let mut tx = context
+        .store
+        .begin_write()
+        .await
+        .map_err(|e| e.to_string())?;
+    let (considered, written) = crate::on_tx!(&mut tx, conn => {
+        sqlx::query("DELETE FROM poll_signals WHERE as_of = $1")
+            .bind(as_of)
+            .execute(&mut **conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        let considered: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM poll_responses WHERE sku IS NOT NULL AND responded_at < $1",
+        )
+        .bind(cutoff)
+        .fetch_one(&mut **conn)
+        .await
+        .map_err(|e| e.to_string())?;
+        let written = sqlx::query(
+            "INSERT INTO poll_signals (sku, as_of, responses, mean_interest, intends_to_buy, last_response_at) \
+             SELECT sku, $1, COUNT(*), AVG(CAST(interest AS DOUBLE PRECISION)), \
+                    SUM(CASE WHEN intends_to_buy THEN 1 ELSE 0 END), MAX(responded_at) \
+             FROM poll_responses WHERE sku IS NOT NULL AND responded_at < $2 GROUP BY sku",
+        )
+        .bind(as_of)
+        .bind(cutoff)
+        .execute(&mut **conn)
+        .await
+        .map_err(|e| e.to_string())?
+        .rows_affected();
+        (considered, written)
+    });
+    tx.commit().await.map_err(|e| e.to_string())?;
+    Ok(StepOutcome {
+        rows_in: Some(considered),
+        rows_out: Some(written as i64),
+        detail: format!("poll signals for {written} SKU(s) as of {as_of}"),
+        skipped: false,
+    })
+}
+
+/// Promotions the allocate step will solve: not ended by `as_of`, starting within the
+/// look-ahead window, soonest first, at most `max_promotions`.
+async fn upcoming_promotions(
+    store: &Store,
+    as_of: NaiveDate,
+    lookahead_days: i64,
+    max_promotions: usize,
+) -> Result<Vec<(String, NaiveDate)>, String> {
+    let until = as_of + chrono::Duration::days(lookahead_days);
+    let rows: Vec<(String, NaiveDate)> = on_backend!(store, pool => {
+        sqlx::query_as(
+            "SELECT promo_id, end_date FROM promotions WHERE end_date > $1 AND start_date <= $2 \
+             ORDER BY start_date, promo_id LIMIT $3",
+        )
+        .bind(as_of)
+        .bind(until)
+        .bind(max_promotions as i64)
+        .fetch_all(pool)
+        .await
+        .map_err(|e| e.to_string())?
+    });
+    Ok(rows)
+}
+
+/// The horizon that covers the configured days and every promotion the allocate step will
+/// solve, bounded by [`MAX_JOB_HORIZON_DAYS`].
+async fn job_horizon(context: &RunContext, as_of: NaiveDate) -> Result<usize, String> {
+    let mut horizon = context.job.forecast.horizon_days as i64;
+    if context.job.steps.contains(&Step::Allocate) {
+        let allocate = &context.job.allocate;
+        for (_, end) in upcoming_promotions(
+            &context.store,
+            as_of,
+            allocate.lookahead_days,
+            allocate.max_promotions,
+        )
+        .await?
+        {
+            horizon = horizon.max((end - as_of).num_days());
+        }
+    }
+    Ok(horizon.clamp(1, MAX_JOB_HORIZON_DAYS) as usize)
+}
+
+fn allocation_input(frame: &DataFrame) -> Result<ForecastRows, String> {
+    let frame = frame
+        .select(["date", "sku", "warehouse", "mean", "p10", "p90"])
+        .map_err(|e| e.to_string())?;
+    Ok(ForecastRows { frame })
+}
+
+async fn forecast_step(context: &mut RunContext) -> Result<StepOutcome, String> {
+    let as_of = context.resolve_as_of().await?;
+    let horizon = job_horizon(context, as_of).await?;
+    if context.job.forecast.shards && matches!(context.store, Store::Postgres(_)) {
+        return super::shards::sharded_forecast_step(context, as_of, horizon).await;
+    }
+    if context.job.forecast.shards {
+        context
+            .notes
+            .push("forecast.shards needs PostgreSQL; forecasting in one piece".to_string());
+    }
+    let dataset = Dataset::from_store(&context.store)
+        .await
+        .map_err(|e| e.to_string())?;
+    let rows_in = dataset.sales.height() as i64;
+    let request = ForecastRequest {
+        freq: context.job.freq,
+        as_of,
+        horizon,
+        quantiles: vec![0.1, 0.5, 0.9],
+        models_dir: context.path(&context.job.models_dir),
+        model: None,
+    };
+    let compute_request = request.clone();
+    // On a blocking thread so the step's timeout can fire while the fit runs.
+    let mut computed =
+        tokio::task::spawn_blocking(move || pipeline::compute(&dataset, &compute_request))
+            .await
+            .map_err(|e| format!("forecast worker: {e}"))?
+            .map_err(|e| e.to_string())?;
+    let state = if context.stages_outputs() {
+        RunState::Staged
+    } else {
+        RunState::Complete
+    };
+    // Record the model id before it is written so a failure after it still lets the next
+    // run find and discard it.
+    context.model_id = computed.new_artifact.as_ref().map(|a| a.id.clone());
+    if let Some(model_id) = context.model_id.clone() {
+        context.record_output("model", &model_id).await?;
+    }
+    let stored = pipeline::store(&context.store, &mut computed, &request, None, state)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Which model each category chose goes to the notes, not the (one-line) step detail.
+    context.notes.push(format!(
+        "model {}: {}",
+        stored.model_id,
+        summarise(&computed.forecaster)
+    ));
+    let run_id = stored
+        .run_id
+        .ok_or("the forecast has no p10/p50/p90 columns")?;
+    context.record_output("forecast", &run_id).await?;
+    context.forecast_rows = Some(Arc::new(allocation_input(&computed.frame)?));
+    context.forecast_run_id = Some(run_id.clone());
+    Ok(StepOutcome {
+        rows_in: Some(rows_in),
+        rows_out: Some(stored.rows as i64),
+        detail: format!(
+            "model {}, forecast run {run_id}{}: {horizon} days × {} SKUs × {} warehouses",
+            stored.model_id,
+            if state == RunState::Staged {
+                " (staged)"
+            } else {
+                ""
+            },
+            computed.panel.sku_count(),
+            computed.panel.warehouse_count()
+        ),
+        skipped: false,
+    })
+}
+
+async fn allocate_step(context: &mut RunContext) -> Result<StepOutcome, String> {
+    let as_of = context.resolve_as_of().await?;
+    let settings = context.job.allocate.clone();
+    let promotions = upcoming_promotions(
+        &context.store,
+        as_of,
+        settings.lookahead_days,
+        settings.max_promotions,
+    )
+    .await?;
+    if promotions.is_empty() {
+        return Ok(StepOutcome {
+            rows_in: Some(0),
+            rows_out: Some(0),
+            detail: format!(
+                "no promotion starts within {} days of {as_of}",
+                settings.lookahead_days
+            ),
+            skipped: false,
+        });
+    }
+    let forecast = match &context.forecast_rows {
+        Some(rows) => rows.clone(),
+        None => Arc::new(
+            ForecastRows::latest_from_store(&context.store, as_of)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+    };
+    let policy = match settings.policy {
+        PolicySetting::Margin => Policy::Margin,
+        PolicySetting::FairShare => Policy::FairShare,
+    };
+    let economics = Economics {
+        flagships: settings.flagship.clone(),
+        ..Economics::default()
+    };
+    let publish_now = !context.stages_outputs();
+    let mut rows_out = 0i64;
+    let mut skipped_promotions = Vec::new();
+    for (promotion, _) in &promotions {
+        let outcome = allocate_promotion(
+            &context.store,
+            promotion,
+            as_of,
+            &forecast,
+            policy,
+            &economics,
+            publish_now,
+        )
+        .await;
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            // One promotion whose data cannot be allocated must not hold back the others.
+            Err(error @ AllocationStoreError::BadInput(_)) => {
+                skipped_promotions.push(format!("{promotion}: {error}"));
+                continue;
+            }
+            Err(error) => return Err(format!("promotion {promotion}: {error}")),
+        };
+        context
+            .record_output("allocation", &outcome.header.id)
+            .await?;
+        rows_out += outcome.solution.targets.len() as i64;
+        context.allocations.push(StagedAllocation {
+            run_id: outcome.header.id.clone(),
+            promotion: promotion.clone(),
+            units_placed: outcome.units_placed(),
+            units_moved: outcome.units_moved(),
+            skus: outcome.problem.skus.len(),
+            warehouses: outcome.problem.warehouses.len(),
+        });
+    }
+    context.notes.extend(skipped_promotions.iter().cloned());
+    Ok(StepOutcome {
+        rows_in: Some(forecast.frame.height() as i64),
+        rows_out: Some(rows_out),
+        detail: format!(
+            "{} promotion(s) allocated{}{}",
+            context.allocations.len(),
+            if publish_now { "" } else { " (staged)" },
+            if skipped_promotions.is_empty() {
+                String::new()
+            } else {
+                format!(", {} left out (see notes)", skipped_promotions.len())
+            }
+        ),
+        skipped: false,
+    })
+}
+
+async fn reservation_step(context: &mut RunContext, step: Step) -> Result<StepOutcome, String> {
+    match run_reservation_step(step, &context.store, Utc::now(), RESERVATION_STEP_LIMIT).await? {
+        ReservationStepOutcome::NotInstalled(reason) => Ok(StepOutcome {
+            rows_in: None,
+            rows_out: None,
+            detail: reason,
+            skipped: true,
+        }),
+        ReservationStepOutcome::Done {
+            rows_in,
+            rows_out,
+            detail,
+        } => Ok(StepOutcome {
+            rows_in,
+            rows_out,
+            detail,
+            skipped: false,
+        }),
+    }
+}
+
+async fn publish_step(context: &mut RunContext) -> Result<StepOutcome, String> {
+    let as_of = context.resolve_as_of().await?;
+    let allocation_runs: Vec<String> = context
+        .allocations
+        .iter()
+        .map(|a| a.run_id.clone())
+        .collect();
+    let published = publish(
+        &context.store,
+        &Publication {
+            job: &context.job.name,
+            run_id: &context.run_id,
+            as_of,
+            forecast_run: context.forecast_run_id.as_deref(),
+            allocation_runs: &allocation_runs,
+            published_at: Utc::now(),
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let outcome = StepOutcome {
+        rows_in: Some((allocation_runs.len() + usize::from(context.forecast_run_id.is_some())) as i64),
+        rows_out: Some((published.forecast_runs + published.allocation_runs) as i64),
+        detail: format!(
+            "published {} forecast run(s) and {} allocation run(s); replaced {} earlier output(s) for {as_of}",
+            published.forecast_runs,
+            published.allocation_runs,
+            published.replaced.total()
+        ),
+        skipped: false,
+    };
+    context.published = Some(published);
+    Ok(outcome)
+}
+
+async fn report_step(context: &mut RunContext) -> Result<StepOutcome, String> {
+    let as_of = context.resolve_as_of().await?;
+    let summary = dataset_summary(&context.store)
+        .await
+        .map_err(|e| e.to_string())?;
+    let signals: Vec<(String, i64, f64)> = on_backend!(&context.store, pool => {
+        sqlx::query_as(
+            "SELECT sku, responses, mean_interest FROM poll_signals WHERE as_of = $1 \
+             ORDER BY mean_interest DESC, responses DESC, sku LIMIT 5",
+        )
+        .bind(as_of)
+        .fetch_all(pool)
+        .await
+        .map_err(|e| e.to_string())?
+    });
+    let mut lines = vec![
+        format!("# {} run {} for {as_of}", context.job.name, context.run_id),
+        String::new(),
+        format!(
+            "history: {} … {}, {} SKU × warehouse series, {} promotions after history",
+            summary
+                .sales_first_date
+                .map_or("–".to_string(), |d| d.to_string()),
+            summary
+                .sales_last_date
+                .map_or("–".to_string(), |d| d.to_string()),
+            summary.series,
+            summary.promotions_after_history
+        ),
+    ];
+    if let Some(model) = &context.model_id {
+        lines.push(format!("model: {model}"));
+    }
+    if let Some(forecast) = &context.forecast_run_id {
+        lines.push(format!("forecast run: {forecast}"));
+    }
+    for allocation in &context.allocations {
+        lines.push(format!(
+            "allocation {} for {}: {} units placed over {} SKUs × {} warehouses, {} to move",
+            allocation.run_id,
+            allocation.promotion,
+            allocation.units_placed,
+            allocation.skus,
+            allocation.warehouses,
+            allocation.units_moved
+        ));
+    }
+    if let Some(published) = &context.published {
+        lines.push(format!(
+            "published: {} forecast run(s), {} allocation run(s)",
+            published.forecast_runs, published.allocation_runs
+        ));
+    }
+    if !signals.is_empty() {
+        lines.push("highest poll interest:".to_string());
+        for (sku, responses, interest) in &signals {
+            lines.push(format!(
+                "  {sku}: {interest:.2} over {responses} response(s)"
+            ));
+        }
+    }
+    for note in &context.notes {
+        lines.push(format!("note: {note}"));
+    }
+    let dir = context.path(&context.job.reports_dir);
+    let path = dir.join(format!("{}-{as_of}.txt", context.job.name));
+    write_atomically(&path, &(lines.join("\n") + "\n"))?;
+    context
+        .record_output("report", &path.display().to_string())
+        .await?;
+    context.report_path = Some(path.clone());
+    context.summary = Some(summary);
+    Ok(StepOutcome {
+        rows_in: None,
+        rows_out: Some(lines.len() as i64),
+        detail: format!("wrote {}", path.display()),
+        skipped: false,
+    })
+}
+
+fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, text).map_err(|e| format!("{}: {e}", partial.display()))?;
+    std::fs::rename(&partial, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+async fn backtest_step(context: &mut RunContext) -> Result<StepOutcome, String> {
+    let as_of = context.resolve_as_of().await?;
+    let settings_toml = context.job.backtest.clone();
+    let freq = context.job.freq;
+    let dataset = Dataset::from_store(&context.store)
+        .await
+        .map_err(|e| e.to_string())?;
+    let rows_in = dataset.sales.height() as i64;
+    let report = tokio::task::spawn_blocking(move || {
+        let panel = build_panel(&dataset, freq, as_of, settings_toml.horizon_days)?;
+        let settings = ForecastSettings::new(freq, settings_toml.horizon_days);
+        Ok::<_, crate::forecast::ForecastError>(backtest(&panel, &settings, settings_toml.origins))
+    })
+    .await
+    .map_err(|e| format!("backtest worker: {e}"))?
+    .map_err(|e| e.to_string())?;
+    if report.origins.is_empty() {
+        return Err(format!(
+            "as-of {as_of} leaves no room for a {}-day backtest origin",
+            report.horizon
+        ));
+    }
+    let wape = |method: &str| {
+        report
+            .row("overall", method)
+            .and_then(|row| row.wape)
+            .map_or("–".to_string(), |w| format!("{:.1}%", w * 100.0))
+    };
+    let detail = format!(
+        "{} origin(s), overall WAPE {} (seasonal naive {})",
+        report.origins.len(),
+        wape("stockcast"),
+        wape("seasonal_naive")
+    );
+    let path = context
+        .path(&context.job.reports_dir)
+        .join(format!("{}-{as_of}-backtest.json", context.job.name));
+    let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+    write_atomically(&path, &json)?;
+    context
+        .record_output("report", &path.display().to_string())
+        .await?;
+    context.report_path = Some(path);
+    Ok(StepOutcome {
+        rows_in: Some(rows_in),
+        rows_out: Some(report.rows.len() as i64),
+        detail,
+        skipped: false,
+    })
+}
+
+async fn summary_step(context: &mut RunContext) -> Result<StepOutcome, String> {
+    let summary = dataset_summary(&context.store)
+        .await
+        .map_err(|e| e.to_string())?;
+    let rows: i64 = summary.tables.iter().map(|t| t.rows.max(0)).sum();
+    context.summary = Some(summary);
+    Ok(StepOutcome {
+        rows_in: Some(rows),
+        rows_out: None,
+        detail: "store summary".to_string(),
+        skipped: false,
+    })
+}
