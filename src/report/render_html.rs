@@ -299,9 +299,9 @@ fn bars_svg(
         return String::new();
     }
     let group_width = 64.0f64.max(18.0 * series.len() as f64 + 16.0);
-    let (left, right, top, bottom) = (64.0, 16.0, 16.0, 64.0);
+    let (left, right, top, bottom) = (64.0, 16.0, 16.0, 96.0);
     let width = (left + right + group_width * labels.len() as f64).max(360.0);
-    let height = 260.0;
+    let height = 300.0;
     let values = series.iter().flat_map(|(_, v)| v.iter().copied());
     let max = values
         .chain(reference)

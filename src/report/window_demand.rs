@@ -79,7 +79,15 @@ pub fn shortfall(cell: &CellWindow, stock: f64) -> (f64, f64) {
     let stock = stock.max(0.0);
     let probability = demand.survival(stock);
     let expected_sales = demand.integral(0.0, stock);
-    (probability, (demand.mean() - expected_sales).max(0.0))
+    let short = (demand.mean() - expected_sales).max(0.0);
+    // A sparse cell (small mean, wide p10–p90) interpolates to a distribution whose mean
+    // exceeds the forecast's; its shortfall is scaled back so it never exceeds the mean.
+    let scale = if demand.mean() > cell.mean {
+        cell.mean / demand.mean()
+    } else {
+        1.0
+    };
+    (probability, short * scale)
 }
 
 /// Sums the run's rows over `[from, to]` per SKU × warehouse, inside the database, for the
@@ -155,5 +163,11 @@ mod tests {
         assert_eq!(p_zero, 1.0);
         assert!((short_zero - 100.0).abs() < 1e-6);
         assert_eq!(shortfall(&cell(0.0, 0.0), 5.0), (0.0, 0.0));
+        // Sparse and wide: the shortfall stays below the forecast mean at any stock.
+        let sparse = cell(1.5, 20.0);
+        for stock in [0.0, 1.0, 6.0, 30.0] {
+            let (_, short) = shortfall(&sparse, stock);
+            assert!(short <= 1.5 + 1e-9, "stock {stock}: shortfall {short}");
+        }
     }
 }
