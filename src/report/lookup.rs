@@ -126,24 +126,12 @@ impl Promotion {
     /// Adds the promotion's scope to a query over rows aliased `f` with a `sku` and a
     /// `warehouse` column.
     pub fn restrict(&self, sql: &mut Sql, alias: &str) {
-        if let Some(sku) = &self.sku {
-            sql.clause(
-                &format!(" AND {alias}.sku = ?"),
-                vec![Bind::Text(sku.clone())],
-            );
-        }
-        if let Some(category) = &self.category {
-            sql.clause(
-                &format!(" AND {alias}.sku IN (SELECT sku FROM products WHERE category = ?)"),
-                vec![Bind::Text(category.clone())],
-            );
-        }
-        if let Some(warehouse) = &self.warehouse {
-            sql.clause(
-                &format!(" AND {alias}.warehouse = ?"),
-                vec![Bind::Text(warehouse.clone())],
-            );
-        }
+        sql.restrict_scope(
+            alias,
+            self.sku.as_deref(),
+            self.category.as_deref(),
+            self.warehouse.as_deref(),
+        );
     }
 }
 

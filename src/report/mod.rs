@@ -172,25 +172,12 @@ impl Filters {
 
     /// Adds the SKU/category/warehouse filters to a query over rows aliased `alias`.
     pub fn restrict(&self, sql: &mut query::Sql, alias: &str) {
-        use query::Bind;
-        if let Some(sku) = &self.sku {
-            sql.clause(
-                &format!(" AND {alias}.sku = ?"),
-                vec![Bind::Text(sku.clone())],
-            );
-        }
-        if let Some(category) = &self.category {
-            sql.clause(
-                &format!(" AND {alias}.sku IN (SELECT sku FROM products WHERE category = ?)"),
-                vec![Bind::Text(category.clone())],
-            );
-        }
-        if let Some(warehouse) = &self.warehouse {
-            sql.clause(
-                &format!(" AND {alias}.warehouse = ?"),
-                vec![Bind::Text(warehouse.clone())],
-            );
-        }
+        sql.restrict_scope(
+            alias,
+            self.sku.as_deref(),
+            self.category.as_deref(),
+            self.warehouse.as_deref(),
+        );
     }
 
     /// " for --sku X --warehouse Y", or "" without filters: for one-line empty messages.

@@ -18,6 +18,36 @@ pub struct Sql {
 }
 
 impl Sql {
+    /// Narrows rows aliased `alias` (with `sku` and `warehouse` columns) to a SKU, a category
+    /// and a warehouse, each only when given: the one place report filters and promotion
+    /// scopes become SQL.
+    pub fn restrict_scope(
+        &mut self,
+        alias: &str,
+        sku: Option<&str>,
+        category: Option<&str>,
+        warehouse: Option<&str>,
+    ) {
+        if let Some(sku) = sku {
+            self.clause(
+                &format!(" AND {alias}.sku = ?"),
+                vec![Bind::Text(sku.to_string())],
+            );
+        }
+        if let Some(category) = category {
+            self.clause(
+                &format!(" AND {alias}.sku IN (SELECT sku FROM products WHERE category = ?)"),
+                vec![Bind::Text(category.to_string())],
+            );
+        }
+        if let Some(warehouse) = warehouse {
+            self.clause(
+                &format!(" AND {alias}.warehouse = ?"),
+                vec![Bind::Text(warehouse.to_string())],
+            );
+        }
+    }
+
     pub fn new(text: &str) -> Sql {
         Sql {
             text: text.to_string(),
