@@ -226,15 +226,10 @@ fn bad_settings_give_clear_errors_with_exit_code_2() {
         .stderr(predicate::str::contains("not strictly between 0 and 1"));
 }
 
-#[test]
-fn forecast_cli_writes_the_file_and_a_complete_database_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    common::generate(&data, 12, 2, 400, 8);
-    let url = common::sqlite_url(dir.path());
-    let out = dir.path().join("forecast.csv");
-    common::stockcast(&url)
-        .current_dir(dir.path())
+/// `stockcast forecast --horizon 14 --as-of 2026-09-30 --out OUT --data DATA`, run in `dir`.
+fn forecast_cli(url: &str, dir: &Path, data: &Path, out: &Path) -> assert_cmd::assert::Assert {
+    common::stockcast(url)
+        .current_dir(dir)
         .args([
             "forecast",
             "--horizon",
@@ -243,10 +238,20 @@ fn forecast_cli_writes_the_file_and_a_complete_database_run() {
             "2026-09-30",
             "--out",
         ])
-        .arg(&out)
+        .arg(out)
         .arg("--data")
-        .arg(&data)
+        .arg(data)
         .assert()
+}
+
+#[test]
+fn forecast_cli_writes_the_file_and_a_complete_database_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    common::generate(&data, 12, 2, 400, 8);
+    let url = common::sqlite_url(dir.path());
+    let out = dir.path().join("forecast.csv");
+    forecast_cli(&url, dir.path(), &data, &out)
         .success()
         .stdout(predicate::str::contains("stored as forecast run"));
     let text = std::fs::read_to_string(&out).unwrap();
@@ -544,20 +549,7 @@ fn a_category_too_small_to_fit_falls_back_to_seasonal_naive_and_says_so() {
 
     let url = common::sqlite_url(dir.path());
     let out = dir.path().join("forecast.csv");
-    let assert = common::stockcast(&url)
-        .current_dir(dir.path())
-        .args([
-            "forecast",
-            "--horizon",
-            "14",
-            "--as-of",
-            "2026-09-30",
-            "--out",
-        ])
-        .arg(&out)
-        .arg("--data")
-        .arg(&data)
-        .assert()
+    let assert = forecast_cli(&url, dir.path(), &data, &out)
         .success()
         .stderr(predicate::str::contains(
             "category outdoor: seasonal naive fallback",
