@@ -158,18 +158,30 @@ async fn realised(
             ],
         );
     }
+    // `x` is materialised so each row's two sales lookups run once (a flattened subquery
+    // re-evaluates them in every aggregate that names them), and `f` drives the join with the
+    // run's date range so the run is scanned once rather than once per day.
+    sql.push(
+        "), x AS MATERIALIZED (SELECT f.sku, f.date, f.mean, f.p10, f.p90, \
+         COALESCE((SELECT SUM(s.units) FROM sales s WHERE s.sku = f.sku AND s.warehouse = f.warehouse AND s.date = f.date), 0.0) AS actual, \
+         COALESCE((SELECT SUM(s.units) FROM sales s WHERE s.sku = f.sku AND s.warehouse = f.warehouse AND s.date = days.ly), 0.0) AS naive \
+         FROM forecasts f CROSS JOIN days WHERE days.d = f.date AND ",
+    );
+    sql.clause(
+        "f.run_id = ? AND f.date >= ? AND f.date <= ?",
+        vec![
+            Bind::Text(run.id.clone()),
+            Bind::Date(run.first_date()),
+            Bind::Date(to),
+        ],
+    );
+    filters.restrict(&mut sql, "f");
     sql.push(
         ") SELECT p.category, x.date, COUNT(*), SUM(x.mean), SUM(x.actual), \
          SUM(ABS(x.mean - x.actual)), SUM(x.naive), SUM(ABS(x.naive - x.actual)), \
          SUM(CASE WHEN x.actual >= x.p10 AND x.actual <= x.p90 THEN 1 ELSE 0 END) \
-         FROM (SELECT f.sku, f.date, f.mean, f.p10, f.p90, \
-         COALESCE((SELECT SUM(s.units) FROM sales s WHERE s.sku = f.sku AND s.warehouse = f.warehouse AND s.date = f.date), 0.0) AS actual, \
-         COALESCE((SELECT SUM(s.units) FROM sales s WHERE s.sku = f.sku AND s.warehouse = f.warehouse AND s.date = days.ly), 0.0) AS naive \
-         FROM forecasts f JOIN days ON days.d = f.date WHERE ",
+         FROM x JOIN products p ON p.sku = x.sku GROUP BY p.category, x.date",
     );
-    sql.clause("f.run_id = ?", vec![Bind::Text(run.id.clone())]);
-    filters.restrict(&mut sql, "f");
-    sql.push(") x JOIN products p ON p.sku = x.sku GROUP BY p.category, x.date");
     type Row = (String, NaiveDate, i64, f64, f64, f64, f64, f64, i64);
     Ok(report_fetch!(store, sql, Row)
         .into_iter()
