@@ -201,7 +201,7 @@ async fn oversold(store: &Store) -> Result<i64, BenchError> {
         .await
         .map_err(|error| BenchError::Invalid(error.to_string()))?;
     let negative: i64 = on_backend!(store, pool => {
-        sqlx::query_scalar("SELECT COALESCE(SUM(reserved - on_hand), 0) FROM inventory WHERE reserved > on_hand")
+        sqlx::query_scalar("SELECT CAST(COALESCE(SUM(reserved - on_hand), 0) AS BIGINT) FROM inventory WHERE reserved > on_hand")
             .fetch_one(pool).await.map_err(crate::store::StoreError::from)?
     });
     Ok(negative + (check.mismatches.len() + check.reserved_mismatches.len()) as i64)

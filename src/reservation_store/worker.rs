@@ -89,7 +89,7 @@ impl Reserver {
         let (queue, receiver) = mpsc::channel(config.queue_capacity);
         let metrics = Arc::new(CoreMetrics::default());
         let worker = tokio::spawn(run_worker(
-            store,
+            store.dedicated_writer(),
             clock,
             config,
             receiver,

@@ -38,6 +38,10 @@ impl Backend {
     }
 }
 
+const SQLITE_CACHE_KIB: u64 = 16 * 1024;
+const SQLITE_MMAP_BYTES: u64 = 256 << 20;
+const SQLITE_WAL_CHECKPOINT_PAGES: u64 = 16_384;
+
 /// Connection limits; every one is bounded so a stuck database fails loudly instead of hanging.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -60,6 +64,24 @@ impl Default for StoreOptions {
 pub enum Store {
     Sqlite(SqlitePool),
     Postgres(PgPool),
+}
+
+impl Store {
+    /// A handle for one long-lived writer (the reservation worker). On SQLite it is its own
+    /// one-connection pool: SQLite drops a connection's page cache whenever another
+    /// connection wrote, so a writer that took a different pooled connection each batch would
+    /// start every batch cold. PostgreSQL keeps its cache in the server; the pool is shared.
+    pub fn dedicated_writer(&self) -> Store {
+        match self {
+            Store::Sqlite(pool) => Store::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(pool.options().get_acquire_timeout())
+                    .connect_lazy_with((*pool.connect_options()).clone()),
+            ),
+            Store::Postgres(pool) => Store::Postgres(pool.clone()),
+        }
+    }
 }
 
 /// Runs the same expression against whichever pool or transaction a [`Store`]/[`StoreTx`] holds.
@@ -140,7 +162,19 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(options.sqlite_busy_timeout);
+                .busy_timeout(options.sqlite_busy_timeout)
+                // Write-heavy work (bulk loads, reservation batches) dirties many pages per
+                // commit: a 16 MiB page cache and memory-mapped reads avoid re-reading them,
+                // and a 64 MiB WAL before each checkpoint lets a hot page be copied back once
+                // instead of once per commit.
+                .pragma("cache_size", format!("-{}", SQLITE_CACHE_KIB))
+                .pragma("mmap_size", SQLITE_MMAP_BYTES.to_string())
+                .pragma(
+                    "wal_autocheckpoint",
+                    SQLITE_WAL_CHECKPOINT_PAGES.to_string(),
+                )
+                // Statement journals (multi-row INSERTs inside a transaction) stay in memory.
+                .pragma("temp_store", "MEMORY");
             let pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections)
                 .acquire_timeout(options.acquire_timeout)
