@@ -26,6 +26,8 @@ pub struct ReserverConfig {
     pub sweep_limit: usize,
     /// When idle, run an empty batch this often so due holds expire without traffic.
     pub sweep_interval: Duration,
+    /// SQLite: how often the WAL is checkpointed beside the writer.
+    pub checkpoint_interval: Duration,
 }
 
 impl Default for ReserverConfig {
@@ -36,6 +38,7 @@ impl Default for ReserverConfig {
             linger: Duration::ZERO,
             sweep_limit: 10_000,
             sweep_interval: Duration::from_secs(1),
+            checkpoint_interval: Duration::from_millis(250),
         }
     }
 }
@@ -90,6 +93,7 @@ impl Reserver {
         let metrics = Arc::new(CoreMetrics::default());
         let worker = tokio::spawn(run_worker(
             store.dedicated_writer(),
+            store.clone(),
             clock,
             config,
             receiver,
@@ -123,13 +127,33 @@ impl Reserver {
     }
 }
 
+/// SQLite only: the writer does not checkpoint on commit, so this keeps the WAL short.
+async fn checkpoint_beside_the_writer(readers: Store, interval: Duration) {
+    if !matches!(readers, Store::Sqlite(_)) {
+        return;
+    }
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(error) = readers.checkpoint_passive().await {
+            tracing::warn!("WAL checkpoint failed: {error}");
+        }
+    }
+}
+
 async fn run_worker(
     store: Store,
+    readers: Store,
     clock: SharedClock,
     config: ReserverConfig,
     mut receiver: mpsc::Receiver<Job>,
     metrics: Arc<CoreMetrics>,
 ) {
+    let checkpointer = tokio::spawn(checkpoint_beside_the_writer(
+        readers,
+        config.checkpoint_interval,
+    ));
     let mut jobs: Vec<Job> = Vec::with_capacity(config.max_batch);
     let mut sweep = tokio::time::interval(config.sweep_interval);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -178,4 +202,5 @@ async fn run_worker(
             jobs.clear();
         }
     }
+    checkpointer.abort();
 }

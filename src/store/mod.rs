@@ -77,10 +77,30 @@ impl Store {
                 SqlitePoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(pool.options().get_acquire_timeout())
-                    .connect_lazy_with((*pool.connect_options()).clone()),
+                    // The writer never checkpoints on commit (a checkpoint copies the whole
+                    // WAL back and stalls the commit that triggered it); whoever owns the
+                    // writer runs [`Store::checkpoint_passive`] beside it instead.
+                    .connect_lazy_with(
+                        (*pool.connect_options())
+                            .clone()
+                            .pragma("wal_autocheckpoint", "0"),
+                    ),
             ),
             Store::Postgres(pool) => Store::Postgres(pool.clone()),
         }
+    }
+}
+
+impl Store {
+    /// Copies committed WAL pages back into an SQLite database without blocking writers
+    /// (PASSIVE). No-op on PostgreSQL.
+    pub async fn checkpoint_passive(&self) -> Result<(), StoreError> {
+        if let Store::Sqlite(pool) = self {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
     }
 }
 
