@@ -301,7 +301,7 @@ fn forecast_cli_writes_the_file_and_a_complete_database_run() {
 }
 
 #[test]
-fn backtest_beats_seasonal_naive_and_its_intervals_cover_at_least_nominally() {
+fn backtest_beats_seasonal_naive_and_its_p10_p90_coverage_is_within_70_to_90_percent() {
     let dir = tempfile::tempdir().unwrap();
     let data = dataset(dir.path());
     let end: NaiveDate = "2026-10-31".parse().unwrap();
@@ -312,10 +312,10 @@ fn backtest_beats_seasonal_naive_and_its_intervals_cover_at_least_nominally() {
     let model = report.row("overall", "stockcast").unwrap();
     let naive = report.row("overall", "seasonal_naive").unwrap();
     let coverage = model.coverage_p10_p90.unwrap();
-    // On sparse daily cells a zero actual sits inside almost any interval, so coverage runs at
-    // the top of the 70–90% band (0.884 on the 2000-SKU bench); here it must reach nominal.
+    // The band. Quantile levels are recalibrated on held-out actuals, so sparse cells
+    // (where a zero sits inside almost any interval) do not push coverage above it (0.844 here).
     assert!(
-        (0.80..=0.95).contains(&coverage),
+        (0.70..=0.90).contains(&coverage),
         "p10–p90 coverage {coverage}"
     );
     assert!(

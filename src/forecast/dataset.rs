@@ -132,27 +132,35 @@ impl Dataset {
             )
             .cast(&DataType::Date)
         };
-        let (sku, warehouse, date, units) = on_backend!(store, pool => {
-            let rows = sqlx::query("SELECT sku, warehouse, date, SUM(units) AS units FROM sales \
-                 WHERE ($1 IS NULL OR sku IN (SELECT sku FROM products WHERE category = $1)) GROUP BY sku, warehouse, date")
-                .bind(only_category)
-                .fetch_all(pool).await.map_err(query_error)?;
-            let mut sku = Vec::with_capacity(rows.len());
-            let mut warehouse = Vec::with_capacity(rows.len());
-            let mut date = Vec::with_capacity(rows.len());
-            let mut units = Vec::with_capacity(rows.len());
-            for row in &rows {
-                sku.push(row.try_get::<String, _>("sku").map_err(query_error)?);
-                warehouse.push(row.try_get::<String, _>("warehouse").map_err(query_error)?);
-                date.push(row.try_get::<NaiveDate, _>("date").map_err(query_error)?);
-                units.push(row.try_get::<f64, _>("units").map_err(query_error)?);
+        // One row per series with its days packed as "date=units,…": 18M (sku, warehouse,
+        // date) rows decoded one by one through the driver cost more than the whole fit; the
+        // database concatenates them in C and this side splits plain text.
+        let packed_sql = match store {
+            Store::Sqlite(_) => {
+                "SELECT sku, warehouse, group_concat(date || '=' || units, ',') FROM \
+                 (SELECT sku, warehouse, date, SUM(units) AS units FROM sales \
+                  WHERE ($1 IS NULL OR sku IN (SELECT sku FROM products WHERE category = $1)) \
+                  GROUP BY sku, warehouse, date) GROUP BY sku, warehouse"
             }
-            (sku, warehouse, date, units)
+            Store::Postgres(_) => {
+                "SELECT sku, warehouse, string_agg(date::text || '=' || units::text, ',') FROM \
+                 (SELECT sku, warehouse, date, SUM(units) AS units FROM sales \
+                  WHERE ($1::text IS NULL OR sku IN (SELECT sku FROM products WHERE category = $1)) \
+                  GROUP BY sku, warehouse, date) AS daily GROUP BY sku, warehouse"
+            }
+        };
+        let series: Vec<(String, String, String)> = on_backend!(store, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(packed_sql))
+                .bind(only_category)
+                .fetch_all(pool).await.map_err(query_error)?
         });
+        let (sku, warehouse, date, units) = unpack_sales(&series)?;
         let sales = DataFrame::new_infer_height(vec![
             Series::new("sku".into(), sku).into(),
             Series::new("warehouse".into(), warehouse).into(),
-            date_series("date", date)?.into(),
+            Series::new("date".into(), date)
+                .cast(&DataType::Date)?
+                .into(),
             Series::new("units".into(), units).into(),
         ])?;
 
@@ -274,5 +282,72 @@ impl Dataset {
             )),
             _ => None,
         })
+    }
+}
+
+/// Splits packed series rows (sku, warehouse, "YYYY-MM-DD=units,…") into columns: sku,
+/// warehouse, days since 1970-01-01, units.
+type SalesColumns = (Vec<String>, Vec<String>, Vec<i32>, Vec<f64>);
+
+fn unpack_sales(series: &[(String, String, String)]) -> Result<SalesColumns, ForecastError> {
+    let total: usize = series
+        .iter()
+        .map(|(_, _, packed)| packed.bytes().filter(|b| *b == b',').count() + 1)
+        .sum();
+    let (mut sku, mut warehouse) = (Vec::with_capacity(total), Vec::with_capacity(total));
+    let (mut date, mut units) = (Vec::with_capacity(total), Vec::with_capacity(total));
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    for (series_sku, series_warehouse, packed) in series {
+        for entry in packed.split(',') {
+            let bad = || {
+                ForecastError::InvalidSetting(format!(
+                    "sales of {series_sku} in {series_warehouse}: unreadable day {entry:?}"
+                ))
+            };
+            let (day, value) = entry.split_once('=').ok_or_else(bad)?;
+            let day = NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|_| bad())?;
+            let value: f64 = value.parse().map_err(|_| bad())?;
+            sku.push(series_sku.clone());
+            warehouse.push(series_warehouse.clone());
+            date.push((day - epoch).num_days() as i32);
+            units.push(value);
+        }
+    }
+    Ok((sku, warehouse, date, units))
+}
+
+#[cfg(test)]
+mod unpack_tests {
+    use super::*;
+
+    #[test]
+    fn packed_series_unpack_into_columns_and_bad_days_are_named() {
+        let series = vec![
+            (
+                "A".to_string(),
+                "W1".to_string(),
+                "2026-01-02=3.0,2026-01-01=1.5".to_string(),
+            ),
+            (
+                "B".to_string(),
+                "W2".to_string(),
+                "1970-01-02=2".to_string(),
+            ),
+        ];
+        let (sku, warehouse, date, units) = unpack_sales(&series).unwrap();
+        assert_eq!(sku, ["A", "A", "B"]);
+        assert_eq!(warehouse, ["W1", "W1", "W2"]);
+        assert_eq!(date, [20455, 20454, 1]);
+        assert_eq!(units, [3.0, 1.5, 2.0]);
+        let bad = vec![(
+            "A".to_string(),
+            "W1".to_string(),
+            "2026-13-01=1".to_string(),
+        )];
+        let message = unpack_sales(&bad).unwrap_err().to_string();
+        assert!(
+            message.contains("A in W1") && message.contains("2026-13-01"),
+            "{message}"
+        );
     }
 }

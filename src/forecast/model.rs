@@ -7,7 +7,7 @@
 //! the Poisson fit uses IRLS with step-halving, which converges in a handful of steps.
 
 use linfa::prelude::*;
-use linfa_linalg::cholesky::SolveC;
+use linfa_linalg::cholesky::{Cholesky, SolveC};
 use linfa_linear::LinearRegression;
 use ndarray::{s, Array1, Array2, ArrayView1, Axis, Zip};
 
@@ -219,6 +219,34 @@ fn finish_poisson(coefficients: Array1<f64>, intercept: f64) -> Result<(Vec<f64>
     Ok((coefficients.to_vec(), intercept))
 }
 
+/// Ridge least squares min ‖Xβ − y‖² + λ‖β‖² compressed to an equivalent square system: with
+/// XᵀX + λI = LLᵀ (Cholesky), the p × p problem Lᵀβ = L⁻¹Xᵀy has the same normal equations,
+/// hence the same solution. linfa-linear then solves p rows instead of n + p: the QR of the
+/// full (n + p) × p matrix was a third of a whole forecast's time on the 2000-SKU bench.
+fn ridge_normal_system(
+    matrix: &Array2<f64>,
+    targets: &[f64],
+    penalty: f64,
+) -> Result<(Array2<f64>, Array1<f64>), String> {
+    let p = matrix.ncols();
+    let mut gram = matrix.t().dot(matrix);
+    for j in 0..p {
+        gram[[j, j]] += penalty;
+    }
+    let moment = matrix.t().dot(&ArrayView1::from(targets));
+    let lower = gram.cholesky().map_err(|error| error.to_string())?;
+    // Forward substitution: L w = Xᵀy.
+    let mut projected = Array1::<f64>::zeros(p);
+    for i in 0..p {
+        let mut value = moment[i];
+        for k in 0..i {
+            value -= lower[[i, k]] * projected[k];
+        }
+        projected[i] = value / lower[[i, i]];
+    }
+    Ok((lower.t().to_owned(), projected))
+}
+
 pub fn fit(kind: ModelKind, data: &TrainingData) -> Result<FittedModel, String> {
     fit_from(kind, data, None)
 }
@@ -254,22 +282,16 @@ pub fn fit_from(
             })
         }
         ModelKind::LogLinear => {
-            // Ridge by augmentation: p extra rows √λ·e_j with target 0, on a centred target,
-            // so the intercept (the target mean) is not penalised.
-            let (n, p) = (data.len(), data.width);
+            // Ridge on a centred target, so the intercept (the target mean) is not penalised.
+            let n = data.len();
             let logs: Vec<f64> = data.targets.iter().map(|y| y.max(0.0).ln_1p()).collect();
             let mean_log = logs.iter().sum::<f64>() / n as f64;
-            let mut augmented = Array2::<f64>::zeros((n + p, p));
-            augmented.slice_mut(s![..n, ..]).assign(&matrix);
-            let root = (RIDGE_PENALTY_PER_1000_ROWS * n as f64 / 1000.0)
-                .max(RIDGE_PENALTY_FLOOR)
-                .sqrt();
-            for j in 0..p {
-                augmented[[n + j, j]] = root;
-            }
-            let mut centred: Vec<f64> = logs.iter().map(|value| value - mean_log).collect();
-            centred.extend(std::iter::repeat_n(0.0, p));
-            let dataset = Dataset::new(augmented, Array1::from_vec(centred));
+            let penalty =
+                (RIDGE_PENALTY_PER_1000_ROWS * n as f64 / 1000.0).max(RIDGE_PENALTY_FLOOR);
+            let centred: Vec<f64> = logs.iter().map(|value| value - mean_log).collect();
+            let (factor, projected) = ridge_normal_system(&matrix, &centred, penalty)
+                .map_err(|e| format!("least squares: {e}"))?;
+            let dataset = Dataset::new(factor, projected);
             let model = LinearRegression::new()
                 .with_intercept(false)
                 .fit(&dataset)
