@@ -120,6 +120,7 @@ async fn parquet_input_loads_like_csv() {
         format: stockcast::generate::OutputFormat::Parquet,
         end_date: stockcast::jobs::default_sample_end_date(),
         truth_days: 28,
+        latent_popularity: false,
     };
     stockcast::generate::generate(&config, &data).unwrap();
     let url = common::sqlite_url(dir.path());

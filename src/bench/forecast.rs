@@ -387,6 +387,7 @@ pub fn bench_forecast(config: &ForecastBenchConfig) -> Result<ForecastBenchResul
             format: OutputFormat::Csv,
             end_date,
             truth_days: (config.horizon + 7).min(config.days),
+            latent_popularity: false,
         },
         &data,
     )?;

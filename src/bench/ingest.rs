@@ -90,6 +90,7 @@ pub async fn bench_ingest(config: &IngestBenchConfig) -> Result<IngestBenchResul
             format: OutputFormat::Csv,
             end_date: crate::jobs::default_sample_end_date(),
             truth_days: 28,
+            latent_popularity: false,
         },
         &data_dir,
     )?;

@@ -174,6 +174,7 @@ pub async fn bench_nightly(config: &NightlyBenchConfig) -> Result<NightlyBenchRe
         format: OutputFormat::Csv,
         end_date: crate::jobs::default_sample_end_date(),
         truth_days: 28,
+        latent_popularity: false,
     };
     let started = Instant::now();
     let generated = generate(&generate_config, &data_dir)?;

@@ -40,6 +40,10 @@ pub struct GenerateArgs {
     /// default 182, or all history when shorter.
     #[arg(long)]
     pub truth_days: Option<usize>,
+    /// Add latent popularity: slow swings in category and SKU demand that customer polls
+    /// show 1–3 weeks ahead and the calendar does not know (off by default).
+    #[arg(long)]
+    pub latent_popularity: bool,
 }
 
 pub fn run(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<()> {
@@ -56,6 +60,7 @@ pub fn run(cli: &Cli, args: &GenerateArgs) -> anyhow::Result<()> {
             .end_date
             .unwrap_or_else(stockcast::jobs::default_sample_end_date),
         truth_days: args.truth_days.unwrap_or(182.min(args.days)),
+        latent_popularity: args.latent_popularity,
     };
     let summary = generate(&config, &args.out)
         .with_context(|| format!("generating into {}", args.out.display()))?;

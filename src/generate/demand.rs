@@ -4,8 +4,11 @@
 //!
 //! ```text
 //! λ = base_rate(s) · share(s,w) · yearly_c(t) · weekly_c(t) · trend_s(t)
-//!     · launch_ramp_s(t) · promo_s,w(t)
+//!     · launch_ramp_s(t) · buzz_c(t) · buzz_s(t) · promo_s,w(t)
 //! ```
+//!
+//! `buzz` is latent popularity (see `buzz.rs`): the category's is folded into its yearly
+//! profile, the SKU's is drawn here; polls lead both.
 //!
 //! Realised demand is negative-binomial with mean `λ` (category-specific
 //! overdispersion). Sales are demand truncated to the stock on hand: each
@@ -20,8 +23,11 @@ use std::ops::Range;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::buzz::{buzz_multipliers, SKU_BUZZ_DAYS, SKU_BUZZ_SD};
 use super::catalog::{draw_shares, Sku, Warehouse};
-use super::noise::{int_between, neg_binomial, rng_for, uniform, STREAM_CELL, STREAM_SKU};
+use super::noise::{
+    int_between, neg_binomial, rng_for, uniform, STREAM_CELL, STREAM_SKU, STREAM_SKU_BUZZ,
+};
 use super::polls::sku_polls;
 use super::promotions::{PromoBook, NO_PROMO};
 use super::seasonality::DayProfile;
@@ -40,6 +46,8 @@ pub(crate) struct SimContext<'a> {
     pub skus: &'a [Sku],
     pub profile: &'a DayProfile,
     pub promos: &'a PromoBook,
+    /// Draw each SKU's latent popularity (`buzz.rs`).
+    pub latent_popularity: bool,
 }
 
 /// Rows produced for a block of SKUs.
@@ -158,6 +166,15 @@ fn simulate_sku(
         scratch.base.push(v);
         trend *= daily_trend;
     }
+    let buzz = if ctx.latent_popularity {
+        let mut buzz_rng = rng_for(ctx.seed, STREAM_SKU_BUZZ, s as u64, 0);
+        buzz_multipliers(&mut buzz_rng, ctx.horizon, SKU_BUZZ_DAYS, SKU_BUZZ_SD)
+    } else {
+        vec![1.0; ctx.horizon]
+    };
+    for (value, m) in scratch.base.iter_mut().zip(&buzz) {
+        *value *= m;
+    }
 
     ctx.promos
         .common_best(s, category, &mut scratch.best_common, ctx.horizon);
@@ -211,6 +228,7 @@ fn simulate_sku(
         ctx.profile,
         ctx.days,
         &scratch.mult_common,
+        &buzz,
         &mut out.polls,
     );
 }

@@ -22,6 +22,7 @@
 //! (SKU, warehouse) has its own seeded ChaCha8 stream and blocks are written
 //! in order, so the same seed always produces byte-identical files.
 
+mod buzz;
 mod catalog;
 mod demand;
 mod noise;
@@ -37,9 +38,10 @@ use std::time::Instant;
 
 use chrono::{Duration, NaiveDate};
 
-use self::catalog::{build_skus, build_warehouses, REGIONS};
+use self::buzz::{buzz_multipliers, CATEGORY_BUZZ_DAYS, CATEGORY_BUZZ_SD};
+use self::catalog::{build_skus, build_warehouses, Category, REGIONS};
 use self::demand::{simulate_block, BlockRows, Scratch, SimContext, WarehouseLoad};
-use self::noise::{rng_for, uniform, STREAM_WAREHOUSES};
+use self::noise::{rng_for, uniform, STREAM_CATEGORY_BUZZ, STREAM_WAREHOUSES};
 use self::promotions::build_promotions;
 use self::seasonality::DayProfile;
 use self::tables::{
@@ -94,6 +96,9 @@ pub struct GenerateConfig {
     /// Trailing history days covered by `truth/expected_demand` (the 90
     /// future days are always covered). At most `days`.
     pub truth_days: usize,
+    /// Add latent popularity (`buzz.rs`): swings in demand that polls lead and the
+    /// calendar does not know. Off by default, so published figures stay comparable.
+    pub latent_popularity: bool,
 }
 
 impl GenerateConfig {
@@ -259,7 +264,20 @@ pub fn generate(config: &GenerateConfig, out_dir: &Path) -> Result<GenerateSumma
     // Catalogue, calendar, promotions.
     let warehouses = build_warehouses(config.seed, config.warehouses);
     let skus = build_skus(config.seed, config.skus, config.warehouses, days);
-    let profile = DayProfile::new(start, horizon);
+    let mut profile = DayProfile::new(start, horizon);
+    for category in Category::ALL
+        .into_iter()
+        .filter(|_| config.latent_popularity)
+    {
+        let mut rng = rng_for(
+            config.seed,
+            STREAM_CATEGORY_BUZZ,
+            category.index() as u64,
+            0,
+        );
+        let multipliers = buzz_multipliers(&mut rng, horizon, CATEGORY_BUZZ_DAYS, CATEGORY_BUZZ_SD);
+        profile.scale_category(category, &multipliers);
+    }
     let promos = build_promotions(config.seed, start, horizon_end, &skus, &warehouses);
 
     let names = Names {
@@ -345,6 +363,7 @@ pub fn generate(config: &GenerateConfig, out_dir: &Path) -> Result<GenerateSumma
         skus: &skus,
         profile: &profile,
         promos: &promos,
+        latent_popularity: config.latent_popularity,
     };
     let block_skus = (BLOCK_CELLS / (config.warehouses * horizon)).max(1);
     let n_blocks = config.skus.div_ceil(block_skus);

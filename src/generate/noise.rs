@@ -16,6 +16,8 @@ pub(crate) const STREAM_SKU: u64 = 0x0000_5C05;
 pub(crate) const STREAM_CELL: u64 = 0x000C_E115;
 pub(crate) const STREAM_SKU_POLLS: u64 = 0x0000_9011;
 pub(crate) const STREAM_CATEGORY_POLLS: u64 = 0x0CA7_9011;
+pub(crate) const STREAM_SKU_BUZZ: u64 = 0x0000_B022;
+pub(crate) const STREAM_CATEGORY_BUZZ: u64 = 0x0CA7_B022;
 
 /// SplitMix64 finaliser: a good 64-bit mixer.
 fn mix(mut z: u64) -> u64 {

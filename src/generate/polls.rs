@@ -2,7 +2,8 @@
 //!
 //! Each subject (a SKU or a whole category) has a latent "interest signal"
 //! `x(t) = ln(demand multiplier at t + lead)`, where the multiplier
-//! combines yearly seasonality, promotional lift / pull-forward dips and the
+//! combines yearly seasonality, latent popularity (`buzz.rs`, the part of demand
+//! only polls reveal early), promotional lift / pull-forward dips and the
 //! slow trend (but not the day-of-week pattern), and `lead` is 7–21 days.
 //! Respondents answer more often and score higher when `x` is high, so
 //! polls rise 1–3 weeks before promotions and seasonal peaks.
@@ -87,6 +88,7 @@ pub(crate) fn sku_polls(
     profile: &DayProfile,
     days: usize,
     promo_mult: &[f64],
+    buzz: &[f64],
     out: &mut Vec<PollRow>,
 ) {
     let mut rng = rng_for(seed, STREAM_SKU_POLLS, sku_index as u64, 0);
@@ -105,7 +107,12 @@ pub(crate) fn sku_polls(
     };
     stream.emit(
         &mut rng,
-        |t| yearly[t].ln() + promo_mult[t].ln() + 0.5 * trend_log(sku.trend_per_year, t, mid),
+        |t| {
+            yearly[t].ln()
+                + promo_mult[t].ln()
+                + buzz[t].ln()
+                + 0.5 * trend_log(sku.trend_per_year, t, mid)
+        },
         out,
     );
 }

@@ -92,6 +92,19 @@ impl DayProfile {
             seasonal,
         }
     }
+
+    /// Multiplies one category's yearly and seasonal profiles by `multipliers` (one per day),
+    /// so category demand and category polls both follow its latent popularity.
+    pub(crate) fn scale_category(&mut self, category: Category, multipliers: &[f64]) {
+        let c = category.index();
+        assert_eq!(multipliers.len(), self.dates.len());
+        for (value, m) in self.yearly[c].iter_mut().zip(multipliers) {
+            *value *= m;
+        }
+        for (value, m) in self.seasonal[c].iter_mut().zip(multipliers) {
+            *value *= m;
+        }
+    }
 }
 
 #[cfg(test)]

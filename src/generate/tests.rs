@@ -17,6 +17,7 @@ fn config(format: OutputFormat) -> GenerateConfig {
         format,
         end_date: NaiveDate::from_ymd_opt(2025, 10, 31).unwrap(),
         truth_days: 30,
+        latent_popularity: false,
     }
 }
 
@@ -78,6 +79,7 @@ fn rejects_bad_settings() {
         },
         GenerateConfig {
             truth_days: 401,
+            latent_popularity: false,
             ..ok.clone()
         },
         GenerateConfig {
@@ -302,6 +304,7 @@ fn parquet_matches_csv_row_counts() {
         warehouses: 3,
         days: 60,
         truth_days: 10,
+        latent_popularity: false,
         ..config(OutputFormat::Csv)
     };
     let c = generate(&cfg, csv_dir.path()).unwrap();
@@ -369,6 +372,7 @@ fn smallest_config_works() {
         warehouses: 1,
         days: MIN_DAYS,
         truth_days: 0,
+        latent_popularity: false,
         ..config(OutputFormat::Csv)
     };
     let summary = generate(&cfg, tmp.path()).unwrap();

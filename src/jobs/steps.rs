@@ -201,6 +201,7 @@ async fn ingest_step(context: &mut RunContext) -> Result<StepOutcome, String> {
                 format: OutputFormat::Csv,
                 end_date: sample.end_date,
                 truth_days: 56,
+                latent_popularity: false,
             };
             let dir = data_dir.clone();
             let generated = tokio::task::spawn_blocking(move || generate(&config, &dir))

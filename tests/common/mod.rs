@@ -55,6 +55,25 @@ pub async fn open(url: &str) -> Store {
 }
 
 pub fn generate(dir: &Path, skus: usize, warehouses: usize, days: usize, seed: u64) {
+    generate_data(dir, (skus, warehouses, days, seed), false);
+}
+
+/// [`generate`] with latent popularity that polls lead (`stockcast generate --latent-popularity`).
+pub fn generate_with_latent_popularity(
+    dir: &Path,
+    skus: usize,
+    warehouses: usize,
+    days: usize,
+    seed: u64,
+) {
+    generate_data(dir, (skus, warehouses, days, seed), true);
+}
+
+fn generate_data(
+    dir: &Path,
+    (skus, warehouses, days, seed): (usize, usize, usize, u64),
+    latent_popularity: bool,
+) {
     let config = stockcast::generate::GenerateConfig {
         skus,
         warehouses,
@@ -63,6 +82,7 @@ pub fn generate(dir: &Path, skus: usize, warehouses: usize, days: usize, seed: u
         format: stockcast::generate::OutputFormat::Csv,
         end_date: stockcast::jobs::default_sample_end_date(),
         truth_days: 28,
+        latent_popularity,
     };
     stockcast::generate::generate(&config, dir).expect("generator runs");
 }
