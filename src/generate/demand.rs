@@ -221,14 +221,19 @@ fn simulate_sku(
         cell.simulate(&mut scratch.on_hand, &mut scratch.orders, load, out);
     }
 
+    let poll_mult: Vec<f64> = scratch
+        .mult_common
+        .iter()
+        .zip(&buzz)
+        .map(|(promo, popularity)| promo * popularity)
+        .collect();
     sku_polls(
         ctx.seed,
         s,
         sku,
         ctx.profile,
         ctx.days,
-        &scratch.mult_common,
-        &buzz,
+        &poll_mult,
         &mut out.polls,
     );
 }

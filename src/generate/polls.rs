@@ -79,16 +79,15 @@ fn trend_log(per_year: f64, t: usize, mid: f64) -> f64 {
     per_year * (t as f64 - mid) / 365.25
 }
 
-/// Poll responses about one SKU. `promo_mult` is the SKU's promotional
-/// multiplier per day (common to all warehouses without local promotions).
+/// Poll responses about one SKU. `demand_mult` is the SKU's promotional multiplier per day
+/// (common to all warehouses without local promotions) times its latent popularity.
 pub(crate) fn sku_polls(
     seed: u64,
     sku_index: usize,
     sku: &Sku,
     profile: &DayProfile,
     days: usize,
-    promo_mult: &[f64],
-    buzz: &[f64],
+    demand_mult: &[f64],
     out: &mut Vec<PollRow>,
 ) {
     let mut rng = rng_for(seed, STREAM_SKU_POLLS, sku_index as u64, 0);
@@ -107,12 +106,7 @@ pub(crate) fn sku_polls(
     };
     stream.emit(
         &mut rng,
-        |t| {
-            yearly[t].ln()
-                + promo_mult[t].ln()
-                + buzz[t].ln()
-                + 0.5 * trend_log(sku.trend_per_year, t, mid)
-        },
+        |t| yearly[t].ln() + demand_mult[t].ln() + 0.5 * trend_log(sku.trend_per_year, t, mid),
         out,
     );
 }
