@@ -144,18 +144,11 @@ async fn parquet_input_loads_like_csv() {
     );
 }
 
-/// A first load of ≥ 100k rows into an empty PostgreSQL table drops and rebuilds the primary
-/// key around COPY; the key must be back afterwards, so reloading still merges.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_large_first_load_on_postgres_keeps_the_primary_key() {
-    let Some(admin) =
-        common::postgres_admin_url("a_large_first_load_on_postgres_keeps_the_primary_key")
-    else {
-        return;
-    };
-    let scratch = common::scratch_postgres(&admin).await;
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+/// A first load of ≥ 100k rows into an empty table drops its secondary indexes (and, on
+/// PostgreSQL, the primary key) and rebuilds them after the load; every one must be back
+/// afterwards, so reloading still merges and date-range reads stay indexed.
+async fn a_large_first_load_keeps_every_index(url: &str, dir: &Path) {
+    let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(
         data.join("warehouses.csv"),
@@ -185,20 +178,48 @@ async fn a_large_first_load_on_postgres_keeps_the_primary_key() {
     }
     std::fs::write(data.join("sales.csv"), sales).unwrap();
     for args in [vec!["ingest"], vec!["ingest", "--force"]] {
-        common::stockcast(&scratch.url)
+        common::stockcast(url)
             .args(args)
             .arg("--data")
             .arg(&data)
             .assert()
             .success();
-        let store = common::open(&scratch.url).await;
+        let store = common::open(url).await;
         assert_eq!(common::count(&store, "sales").await, 120_000);
-        let primary_keys: i64 = stockcast::on_backend!(&store, pool => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM pg_constraint WHERE contype = 'p' AND conrelid = 'sales'::regclass")
-                .fetch_one(pool).await.unwrap()
-        });
+        let (primary_keys, date_indexes): (i64, i64) = match &store {
+            stockcast::store::Store::Postgres(pool) => (
+                sqlx::query_scalar("SELECT COUNT(*) FROM pg_constraint WHERE contype = 'p' AND conrelid = 'sales'::regclass")
+                    .fetch_one(pool).await.unwrap(),
+                sqlx::query_scalar("SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'sales' AND indexname = 'sales_by_date'")
+                    .fetch_one(pool).await.unwrap(),
+            ),
+            stockcast::store::Store::Sqlite(pool) => (
+                1,
+                sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'sales_by_date'")
+                    .fetch_one(pool).await.unwrap(),
+            ),
+        };
         assert_eq!(primary_keys, 1, "the sales primary key was rebuilt");
+        assert_eq!(date_indexes, 1, "sales_by_date was rebuilt");
         store.close().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_first_load_on_sqlite_keeps_every_index() {
+    let dir = tempfile::tempdir().unwrap();
+    a_large_first_load_keeps_every_index(&common::sqlite_url(dir.path()), dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_first_load_on_postgres_keeps_the_primary_key_and_every_index() {
+    let Some(admin) = common::postgres_admin_url(
+        "a_large_first_load_on_postgres_keeps_the_primary_key_and_every_index",
+    ) else {
+        return;
+    };
+    let scratch = common::scratch_postgres(&admin).await;
+    let dir = tempfile::tempdir().unwrap();
+    a_large_first_load_keeps_every_index(&scratch.url, dir.path()).await;
     scratch.drop_database().await.unwrap();
 }
