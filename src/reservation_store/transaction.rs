@@ -104,29 +104,17 @@ async fn try_batch(
         })
         .flatten()
         .collect();
+    let ids: Vec<String> = footprint.reservation_ids.iter().cloned().collect();
+    let keys: Vec<String> = footprint.idempotency_keys.iter().cloned().collect();
     let mut tx = store.begin_write().await?;
     let mut state = BatchState::default();
     match &mut tx {
         StoreTx::Sqlite(conn) => {
             let conn: &mut SqliteConnection = conn;
-            let ids: Vec<String> = footprint.reservation_ids.iter().cloned().collect();
-            for record in sqlite::reservations_by(conn, "id", &ids).await? {
-                state.add_reservation(reservation_from(record)?);
-            }
-            for record in sqlite::due(conn, now, sweep_limit).await? {
-                let reservation = reservation_from(record)?;
-                if !state.reservations.contains_key(&reservation.id) {
-                    state.add_reservation(reservation);
-                }
-            }
-            let keys: Vec<String> = footprint.idempotency_keys.iter().cloned().collect();
-            for record in sqlite::reservations_by(conn, "idempotency_key", &keys).await? {
-                let reservation = reservation_from(record)?;
-                if !state.reservations.contains_key(&reservation.id) {
-                    state.replay_only.insert(reservation.id.clone());
-                    state.add_reservation(reservation);
-                }
-            }
+            let by_id = sqlite::reservations_by(conn, "id", &ids).await?;
+            let due = sqlite::due(conn, now, sweep_limit).await?;
+            let by_key = sqlite::reservations_by(conn, "idempotency_key", &keys).await?;
+            add_loaded(&mut state, by_id, due, by_key)?;
             let wanted = rows_wanted(&state, &footprint.rows);
             (state.rows, state.ledger_on_hand) = sqlite::stock_rows(conn, &wanted).await?;
             for key in adjusted.iter().filter(|key| !state.rows.contains_key(*key)) {
@@ -137,24 +125,10 @@ async fn try_batch(
         }
         StoreTx::Postgres(conn) => {
             let conn: &mut PgConnection = conn;
-            let ids: Vec<String> = footprint.reservation_ids.iter().cloned().collect();
-            for record in postgres::lock_reservations(conn, &ids).await? {
-                state.add_reservation(reservation_from(record)?);
-            }
-            for record in postgres::lock_due(conn, now, sweep_limit).await? {
-                let reservation = reservation_from(record)?;
-                if !state.reservations.contains_key(&reservation.id) {
-                    state.add_reservation(reservation);
-                }
-            }
-            let keys: Vec<String> = footprint.idempotency_keys.iter().cloned().collect();
-            for record in postgres::by_idempotency_keys(conn, &keys).await? {
-                let reservation = reservation_from(record)?;
-                if !state.reservations.contains_key(&reservation.id) {
-                    state.replay_only.insert(reservation.id.clone());
-                    state.add_reservation(reservation);
-                }
-            }
+            let by_id = postgres::lock_reservations(conn, &ids).await?;
+            let due = postgres::lock_due(conn, now, sweep_limit).await?;
+            let by_key = postgres::by_idempotency_keys(conn, &keys).await?;
+            add_loaded(&mut state, by_id, due, by_key)?;
             let wanted = rows_wanted(&state, &footprint.rows);
             (state.rows, state.ledger_on_hand) = postgres::lock_stock_rows(conn, &wanted).await?;
             for key in adjusted.iter().filter(|key| !state.rows.contains_key(*key)) {
@@ -242,6 +216,33 @@ fn add_stock_record(rows: &mut LoadedRows, record: StockRecord) {
             ledger_seq,
         },
     );
+}
+
+/// Adds what a batch loaded: the reservations it names, then due holds, then reservations
+/// found by idempotency key (replayed only, never changed), each once.
+fn add_loaded(
+    state: &mut BatchState,
+    by_id: Vec<ReservationRecord>,
+    due: Vec<ReservationRecord>,
+    by_key: Vec<ReservationRecord>,
+) -> Result<(), ReservationStoreError> {
+    for record in by_id {
+        state.add_reservation(reservation_from(record)?);
+    }
+    for record in due {
+        let reservation = reservation_from(record)?;
+        if !state.reservations.contains_key(&reservation.id) {
+            state.add_reservation(reservation);
+        }
+    }
+    for record in by_key {
+        let reservation = reservation_from(record)?;
+        if !state.reservations.contains_key(&reservation.id) {
+            state.replay_only.insert(reservation.id.clone());
+            state.add_reservation(reservation);
+        }
+    }
+    Ok(())
 }
 
 /// The requested rows plus every row a loaded reservation holds units on.
