@@ -207,6 +207,22 @@ async fn oversold(store: &Store) -> Result<i64, BenchError> {
     Ok(negative + (check.mismatches.len() + check.reserved_mismatches.len()) as i64)
 }
 
+/// One hold through the core: Ok(true) held, Ok(false) refused for lack of stock, Err for
+/// anything else (a failed run).
+async fn submit_hold(reserver: &Reserver, request: ReserveRequest) -> Result<bool, String> {
+    match reserver
+        .submit(Request {
+            who: "bench".into(),
+            operation: Operation::Reserve(request),
+        })
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(CoreError::Refused(Refusal::InsufficientStock(_))) => Ok(false),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
 async fn core_run(
     config: &ReserveBenchConfig,
     run: usize,
@@ -231,19 +247,7 @@ async fn core_run(
             seq,
             sku_name((client + seq as usize) % skus),
         );
-        async move {
-            match reserver
-                .submit(Request {
-                    who: "bench".into(),
-                    operation: Operation::Reserve(request),
-                })
-                .await
-            {
-                Ok(_) => Ok(true),
-                Err(CoreError::Refused(Refusal::InsufficientStock(_))) => Ok(false),
-                Err(error) => Err(error.to_string()),
-            }
-        }
+        async move { submit_hold(&reserver, request).await }
     })
     .await?;
     let batches = reserver
@@ -263,19 +267,7 @@ async fn core_run(
         move |client, seq| {
             let reserver = sellout_reserver.clone();
             let request = reserve_request("sellout", client, seq, SELLOUT_SKU.to_string());
-            async move {
-                match reserver
-                    .submit(Request {
-                        who: "bench".into(),
-                        operation: Operation::Reserve(request),
-                    })
-                    .await
-                {
-                    Ok(_) => Ok(true),
-                    Err(CoreError::Refused(Refusal::InsufficientStock(_))) => Ok(false),
-                    Err(error) => Err(error.to_string()),
-                }
-            }
+            async move { submit_hold(&reserver, request).await }
         },
     )
     .await?;
