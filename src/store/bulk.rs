@@ -15,13 +15,10 @@ const SQLITE_MAX_PARAMETERS: usize = 30_000;
 /// Rows per SQLite statement: more rows per statement amortise parsing, until the
 /// parameter limit.
 const SQLITE_MAX_ROWS_PER_STATEMENT: usize = 1_000;
-/// From this many rows into an empty PostgreSQL table, loading without the primary key and
-/// building it afterwards (one sort) beats maintaining the index row by row.
-const POSTGRES_BULK_BUILD_MIN_ROWS: usize = 100_000;
-/// From this many rows into an empty table (either backend), secondary indexes are dropped
-/// before the load and rebuilt after it, inside the same transaction: one sort instead of a
-/// random B-tree insert per row.
-const BULK_INDEX_REBUILD_MIN_ROWS: usize = 100_000;
+/// From this many rows into an empty table, indexes are built after the load (one sort each)
+/// instead of maintained row by row: secondary indexes on either backend, and on PostgreSQL
+/// the primary key too. All inside the load's transaction.
+const BULK_BUILD_MIN_ROWS: usize = 100_000;
 /// Bytes of COPY data sent per message to PostgreSQL.
 const COPY_CHUNK_BYTES: usize = 4 << 20;
 
@@ -164,8 +161,9 @@ impl StoreTx {
         if rows.is_empty() {
             return Ok(());
         }
-        let deferred = if rows.len() >= BULK_INDEX_REBUILD_MIN_ROWS {
-            self.drop_secondary_indexes_if_empty(table).await?
+        let bulk_into_empty = rows.len() >= BULK_BUILD_MIN_ROWS && self.is_empty(table).await?;
+        let deferred = if bulk_into_empty {
+            self.drop_secondary_indexes(table).await?
         } else {
             Vec::new()
         };
@@ -174,7 +172,15 @@ impl StoreTx {
                 upsert_sqlite(&mut *tx, table, rows, conflict_key, on_conflict).await?
             }
             StoreTx::Postgres(tx) => {
-                upsert_postgres(&mut *tx, table, rows, conflict_key, on_conflict).await?
+                upsert_postgres(
+                    &mut *tx,
+                    table,
+                    rows,
+                    conflict_key,
+                    on_conflict,
+                    bulk_into_empty,
+                )
+                .await?
             }
         }
         for definition in deferred {
@@ -183,21 +189,27 @@ impl StoreTx {
         Ok(())
     }
 
-    /// When `table` is empty, drops its secondary indexes (not the primary key) and returns
-    /// the statements that recreate them.
-    async fn drop_secondary_indexes_if_empty(
-        &mut self,
-        table: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        let empty_sql = format!("SELECT NOT EXISTS (SELECT 1 FROM {table})");
+    async fn is_empty(&mut self, table: &str) -> Result<bool, StoreError> {
+        let sql = format!("SELECT NOT EXISTS (SELECT 1 FROM {table})");
+        Ok(match self {
+            StoreTx::Sqlite(tx) => {
+                sqlx::query_scalar(AssertSqlSafe(sql))
+                    .fetch_one(&mut **tx)
+                    .await?
+            }
+            StoreTx::Postgres(tx) => {
+                sqlx::query_scalar(AssertSqlSafe(sql))
+                    .fetch_one(&mut **tx)
+                    .await?
+            }
+        })
+    }
+
+    /// Drops `table`'s secondary indexes (not the primary key) and returns the statements
+    /// that recreate them.
+    async fn drop_secondary_indexes(&mut self, table: &str) -> Result<Vec<String>, StoreError> {
         let indexes: Vec<(String, String)> = match self {
             StoreTx::Sqlite(tx) => {
-                let empty: bool = sqlx::query_scalar(AssertSqlSafe(empty_sql))
-                    .fetch_one(&mut **tx)
-                    .await?;
-                if !empty {
-                    return Ok(Vec::new());
-                }
                 // Indexes SQLite made for a PRIMARY KEY or UNIQUE constraint have no SQL.
                 sqlx::query_as(
                     "SELECT name, sql FROM sqlite_master \
@@ -208,12 +220,6 @@ impl StoreTx {
                 .await?
             }
             StoreTx::Postgres(tx) => {
-                let empty: bool = sqlx::query_scalar(AssertSqlSafe(empty_sql))
-                    .fetch_one(&mut **tx)
-                    .await?;
-                if !empty {
-                    return Ok(Vec::new());
-                }
                 sqlx::query_as(
                     "SELECT i.indexname::text, i.indexdef::text FROM pg_indexes i \
                      WHERE i.schemaname = current_schema() AND i.tablename = $1 \
@@ -402,32 +408,26 @@ async fn upsert_postgres(
     rows: &FrameRows<'_>,
     conflict_key: &[&str],
     on_conflict: OnConflict,
+    rebuild_key: bool,
 ) -> Result<(), StoreError> {
     let column_list = rows.names().join(", ");
-    if rows.len() >= POSTGRES_BULK_BUILD_MIN_ROWS {
-        let empty: bool = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT NOT EXISTS (SELECT 1 FROM {table})"
-        )))
-        .fetch_one(&mut *conn)
-        .await?;
-        if empty {
-            if let Some(constraint) = droppable_primary_key(conn, table, conflict_key).await? {
-                // Rows were de-duplicated on the key by validation, so rebuilding the key
-                // cannot fail on a duplicate; if it did, the whole transaction rolls back.
-                conn.execute(AssertSqlSafe(format!(
-                    "ALTER TABLE {table} DROP CONSTRAINT {constraint}"
-                )))
+    if rebuild_key {
+        if let Some(constraint) = droppable_primary_key(conn, table, conflict_key).await? {
+            // Rows were de-duplicated on the key by validation, so rebuilding the key
+            // cannot fail on a duplicate; if it did, the whole transaction rolls back.
+            conn.execute(AssertSqlSafe(format!(
+                "ALTER TABLE {table} DROP CONSTRAINT {constraint}"
+            )))
+            .await?;
+            copy_rows(conn, table, table, rows).await?;
+            conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
                 .await?;
-                copy_rows(conn, table, table, rows).await?;
-                conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
-                    .await?;
-                conn.execute(AssertSqlSafe(format!(
-                    "ALTER TABLE {table} ADD CONSTRAINT {constraint} PRIMARY KEY ({})",
-                    conflict_key.join(", ")
-                )))
-                .await?;
-                return Ok(());
-            }
+            conn.execute(AssertSqlSafe(format!(
+                "ALTER TABLE {table} ADD CONSTRAINT {constraint} PRIMARY KEY ({})",
+                conflict_key.join(", ")
+            )))
+            .await?;
+            return Ok(());
         }
     }
 
