@@ -134,23 +134,17 @@ async fn realised(
     last_sales: NaiveDate,
     filters: &Filters,
 ) -> Result<Vec<(String, NaiveDate, Sums)>, ReportError> {
+    let first = run.first_date();
     let to = run
         .last_date()
         .min(last_sales)
-        .min(run.first_date() + Duration::days(MAX_REALISED_DAYS - 1));
-    let mut days = Vec::new();
-    let mut date = run.first_date();
-    while date <= to {
-        days.push(date);
-        date += Duration::days(run.period_days());
-    }
-    if days.is_empty() {
+        .min(first + Duration::days(MAX_REALISED_DAYS - 1));
+    if to < first {
         return Ok(Vec::new());
     }
     // Scoring is one sales lookup pair per forecast row (560k rows on the 2000 × 10 bench),
     // CPU-bound inside the database: SKU ranges (the run's key order, so each range is an
     // index range) are scored on separate connections at once so every core works.
-    let (first, to) = (days[0], days[days.len() - 1]);
     let bounds = sku_bounds(store, SCORING_CONNECTIONS).await?;
     let mut tasks = tokio::task::JoinSet::new();
     for index in 0..=bounds.len() {
@@ -171,6 +165,7 @@ async fn realised(
         let (index, cells) = joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         parts.push((index, cells?));
     }
+    // In range order, so the float sums do not depend on which task finished first.
     parts.sort_by_key(|(index, _)| *index);
     let mut merged: BTreeMap<(String, NaiveDate), Sums> = BTreeMap::new();
     for (category, date, sums) in parts.into_iter().flat_map(|(_, cells)| cells) {

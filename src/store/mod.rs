@@ -66,44 +66,6 @@ pub enum Store {
     Postgres(PgPool),
 }
 
-impl Store {
-    /// A handle for one long-lived writer (the reservation worker). On SQLite it is its own
-    /// one-connection pool: SQLite drops a connection's page cache whenever another
-    /// connection wrote, so a writer that took a different pooled connection each batch would
-    /// start every batch cold. PostgreSQL keeps its cache in the server; the pool is shared.
-    pub fn dedicated_writer(&self) -> Store {
-        match self {
-            Store::Sqlite(pool) => Store::Sqlite(
-                SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .acquire_timeout(pool.options().get_acquire_timeout())
-                    // The writer never checkpoints on commit (a checkpoint copies the whole
-                    // WAL back and stalls the commit that triggered it); whoever owns the
-                    // writer runs [`Store::checkpoint_passive`] beside it instead.
-                    .connect_lazy_with(
-                        (*pool.connect_options())
-                            .clone()
-                            .pragma("wal_autocheckpoint", "0"),
-                    ),
-            ),
-            Store::Postgres(pool) => Store::Postgres(pool.clone()),
-        }
-    }
-}
-
-impl Store {
-    /// Copies committed WAL pages back into an SQLite database without blocking writers
-    /// (PASSIVE). No-op on PostgreSQL.
-    pub async fn checkpoint_passive(&self) -> Result<(), StoreError> {
-        if let Store::Sqlite(pool) = self {
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(pool)
-                .await?;
-        }
-        Ok(())
-    }
-}
-
 /// Runs the same expression against whichever pool or transaction a [`Store`]/[`StoreTx`] holds.
 /// The body is compiled once per backend, so the SQL it contains must be portable.
 #[macro_export]
@@ -152,6 +114,40 @@ impl StoreTx {
 }
 
 impl Store {
+    /// A handle for one long-lived writer (the reservation worker). On SQLite it is its own
+    /// one-connection pool: SQLite drops a connection's page cache whenever another
+    /// connection wrote, so a writer that took a different pooled connection each batch would
+    /// start every batch cold. PostgreSQL keeps its cache in the server; the pool is shared.
+    pub fn dedicated_writer(&self) -> Store {
+        match self {
+            Store::Sqlite(pool) => Store::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(pool.options().get_acquire_timeout())
+                    // The writer never checkpoints on commit (a checkpoint copies the whole
+                    // WAL back and stalls the commit that triggered it); whoever owns the
+                    // writer runs [`Store::checkpoint_passive`] beside it instead.
+                    .connect_lazy_with(
+                        (*pool.connect_options())
+                            .clone()
+                            .pragma("wal_autocheckpoint", "0"),
+                    ),
+            ),
+            Store::Postgres(pool) => Store::Postgres(pool.clone()),
+        }
+    }
+
+    /// Copies committed WAL pages back into an SQLite database without blocking writers
+    /// (PASSIVE). No-op on PostgreSQL.
+    pub async fn checkpoint_passive(&self) -> Result<(), StoreError> {
+        if let Store::Sqlite(pool) = self {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Opens (and for SQLite, creates) the database. Does not migrate; see [`Store::migrate`].
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
         assert!(options.max_connections >= 1, "a pool needs a connection");
