@@ -213,13 +213,9 @@ async fn a_large_first_load_on_sqlite_keeps_every_index() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_large_first_load_on_postgres_keeps_the_primary_key_and_every_index() {
-    let Some(admin) = common::postgres_admin_url(
+    common::on_scratch_postgres(
         "a_large_first_load_on_postgres_keeps_the_primary_key_and_every_index",
-    ) else {
-        return;
-    };
-    let scratch = common::scratch_postgres(&admin).await;
-    let dir = tempfile::tempdir().unwrap();
-    a_large_first_load_keeps_every_index(&scratch.url, dir.path()).await;
-    scratch.drop_database().await.unwrap();
+        |url, dir| async move { a_large_first_load_keeps_every_index(&url, &dir).await },
+    )
+    .await;
 }

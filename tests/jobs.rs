@@ -248,15 +248,11 @@ async fn nightly_publishes_and_a_rerun_for_the_same_date_replaces_instead_of_dup
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nightly_publishes_and_a_rerun_replaces_on_postgres() {
-    let Some(admin) =
-        common::postgres_admin_url("nightly_publishes_and_a_rerun_replaces_on_postgres")
-    else {
-        return;
-    };
-    let scratch = common::scratch_postgres(&admin).await;
-    let dir = tempfile::tempdir().unwrap();
-    nightly_publishes_and_reruns_replace(&scratch.url, dir.path()).await;
-    scratch.drop_database().await.unwrap();
+    common::on_scratch_postgres(
+        "nightly_publishes_and_a_rerun_replaces_on_postgres",
+        |url, dir| async move { nightly_publishes_and_reruns_replace(&url, &dir).await },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -549,15 +545,11 @@ async fn two_schedulers_on_one_sqlite_database_never_overlap_nor_fire_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_schedulers_on_one_postgres_database_never_overlap_nor_fire_twice() {
-    let Some(admin) = common::postgres_admin_url(
+    common::on_scratch_postgres(
         "two_schedulers_on_one_postgres_database_never_overlap_nor_fire_twice",
-    ) else {
-        return;
-    };
-    let scratch = common::scratch_postgres(&admin).await;
-    let dir = tempfile::tempdir().unwrap();
-    two_schedulers_never_overlap(&scratch.url, dir.path()).await;
-    scratch.drop_database().await.unwrap();
+        |url, dir| async move { two_schedulers_never_overlap(&url, &dir).await },
+    )
+    .await;
 }
 
 async fn a_held_lock_refuses_a_second_run(url: &str, dir: &Path) {
@@ -595,15 +587,11 @@ async fn a_held_sqlite_lease_refuses_a_second_run_until_released() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_postgres_advisory_lock_refuses_a_second_run_until_released() {
-    let Some(admin) = common::postgres_admin_url(
+    common::on_scratch_postgres(
         "a_held_postgres_advisory_lock_refuses_a_second_run_until_released",
-    ) else {
-        return;
-    };
-    let scratch = common::scratch_postgres(&admin).await;
-    let dir = tempfile::tempdir().unwrap();
-    a_held_lock_refuses_a_second_run(&scratch.url, dir.path()).await;
-    scratch.drop_database().await.unwrap();
+        |url, dir| async move { a_held_lock_refuses_a_second_run(&url, &dir).await },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -48,6 +48,23 @@ pub async fn scratch_postgres(admin_url: &str) -> ScratchDatabase {
         .expect("PostgreSQL reachable for a scratch database")
 }
 
+/// Runs `body(url, dir)` on a scratch PostgreSQL database and a scratch folder, then drops the
+/// database; returns at once when no PostgreSQL server is configured (see
+/// [`postgres_admin_url`]).
+pub async fn on_scratch_postgres<F, Fut>(test: &str, body: F)
+where
+    F: FnOnce(String, std::path::PathBuf) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(admin) = postgres_admin_url(test) else {
+        return;
+    };
+    let scratch = scratch_postgres(&admin).await;
+    let dir = tempfile::tempdir().unwrap();
+    body(scratch.url.clone(), dir.path().to_path_buf()).await;
+    scratch.drop_database().await.unwrap();
+}
+
 pub async fn open(url: &str) -> Store {
     Store::open(url, &StoreOptions::default())
         .await
