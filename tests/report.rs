@@ -34,6 +34,59 @@ fn redactions() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
+/// Ingests `data`, makes two forecast runs (an older one whose first four weeks have
+/// happened, for accuracy, then the latest) and one allocation run per policy (`None`: the
+/// default) for the first store-wide promotion of the next 60 days, which it returns.
+fn prepare(url: &str, dir: &Path, data: &Path, policies: &[Option<&str>]) -> String {
+    common::stockcast(url)
+        .args(["ingest", "--data"])
+        .arg(data)
+        .assert()
+        .success();
+    for args in [
+        vec![
+            "forecast",
+            "--from-db",
+            "--as-of",
+            "2026-10-03",
+            "--horizon",
+            "56",
+        ],
+        vec!["forecast", "--from-db", "--horizon", "60"],
+    ] {
+        common::stockcast(url)
+            .current_dir(dir)
+            .args(&args)
+            .assert()
+            .success();
+    }
+    let promotions = std::fs::read_to_string(data.join("promotions.csv")).unwrap();
+    let promotion = promotions
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').map(str::to_string).collect::<Vec<_>>())
+        .filter(|f| f[2].as_str() > "2026-11-01" && f[3].as_str() < "2026-12-29")
+        .filter(|f| f[5].is_empty() && f[6].is_empty() && f[7].is_empty())
+        .map(|f| f[0].clone())
+        .next()
+        .expect("a store-wide promotion in the next 60 days");
+    for policy in policies {
+        let mut allocate = common::stockcast(url);
+        allocate.args([
+            "allocate",
+            "--as-of",
+            "2026-10-31",
+            "--promotion",
+            &promotion,
+        ]);
+        if let Some(policy) = policy {
+            allocate.args(["--policy", policy]);
+        }
+        allocate.assert().success();
+    }
+    promotion
+}
+
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
@@ -42,53 +95,8 @@ fn fixture() -> &'static Fixture {
         let data = dir.join("data");
         common::generate(&data, 24, 3, 430, 11);
         let url = common::sqlite_url(&dir);
-        common::stockcast(&url)
-            .args(["ingest", "--data"])
-            .arg(&data)
-            .assert()
-            .success();
-        // An older run whose first four weeks have happened (accuracy), then the latest one.
-        for args in [
-            vec![
-                "forecast",
-                "--from-db",
-                "--as-of",
-                "2026-10-03",
-                "--horizon",
-                "56",
-            ],
-            vec!["forecast", "--from-db", "--horizon", "60"],
-        ] {
-            common::stockcast(&url)
-                .current_dir(&dir)
-                .args(&args)
-                .assert()
-                .success();
-        }
-        let promotions = std::fs::read_to_string(data.join("promotions.csv")).unwrap();
-        let promotion = promotions
-            .lines()
-            .skip(1)
-            .map(|line| line.split(',').map(str::to_string).collect::<Vec<_>>())
-            .filter(|f| f[2].as_str() > "2026-11-01" && f[3].as_str() < "2026-12-29")
-            .filter(|f| f[5].is_empty() && f[6].is_empty() && f[7].is_empty())
-            .map(|f| f[0].clone())
-            .next()
-            .expect("a store-wide promotion in the next 60 days");
         // Two allocation runs (margin, then fair share) so --diff has a previous run.
-        for policy in ["margin", "fair-share"] {
-            common::stockcast(&url)
-                .args([
-                    "allocate",
-                    "--as-of",
-                    "2026-10-31",
-                    "--promotion",
-                    &promotion,
-                ])
-                .args(["--policy", policy])
-                .assert()
-                .success();
-        }
+        let promotion = prepare(&url, &dir, &data, &[Some("margin"), Some("fair-share")]);
         insert_job_history(&url);
         Fixture {
             dir,
@@ -494,48 +502,7 @@ fn every_report_runs_on_postgres() {
     let data = dir.path().join("data");
     common::generate(&data, 12, 2, 420, 3);
     let url = scratch.url.clone();
-    common::stockcast(&url)
-        .args(["ingest", "--data"])
-        .arg(&data)
-        .assert()
-        .success();
-    for args in [
-        vec![
-            "forecast",
-            "--from-db",
-            "--as-of",
-            "2026-10-03",
-            "--horizon",
-            "56",
-        ],
-        vec!["forecast", "--from-db", "--horizon", "60"],
-    ] {
-        common::stockcast(&url)
-            .current_dir(dir.path())
-            .args(&args)
-            .assert()
-            .success();
-    }
-    let promotions = std::fs::read_to_string(data.join("promotions.csv")).unwrap();
-    let promotion = promotions
-        .lines()
-        .skip(1)
-        .map(|line| line.split(',').map(str::to_string).collect::<Vec<_>>())
-        .filter(|f| f[2].as_str() > "2026-11-01" && f[3].as_str() < "2026-12-29")
-        .filter(|f| f[5].is_empty() && f[6].is_empty() && f[7].is_empty())
-        .map(|f| f[0].clone())
-        .next()
-        .expect("a store-wide promotion in the next 60 days");
-    common::stockcast(&url)
-        .args([
-            "allocate",
-            "--as-of",
-            "2026-10-31",
-            "--promotion",
-            &promotion,
-        ])
-        .assert()
-        .success();
+    prepare(&url, dir.path(), &data, &[None]);
     insert_job_history_postgres(&runtime, &url);
     for kind in KINDS {
         let output = common::stockcast(&url)
