@@ -703,3 +703,89 @@ async fn keys_cli_creates_lists_and_revokes() {
         .code(2);
     store.close().await;
 }
+
+#[tokio::test]
+async fn serves_https_from_pem_files_and_refuses_plain_http_on_that_port() {
+    let tls = stockcast::serve::tls::server_config(
+        &reserve_support::tls_fixture("server.pem"),
+        &reserve_support::tls_fixture("server.key"),
+    )
+    .expect("the fixture certificate and key load");
+    let config = ServeConfig {
+        tls: Some(tls),
+        ..ServeConfig::default()
+    };
+    let (db, app) = app_with(&[("SOFA", 3)], config).await;
+    assert!(app.base.starts_with("https://"), "{}", app.base);
+    let held = app
+        .post(
+            Role::Service,
+            "/v1/reservations",
+            cart("tls-1", &[("SOFA", 2)]),
+        )
+        .await;
+    assert_eq!(held.status(), StatusCode::CREATED);
+    let held = body(held).await;
+    assert_eq!(held["status"], "held");
+    let id = held["id"].as_str().unwrap();
+    let shown = app
+        .get(Role::Merchandiser, &format!("/v1/reservations/{id}"))
+        .await;
+    assert_eq!(shown.status(), StatusCode::OK);
+    assert_eq!(row(&db.store, "SOFA").await, (3, 2));
+
+    // Plain HTTP to the TLS port gets no HTTP answer: the handshake fails and the
+    // connection closes.
+    let plain = reserve_support::http::Client::new()
+        .get(app.base.replacen("https://", "http://", 1) + "/healthz")
+        .send()
+        .await;
+    assert!(
+        plain.is_err(),
+        "plain HTTP must not be answered on the TLS port"
+    );
+    // The server keeps serving TLS clients after that.
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    app.stop().await;
+    db.finish().await;
+}
+
+#[test]
+fn serve_names_the_tls_file_it_cannot_use_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("tls.db").display());
+    let not_a_key = dir.path().join("not-a-key.pem");
+    std::fs::write(&not_a_key, "hello\n").unwrap();
+    let cert = reserve_support::tls_fixture("server.pem");
+    let serve = |key: &std::path::Path| {
+        assert_cmd::Command::cargo_bin("stockcast")
+            .unwrap()
+            .env("STOCKCAST_DATABASE_URL", &url)
+            .env_remove("STOCKCAST_LOG")
+            .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert"])
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(key)
+            .output()
+            .unwrap()
+    };
+    let refused = serve(&not_a_key);
+    assert_eq!(refused.status.code(), Some(2));
+    let message = String::from_utf8(refused.stderr).unwrap();
+    assert!(message.contains("not-a-key.pem"), "{message}");
+    assert_eq!(message.trim().lines().count(), 1, "{message}");
+    let missing = serve(&dir.path().join("missing.key"));
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8(missing.stderr)
+        .unwrap()
+        .contains("missing.key"));
+    // Half a TLS configuration is a usage error.
+    assert_cmd::Command::cargo_bin("stockcast")
+        .unwrap()
+        .env("STOCKCAST_DATABASE_URL", &url)
+        .args(["serve", "--tls-cert"])
+        .arg(&cert)
+        .assert()
+        .code(2);
+}

@@ -1,3 +1,4 @@
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +43,12 @@ pub struct ServeArgs {
     /// Database connections in the pool.
     #[arg(long, default_value_t = 16)]
     pub pool_size: u32,
+    /// Serve HTTPS: PEM certificate chain (leaf first). Needs --tls-key.
+    #[arg(long, requires = "tls_key", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) for --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
 }
 
 async fn shutdown_signal() {
@@ -73,6 +80,14 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         )
         .into());
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            stockcast::serve::tls::server_config(cert, key)
+                .map_err(|error| BadInput(format!("TLS: {error}")))?,
+        ),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let options = StoreOptions {
         max_connections: args.pool_size.max(2),
         ..StoreOptions::default()
@@ -96,6 +111,7 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
             queue_capacity: args.queue_capacity,
             ..ReserverConfig::default()
         },
+        tls,
         ..ServeConfig::default()
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -104,7 +120,7 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     let state = AppState::start(store.clone(), Arc::new(SystemClock), config);
     // Tests and scripts read this line to find the port.
-    println!("listening on http://{address}");
+    println!("listening on {scheme}://{address}");
     serve(listener, state, shutdown_signal()).await?;
     store.close().await;
     if !cli.quiet {

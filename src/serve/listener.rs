@@ -1,5 +1,6 @@
 //! A TCP listener that holds at most `max_connections` open connections: past the limit it
-//! stops accepting (the kernel backlog queues new ones) until one closes.
+//! stops accepting (the kernel backlog queues new ones) until one closes. [`super::tls`]
+//! wraps the same slots around TLS streams.
 
 use std::io;
 use std::pin::Pin;
@@ -26,9 +27,43 @@ impl LimitedListener {
 }
 
 /// A connection that gives its slot back when dropped.
-pub struct LimitedStream {
-    stream: TcpStream,
+pub struct LimitedStream<S = TcpStream> {
+    stream: S,
     _slot: OwnedSemaphorePermit,
+}
+
+impl<S> LimitedStream<S> {
+    pub fn new(stream: S, slot: OwnedSemaphorePermit) -> LimitedStream<S> {
+        LimitedStream {
+            stream,
+            _slot: slot,
+        }
+    }
+}
+
+/// Waits for a free connection slot, then accepts the next TCP connection (with
+/// TCP_NODELAY: responses are small and latency matters more than packet count).
+pub(crate) async fn accept_within(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> (TcpStream, OwnedSemaphorePermit, std::net::SocketAddr) {
+    let slot = Arc::clone(slots)
+        .acquire_owned()
+        .await
+        .expect("the semaphore is never closed");
+    loop {
+        match listener.accept().await {
+            Ok((stream, address)) => {
+                let _ = stream.set_nodelay(true);
+                return (stream, slot, address);
+            }
+            Err(error) => {
+                // Out of file descriptors and similar: back off instead of spinning.
+                tracing::warn!("accept failed: {error}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
 }
 
 impl axum::serve::Listener for LimitedListener {
@@ -36,29 +71,8 @@ impl axum::serve::Listener for LimitedListener {
     type Addr = std::net::SocketAddr;
 
     async fn accept(&mut self) -> (LimitedStream, std::net::SocketAddr) {
-        let slot = Arc::clone(&self.slots)
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
-        loop {
-            match self.listener.accept().await {
-                Ok((stream, address)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (
-                        LimitedStream {
-                            stream,
-                            _slot: slot,
-                        },
-                        address,
-                    );
-                }
-                Err(error) => {
-                    // Out of file descriptors and similar: back off instead of spinning.
-                    tracing::warn!("accept failed: {error}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            }
-        }
+        let (stream, slot, address) = accept_within(&self.listener, &self.slots).await;
+        (LimitedStream::new(stream, slot), address)
     }
 
     fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
@@ -66,7 +80,7 @@ impl axum::serve::Listener for LimitedListener {
     }
 }
 
-impl AsyncRead for LimitedStream {
+impl<S: AsyncRead + Unpin> AsyncRead for LimitedStream<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -76,7 +90,7 @@ impl AsyncRead for LimitedStream {
     }
 }
 
-impl AsyncWrite for LimitedStream {
+impl<S: AsyncWrite + Unpin> AsyncWrite for LimitedStream<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -5,7 +5,8 @@
 //! - [`reservations`], [`stock`], [`allocations`], [`poll_responses`]: the `/v1` routes.
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`, `/v1/openapi.json` ([`openapi`]).
 //! - [`caller`]: bearer-key authentication and per-key rate limiting ([`rate_limit`]).
-//! - [`error`]: JSON errors; [`metrics`]: Prometheus counters; [`listener`]: connection limit.
+//! - [`error`]: JSON errors; [`metrics`]: Prometheus counters; [`listener`]: connection limit;
+//!   [`tls`]: optional TLS (rustls) from PEM files.
 
 pub mod allocations;
 pub mod caller;
@@ -18,6 +19,7 @@ pub mod poll_responses;
 pub mod rate_limit;
 pub mod reservations;
 pub mod stock;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -52,6 +54,10 @@ pub struct ServeConfig {
     pub max_page: usize,
     pub max_poll_records: usize,
     pub core: ReserverConfig,
+    /// Serve HTTPS with this configuration instead of plain HTTP.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// A TLS client that has not finished its handshake by then is dropped.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for ServeConfig {
@@ -66,6 +72,8 @@ impl Default for ServeConfig {
             max_page: 1000,
             max_poll_records: 1000,
             core: ReserverConfig::default(),
+            tls: None,
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -143,11 +151,23 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let limited = listener::LimitedListener::new(listener, state.config.max_connections);
     let app = router(Arc::clone(&state));
-    axum::serve(limited, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let max_connections = state.config.max_connections;
+    match state.config.tls.clone() {
+        None => {
+            let limited = listener::LimitedListener::new(listener, max_connections);
+            axum::serve(limited, app)
+                .with_graceful_shutdown(shutdown)
+                .await?;
+        }
+        Some(tls) => {
+            let timeout = state.config.tls_handshake_timeout;
+            let limited = tls::TlsListener::start(listener, max_connections, tls, timeout)?;
+            axum::serve(limited, app)
+                .with_graceful_shutdown(shutdown)
+                .await?;
+        }
+    }
     let reserver = state.reserver.clone();
     drop(state);
     reserver.shutdown().await;

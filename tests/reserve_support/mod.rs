@@ -168,7 +168,14 @@ impl TestApp {
     }
 }
 
-/// Spawns the app on 127.0.0.1:0 against `store`, with one key per role.
+/// A file of the test certificate authority and the localhost certificate it signed.
+pub fn tls_fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name)
+}
+
+/// Spawns the app on 127.0.0.1:0 (HTTPS when `config.tls` is set) against `store`, with one key per role.
 pub async fn spawn_app(store: Store, config: ServeConfig) -> TestApp {
     let clock = Arc::new(ManualClock::new(start_time()));
     let mut keys = HashMap::new();
@@ -179,18 +186,23 @@ pub async fn spawn_app(store: Store, config: ServeConfig) -> TestApp {
         keys.insert(role, secret);
     }
     let shared: SharedClock = clock.clone();
+    let tls = config.tls.is_some();
     let state = AppState::start(store, shared, config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let (scheme, client) = match tls {
+        true => ("https", http::Client::trusting(&tls_fixture("ca.pem"))),
+        false => ("http", http::Client::new()),
+    };
+    let base = format!("{scheme}://{}", listener.local_addr().expect("address"));
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve(listener, Arc::clone(&state), async move {
         let _ = stopped.await;
     }));
     TestApp {
         base,
-        client: http::Client::new(),
+        client,
         clock,
         keys,
         state,
