@@ -354,25 +354,26 @@ mod sqlite {
     }
 
     /// Reservations whose `column` (id or idempotency_key) is in `values`. SQLite needs no
-    /// row locks: the batch runs in a `BEGIN IMMEDIATE` transaction, the only writer.
+    /// row locks: the batch runs in a `BEGIN IMMEDIATE` transaction, the only writer. The
+    /// values go in as one JSON array, so every batch uses the same prepared statement
+    /// whatever its size.
     pub async fn reservations_by(
         conn: &mut SqliteConnection,
         column: &'static str,
         values: &[String],
     ) -> Result<Vec<ReservationRecord>, ReservationStoreError> {
-        let mut records = Vec::new();
-        for chunk in values.chunks(SQLITE_IN_CHUNK) {
-            let sql = format!(
-                "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE {column} IN ({})",
-                vec!["?"; chunk.len()].join(",")
-            );
-            let mut query = sqlx::query_as::<_, ReservationRecord>(AssertSqlSafe(sql));
-            for value in chunk {
-                query = query.bind(value);
-            }
-            records.extend(query.fetch_all(&mut *conn).await?);
+        if values.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(records)
+        let sql = format!(
+            "SELECT {RESERVATION_COLUMNS} FROM reservations \
+             WHERE {column} IN (SELECT value FROM json_each($1))"
+        );
+        let values = serde_json::to_string(values).expect("strings serialise");
+        Ok(sqlx::query_as::<_, ReservationRecord>(AssertSqlSafe(sql))
+            .bind(values)
+            .fetch_all(&mut *conn)
+            .await?)
     }
 
     pub async fn due(
@@ -423,7 +424,7 @@ mod sqlite {
         let mut start = 0;
         for size in chunk_sizes(reservations.len(), SQLITE_INSERT_CHUNK) {
             let sql = format!(
-                "INSERT INTO reservations ({RESERVATION_COLUMNS}) VALUES {}",
+                "INSERT OR ROLLBACK INTO reservations ({RESERVATION_COLUMNS}) VALUES {}",
                 sqlite_groups(size, 9)
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
@@ -452,9 +453,9 @@ mod sqlite {
         let mut start = 0;
         for size in chunk_sizes(events.len(), SQLITE_INSERT_CHUNK) {
             let sql = format!(
-                "INSERT INTO inventory_events (sku, warehouse, seq, at, kind, on_hand_before, \
-                 on_hand_after, reserved_before, reserved_after, reservation_id, who, reason) \
-                 VALUES {}",
+                "INSERT OR ROLLBACK INTO inventory_events (sku, warehouse, seq, at, kind, \
+                 on_hand_before, on_hand_after, reserved_before, reserved_after, reservation_id, \
+                 who, reason) VALUES {}",
                 sqlite_groups(size, 12)
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
