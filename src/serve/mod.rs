@@ -144,6 +144,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Serves `app` on any listener (plain or TLS) until `shutdown`, then finishes in-flight
+/// requests.
+async fn serve_until<L>(
+    listener: L,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 /// Serves until `shutdown` resolves, then stops accepting, finishes in-flight requests and
 /// drains the reservation queue.
 pub async fn serve(
@@ -156,16 +172,12 @@ pub async fn serve(
     match state.config.tls.clone() {
         None => {
             let limited = listener::LimitedListener::new(listener, max_connections);
-            axum::serve(limited, app)
-                .with_graceful_shutdown(shutdown)
-                .await?;
+            serve_until(limited, app, shutdown).await?;
         }
         Some(tls) => {
             let timeout = state.config.tls_handshake_timeout;
             let limited = tls::TlsListener::start(listener, max_connections, tls, timeout)?;
-            axum::serve(limited, app)
-                .with_graceful_shutdown(shutdown)
-                .await?;
+            serve_until(limited, app, shutdown).await?;
         }
     }
     let reserver = state.reserver.clone();
