@@ -11,7 +11,7 @@ use polars::prelude::*;
 use reserve_support::*;
 use stockcast::clock::{ManualClock, SharedClock};
 use stockcast::reservation_store::{
-    apply_batch, check_ledger, expire_due, get_reservation, stock, CoreError, Reserver,
+    apply_batch, check_ledger, expire_due, get_reservation, stock, CoreError, Durability, Reserver,
     ReserverConfig,
 };
 use stockcast::reserve::{
@@ -48,7 +48,7 @@ fn op(operation: Operation) -> Request {
 
 async fn one(store: &Store, request: Request, clock: &ManualClock) -> Result<Outcome, Refusal> {
     use stockcast::clock::Clock;
-    let mut result = apply_batch(store, &[request], clock.now(), 1000)
+    let mut result = apply_batch(store, &[request], clock.now(), 1000, Durability::OnCommit)
         .await
         .expect("batch commits");
     result.outcomes.pop().expect("one outcome")
@@ -410,5 +410,90 @@ async fn due_holds_expire_in_chunks_on_sqlite() {
     assert_eq!(expire_due(&db.store, later, 5).await.unwrap(), 0);
     assert_eq!(row(&db.store, "SOFA").await, (50, 0));
     assert!(check_ledger(&db.store).await.unwrap().is_clean());
+    db.finish().await;
+}
+
+/// Retried keys through the group-commit worker: a batch that holds a retry (same body), a
+/// conflicting reuse of a key and a new key answers each one on its own, and the worker's
+/// connection keeps working for the batches after it.
+async fn retries_share_a_batch_with_new_keys(store: Store) {
+    seed(&store, &[("SOFA", 10)]).await;
+    let clock: SharedClock = Arc::new(ManualClock::new(start_time()));
+    let reserver = Reserver::start(
+        store.clone(),
+        clock,
+        ReserverConfig {
+            // Long enough for the three requests below to share one batch.
+            linger: std::time::Duration::from_millis(200),
+            ..ReserverConfig::default()
+        },
+    );
+    let first = match reserver
+        .submit(reserve("k1", 600, vec![line("SOFA", 2)]))
+        .await
+    {
+        Ok(Outcome::Reservation { reservation, .. }) => reservation.id,
+        other => panic!("{other:?}"),
+    };
+    let (retry, reuse, fresh) = tokio::join!(
+        reserver.submit(reserve("k1", 600, vec![line("SOFA", 2)])),
+        reserver.submit(reserve("k1", 600, vec![line("SOFA", 5)])),
+        reserver.submit(reserve("k2", 600, vec![line("SOFA", 3)])),
+    );
+    match retry {
+        Ok(Outcome::Reservation {
+            reservation,
+            replayed: true,
+        }) => assert_eq!(reservation.id, first),
+        other => panic!("the retry replays the first hold: {other:?}"),
+    }
+    assert!(
+        matches!(
+            reuse,
+            Err(CoreError::Refused(Refusal::IdempotencyMismatch(_)))
+        ),
+        "{reuse:?}"
+    );
+    assert!(
+        matches!(
+            fresh,
+            Ok(Outcome::Reservation {
+                replayed: false,
+                ..
+            })
+        ),
+        "{fresh:?}"
+    );
+    assert!(
+        reserver
+            .submit(reserve("k3", 600, vec![line("SOFA", 1)]))
+            .await
+            .is_ok(),
+        "the next batch still commits"
+    );
+    assert_eq!(
+        row(&store, "SOFA").await,
+        (10, 6),
+        "2 + 3 + 1 held, the retry not again"
+    );
+    reserver.shutdown().await;
+    let check = check_ledger(&store).await.unwrap();
+    assert!(check.is_clean(), "{check:?}");
+    assert_eq!(check.held_reservations, 3);
+}
+
+#[tokio::test]
+async fn retries_share_a_batch_with_new_keys_on_sqlite() {
+    let db = Db::sqlite().await;
+    retries_share_a_batch_with_new_keys(db.store.clone()).await;
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn retries_share_a_batch_with_new_keys_on_postgres() {
+    let Some(db) = Db::postgres("retries_share_a_batch_with_new_keys_on_postgres").await else {
+        return;
+    };
+    retries_share_a_batch_with_new_keys(db.store.clone()).await;
     db.finish().await;
 }

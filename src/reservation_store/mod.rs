@@ -12,5 +12,5 @@ pub mod worker;
 
 pub use error::{CoreError, ReservationStoreError};
 pub use reads::{check_ledger, expire_due, get_reservation, stock, LedgerCheck};
-pub use transaction::{apply_batch, new_reservation_id, BatchResult};
+pub use transaction::{apply_batch, new_reservation_id, BatchResult, Durability};
 pub use worker::{CoreMetrics, Reserver, ReserverConfig};

@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
 use super::rows::{reservation_from, ReservationRecord, RESERVATION_COLUMNS};
-use super::transaction::apply_batch;
+use super::transaction::{apply_batch, Durability};
 use super::ReservationStoreError;
 use crate::on_backend;
 use crate::reserve::replay::{check_row, Mismatch};
@@ -24,7 +24,9 @@ pub async fn expire_due(
     now: DateTime<Utc>,
     limit: usize,
 ) -> Result<usize, ReservationStoreError> {
-    Ok(apply_batch(store, &[], now, limit).await?.expired)
+    Ok(apply_batch(store, &[], now, limit, Durability::OnCommit)
+        .await?
+        .expired)
 }
 
 pub async fn get_reservation(

@@ -29,7 +29,22 @@ const MAX_ATTEMPTS: usize = 8;
 /// Ids and keys per `IN (…)` list on SQLite.
 const SQLITE_IN_CHUNK: usize = 256;
 /// Rows per multi-row INSERT on SQLite (a power of two; 12 columns × 256 < 32766 parameters).
+/// The inserts are plain (ABORT), not `INSERT OR ROLLBACK`: a refused row must leave the
+/// transaction open for sqlx to roll back. `OR ROLLBACK` ends it inside SQLite while sqlx
+/// still counts it open, and every later `BEGIN` on that connection, the worker's only one,
+/// then fails.
 const SQLITE_INSERT_CHUNK: usize = 256;
+
+/// When a batch's commit is durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// As durable as the commit leaves it when it returns: on disk on PostgreSQL; on SQLite
+    /// written to the WAL file, which survives a crash of the process but not a power cut.
+    OnCommit,
+    /// Only once [`Store::wait_durable`], called after the commit, returns: the caller must
+    /// not acknowledge anything before that (see [`Store::begin_write_deferred`]).
+    Deferred,
+}
 
 #[derive(Debug)]
 pub struct BatchResult {
@@ -45,11 +60,12 @@ pub async fn apply_batch(
     requests: &[Request],
     now: DateTime<Utc>,
     sweep_limit: usize,
+    durability: Durability,
 ) -> Result<BatchResult, ReservationStoreError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match try_batch(store, requests, now, sweep_limit).await {
+        match try_batch(store, requests, now, sweep_limit, durability).await {
             Ok(result) => return Ok(result),
             Err(error) if is_retryable(&error) => {
                 if attempt >= MAX_ATTEMPTS {
@@ -94,6 +110,7 @@ async fn try_batch(
     requests: &[Request],
     now: DateTime<Utc>,
     sweep_limit: usize,
+    durability: Durability,
 ) -> Result<BatchResult, ReservationStoreError> {
     let footprint = footprint(requests);
     let adjusted: BTreeSet<StockKey> = requests
@@ -106,7 +123,10 @@ async fn try_batch(
         .collect();
     let ids: Vec<String> = footprint.reservation_ids.iter().cloned().collect();
     let keys: Vec<String> = footprint.idempotency_keys.iter().cloned().collect();
-    let mut tx = store.begin_write().await?;
+    let mut tx = match durability {
+        Durability::OnCommit => store.begin_write().await?,
+        Durability::Deferred => store.begin_write_deferred().await?,
+    };
     let mut state = BatchState::default();
     match &mut tx {
         StoreTx::Sqlite(conn) => {
@@ -424,7 +444,7 @@ mod sqlite {
         let mut start = 0;
         for size in chunk_sizes(reservations.len(), SQLITE_INSERT_CHUNK) {
             let sql = format!(
-                "INSERT OR ROLLBACK INTO reservations ({RESERVATION_COLUMNS}) VALUES {}",
+                "INSERT INTO reservations ({RESERVATION_COLUMNS}) VALUES {}",
                 sqlite_groups(size, 9)
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
@@ -453,7 +473,7 @@ mod sqlite {
         let mut start = 0;
         for size in chunk_sizes(events.len(), SQLITE_INSERT_CHUNK) {
             let sql = format!(
-                "INSERT OR ROLLBACK INTO inventory_events (sku, warehouse, seq, at, kind, \
+                "INSERT INTO inventory_events (sku, warehouse, seq, at, kind, \
                  on_hand_before, on_hand_after, reserved_before, reserved_after, reservation_id, \
                  who, reason) VALUES {}",
                 sqlite_groups(size, 12)

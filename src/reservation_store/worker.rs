@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::transaction::apply_batch;
+use super::transaction::{apply_batch, Durability};
 use super::CoreError;
 use crate::clock::SharedClock;
-use crate::reserve::{Outcome, Request};
+use crate::reserve::{Outcome, Refusal, Request};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -35,6 +35,10 @@ pub struct ReserverConfig {
     /// lasted. This bounds it (1 GiB of 4 KiB pages by default), at the cost of one pause of
     /// the writer per bound reached: it copies what the last checkpoint beside it left.
     pub wal_restart_frames: i64,
+    /// Batches committed but not yet known to be on disk, whose callers wait for one flush
+    /// that covers them all (see [`Durability::Deferred`]). The worker waits for a free place
+    /// before it commits another batch.
+    pub unflushed_batches: usize,
 }
 
 impl Default for ReserverConfig {
@@ -47,6 +51,7 @@ impl Default for ReserverConfig {
             sweep_interval: Duration::from_secs(1),
             checkpoint_interval: Duration::from_millis(250),
             wal_restart_frames: 262_144,
+            unflushed_batches: 64,
         }
     }
 }
@@ -80,9 +85,56 @@ impl CoreMetrics {
     }
 }
 
+type Responder = oneshot::Sender<Result<Outcome, CoreError>>;
+
 struct Job {
     request: Request,
-    respond: oneshot::Sender<Result<Outcome, CoreError>>,
+    respond: Responder,
+}
+
+/// A committed batch whose callers are answered once its commit is durable.
+struct Committed {
+    responders: Vec<Responder>,
+    outcomes: Vec<Result<Outcome, Refusal>>,
+}
+
+impl Committed {
+    fn answer(self) {
+        for (respond, outcome) in self.responders.into_iter().zip(self.outcomes) {
+            let _ = respond.send(outcome.map_err(CoreError::Refused));
+        }
+    }
+}
+
+fn fail(responders: Vec<Responder>, message: &str) {
+    for respond in responders {
+        let _ = respond.send(Err(CoreError::Storage(message.to_string())));
+    }
+}
+
+/// Answers committed batches in commit order once one flush, begun after their commits, has
+/// made them durable. While it waits for the disk, the worker commits the next batches: the
+/// hot rows' locks are released at commit, not after the flush.
+async fn acknowledge_when_durable(store: Store, mut committed: mpsc::Receiver<Committed>) {
+    let mut pending: Vec<Committed> = Vec::new();
+    while let Some(first) = committed.recv().await {
+        pending.push(first);
+        while let Ok(more) = committed.try_recv() {
+            pending.push(more);
+        }
+        match store.wait_durable().await {
+            Ok(()) => pending.drain(..).for_each(Committed::answer),
+            Err(error) => {
+                tracing::error!("flush after {} batches failed: {error}", pending.len());
+                // The batches committed, but whether they survive is unknown: the callers
+                // retry with their idempotency keys, which replays or re-applies each one.
+                let message = format!("commit not confirmed durable: {error}");
+                pending
+                    .drain(..)
+                    .for_each(|batch| fail(batch.responders, &message));
+            }
+        }
+    }
 }
 
 /// The handle callers submit requests through. Cloning shares the worker.
@@ -96,7 +148,9 @@ pub struct Reserver {
 impl Reserver {
     /// Starts the worker on the current tokio runtime.
     pub fn start(store: Store, clock: SharedClock, config: ReserverConfig) -> Reserver {
-        assert!(config.queue_capacity >= 1 && config.max_batch >= 1);
+        assert!(
+            config.queue_capacity >= 1 && config.max_batch >= 1 && config.unflushed_batches >= 1
+        );
         let (queue, receiver) = mpsc::channel(config.queue_capacity);
         let metrics = Arc::new(CoreMetrics::default());
         let worker = tokio::spawn(run_worker(
@@ -167,12 +221,15 @@ async fn run_worker(
     metrics: Arc<CoreMetrics>,
 ) {
     let restart_wanted = Arc::new(AtomicBool::new(false));
+    let readers_for_flush = readers.clone();
     let checkpointer = tokio::spawn(checkpoint_beside_the_writer(
         readers,
         config.checkpoint_interval,
         config.wal_restart_frames,
         Arc::clone(&restart_wanted),
     ));
+    let (to_acknowledge, committed) = mpsc::channel(config.unflushed_batches);
+    let acknowledger = tokio::spawn(acknowledge_when_durable(readers_for_flush, committed));
     let mut jobs: Vec<Job> = Vec::with_capacity(config.max_batch);
     let mut sweep = tokio::time::interval(config.sweep_interval);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -202,20 +259,29 @@ async fn run_worker(
         let (requests, responders): (Vec<Request>, Vec<_>) =
             jobs.drain(..).map(|job| (job.request, job.respond)).unzip();
         let now = clock.now();
-        match apply_batch(&store, &requests, now, config.sweep_limit).await {
+        match apply_batch(
+            &store,
+            &requests,
+            now,
+            config.sweep_limit,
+            Durability::Deferred,
+        )
+        .await
+        {
             Ok(result) => {
                 metrics.record_batch(requests.len(), result.expired);
-                for (respond, outcome) in responders.into_iter().zip(result.outcomes) {
-                    let _ = respond.send(outcome.map_err(CoreError::Refused));
+                let batch = Committed {
+                    responders,
+                    outcomes: result.outcomes,
+                };
+                if let Err(unsent) = to_acknowledge.send(batch).await {
+                    fail(unsent.0.responders, "the acknowledging task stopped");
                 }
             }
             Err(error) => {
                 metrics.failed_batches.fetch_add(1, Ordering::Relaxed);
                 tracing::error!("reservation batch of {} failed: {error}", requests.len());
-                let message = error.to_string();
-                for respond in responders {
-                    let _ = respond.send(Err(CoreError::Storage(message.clone())));
-                }
+                fail(responders, &error.to_string());
             }
         }
 
@@ -228,4 +294,6 @@ async fn run_worker(
         }
     }
     checkpointer.abort();
+    drop(to_acknowledge);
+    let _ = acknowledger.await;
 }

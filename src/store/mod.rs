@@ -262,6 +262,47 @@ impl Store {
         })
     }
 
+    /// A write transaction whose commit returns before it is durable, so the next one can
+    /// start while the disk catches up. Nothing it wrote may be acknowledged until
+    /// [`Store::wait_durable`], called after this commit returned, has returned. PostgreSQL:
+    /// the commit does not wait for its WAL flush (`synchronous_commit` off for this
+    /// transaction only), so its row locks are released a disk flush earlier. SQLite: the same
+    /// as [`Store::begin_write`]; in WAL mode with `synchronous = NORMAL` no commit waits for
+    /// the disk.
+    pub async fn begin_write_deferred(&self) -> Result<StoreTx, StoreError> {
+        Ok(match self {
+            Store::Sqlite(pool) => StoreTx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Store::Postgres(pool) => StoreTx::Postgres(
+                pool.begin_with("BEGIN; SET LOCAL synchronous_commit TO OFF")
+                    .await?,
+            ),
+        })
+    }
+
+    /// Returns once every transaction committed before this call is as durable as the
+    /// backend makes a commit, so one call covers any number of earlier
+    /// [`Store::begin_write_deferred`] commits. PostgreSQL: on disk. It writes its WAL in
+    /// order, so committing a transaction of its own synchronously (it needs a transaction id
+    /// to write a commit record, hence `txid_current()`) flushes every earlier commit too.
+    /// SQLite: at once; a returned commit is in the WAL file, which survives a crash of the
+    /// process, and a power cut may lose the last commits (`synchronous = NORMAL`). Syncing
+    /// the WAL file here was tried: 20.8k instead of 21.8k holds/s on one hot SKU, and right
+    /// after a 10 s load the first answers waited about half a second for the sync.
+    pub async fn wait_durable(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT txid_current()")
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+            // Not synced here: see the doc comment.
+            Store::Sqlite(_) => {}
+        }
+        Ok(())
+    }
+
     pub async fn close(&self) {
         on_backend!(self, pool => pool.close().await)
     }
