@@ -4,6 +4,7 @@
 
 mod reserve_support;
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -475,6 +476,16 @@ async fn retries_share_a_batch_with_new_keys(store: Store) {
         row(&store, "SOFA").await,
         (10, 6),
         "2 + 3 + 1 held, the retry not again"
+    );
+    // Each answer above came after a WAL flush on PostgreSQL; SQLite answers at commit.
+    let flushes = reserver.metrics.wal_flushes.load(Ordering::Relaxed);
+    match store {
+        Store::Postgres(_) => assert!(flushes >= 3, "three answered rounds: {flushes}"),
+        Store::Sqlite(_) => assert_eq!(flushes, 0),
+    }
+    assert_eq!(
+        reserver.metrics.failed_wal_flushes.load(Ordering::Relaxed),
+        0
     );
     reserver.shutdown().await;
     let check = check_ledger(&store).await.unwrap();

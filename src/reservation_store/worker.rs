@@ -64,6 +64,10 @@ pub struct CoreMetrics {
     pub largest_batch: AtomicU64,
     pub expired: AtomicU64,
     pub failed_batches: AtomicU64,
+    /// PostgreSQL: WAL flushes waited for before answering committed batches, and those that
+    /// failed (their callers got a storage error).
+    pub wal_flushes: AtomicU64,
+    pub failed_wal_flushes: AtomicU64,
     /// Batch sizes in buckets of ≤1, ≤4, ≤16, ≤64, ≤256, ≤1024, more.
     pub batch_size_buckets: [AtomicU64; 7],
 }
@@ -115,7 +119,12 @@ fn fail(responders: Vec<Responder>, message: &str) {
 /// Answers committed batches in commit order once one flush, begun after their commits, has
 /// made them durable. While it waits for the disk, the worker commits the next batches: the
 /// hot rows' locks are released at commit, not after the flush.
-async fn acknowledge_when_durable(store: Store, mut committed: mpsc::Receiver<Committed>) {
+async fn acknowledge_when_durable(
+    store: Store,
+    mut committed: mpsc::Receiver<Committed>,
+    metrics: Arc<CoreMetrics>,
+) {
+    let counted = matches!(store, Store::Postgres(_));
     let mut pending: Vec<Committed> = Vec::new();
     while let Some(first) = committed.recv().await {
         pending.push(first);
@@ -123,8 +132,14 @@ async fn acknowledge_when_durable(store: Store, mut committed: mpsc::Receiver<Co
             pending.push(more);
         }
         match store.wait_durable().await {
-            Ok(()) => pending.drain(..).for_each(Committed::answer),
+            Ok(()) => {
+                if counted {
+                    metrics.wal_flushes.fetch_add(1, Ordering::Relaxed);
+                }
+                pending.drain(..).for_each(Committed::answer);
+            }
             Err(error) => {
+                metrics.failed_wal_flushes.fetch_add(1, Ordering::Relaxed);
                 tracing::error!("flush after {} batches failed: {error}", pending.len());
                 // The batches committed, but whether they survive is unknown: the callers
                 // retry with their idempotency keys, which replays or re-applies each one.
@@ -229,7 +244,11 @@ async fn run_worker(
         Arc::clone(&restart_wanted),
     ));
     let (to_acknowledge, committed) = mpsc::channel(config.unflushed_batches);
-    let acknowledger = tokio::spawn(acknowledge_when_durable(readers_for_flush, committed));
+    let acknowledger = tokio::spawn(acknowledge_when_durable(
+        readers_for_flush,
+        committed,
+        Arc::clone(&metrics),
+    ));
     let mut jobs: Vec<Job> = Vec::with_capacity(config.max_batch);
     let mut sweep = tokio::time::interval(config.sweep_interval);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -131,6 +131,19 @@ impl HttpMetrics {
             "stockcast_failed_batches_total {}",
             core.failed_batches.load(Ordering::Relaxed)
         );
+        out.push_str("# HELP stockcast_wal_flushes_total PostgreSQL WAL flushes waited for before answering committed batches.\n");
+        out.push_str("# TYPE stockcast_wal_flushes_total counter\n");
+        let _ = writeln!(
+            out,
+            "stockcast_wal_flushes_total {}",
+            core.wal_flushes.load(Ordering::Relaxed)
+        );
+        out.push_str("# TYPE stockcast_failed_wal_flushes_total counter\n");
+        let _ = writeln!(
+            out,
+            "stockcast_failed_wal_flushes_total {}",
+            core.failed_wal_flushes.load(Ordering::Relaxed)
+        );
         out.push_str(
             "# HELP stockcast_expired_holds_total Holds expired by the sweeper and by batches.\n",
         );
