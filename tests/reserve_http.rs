@@ -229,7 +229,9 @@ async fn reserve_commit_release_extend_and_expiry_over_http() {
     assert!(metrics.contains("stockcast_reservation_requests_total{operation=\"reserve\",outcome=\"insufficient_stock\"} 1"));
     assert!(metrics.contains("stockcast_batch_size_count"));
     assert!(metrics.contains("stockcast_expired_holds_total"));
-    assert!(metrics.contains("stockcast_wal_flushes_total"));
+    assert!(metrics
+        .contains("# TYPE stockcast_wal_flushes_total counter\nstockcast_wal_flushes_total "));
+    assert!(metrics.contains("\nstockcast_failed_batches_total 0\n"));
 
     app.stop().await;
     let check = check_ledger(&db.store).await.unwrap();

@@ -125,34 +125,32 @@ impl HttpMetrics {
             core.batched_requests.load(Ordering::Relaxed)
         );
         let _ = writeln!(out, "stockcast_batch_size_count {batches}");
-        out.push_str("# TYPE stockcast_failed_batches_total counter\n");
-        let _ = writeln!(
-            out,
-            "stockcast_failed_batches_total {}",
-            core.failed_batches.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP stockcast_wal_flushes_total PostgreSQL WAL flushes waited for before answering committed batches.\n");
-        out.push_str("# TYPE stockcast_wal_flushes_total counter\n");
-        let _ = writeln!(
-            out,
-            "stockcast_wal_flushes_total {}",
-            core.wal_flushes.load(Ordering::Relaxed)
-        );
-        out.push_str("# TYPE stockcast_failed_wal_flushes_total counter\n");
-        let _ = writeln!(
-            out,
-            "stockcast_failed_wal_flushes_total {}",
-            core.failed_wal_flushes.load(Ordering::Relaxed)
-        );
-        out.push_str(
-            "# HELP stockcast_expired_holds_total Holds expired by the sweeper and by batches.\n",
-        );
-        out.push_str("# TYPE stockcast_expired_holds_total counter\n");
-        let _ = writeln!(
-            out,
-            "stockcast_expired_holds_total {}",
-            core.expired.load(Ordering::Relaxed)
-        );
+        let counters: [(&str, &str, &std::sync::atomic::AtomicU64); 4] = [
+            (
+                "stockcast_failed_batches_total",
+                "Group-commit batches that failed as a whole (their callers got a storage error).",
+                &core.failed_batches,
+            ),
+            (
+                "stockcast_wal_flushes_total",
+                "PostgreSQL WAL flushes waited for before answering committed batches.",
+                &core.wal_flushes,
+            ),
+            (
+                "stockcast_failed_wal_flushes_total",
+                "WAL flushes that failed (the callers of the batches waiting on them got a storage error).",
+                &core.failed_wal_flushes,
+            ),
+            (
+                "stockcast_expired_holds_total",
+                "Holds expired by the sweeper and by batches.",
+                &core.expired,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+        }
         out
     }
 }
