@@ -124,7 +124,6 @@ async fn acknowledge_when_durable(
     mut committed: mpsc::Receiver<Committed>,
     metrics: Arc<CoreMetrics>,
 ) {
-    let counted = matches!(store, Store::Postgres(_));
     let mut pending: Vec<Committed> = Vec::new();
     while let Some(first) = committed.recv().await {
         pending.push(first);
@@ -133,9 +132,7 @@ async fn acknowledge_when_durable(
         }
         match store.wait_durable().await {
             Ok(()) => {
-                if counted {
-                    metrics.wal_flushes.fetch_add(1, Ordering::Relaxed);
-                }
+                metrics.wal_flushes.fetch_add(1, Ordering::Relaxed);
                 pending.drain(..).for_each(Committed::answer);
             }
             Err(error) => {
@@ -249,6 +246,12 @@ async fn run_worker(
         committed,
         Arc::clone(&metrics),
     ));
+    // SQLite's commit already leaves a batch as durable as it will be (see
+    // `Store::wait_durable`), so its callers are answered at once, without the hop.
+    let durability = match store {
+        Store::Sqlite(_) => Durability::OnCommit,
+        Store::Postgres(_) => Durability::Deferred,
+    };
     let mut jobs: Vec<Job> = Vec::with_capacity(config.max_batch);
     let mut sweep = tokio::time::interval(config.sweep_interval);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -278,23 +281,20 @@ async fn run_worker(
         let (requests, responders): (Vec<Request>, Vec<_>) =
             jobs.drain(..).map(|job| (job.request, job.respond)).unzip();
         let now = clock.now();
-        match apply_batch(
-            &store,
-            &requests,
-            now,
-            config.sweep_limit,
-            Durability::Deferred,
-        )
-        .await
-        {
+        match apply_batch(&store, &requests, now, config.sweep_limit, durability).await {
             Ok(result) => {
                 metrics.record_batch(requests.len(), result.expired);
                 let batch = Committed {
                     responders,
                     outcomes: result.outcomes,
                 };
-                if let Err(unsent) = to_acknowledge.send(batch).await {
-                    fail(unsent.0.responders, "the acknowledging task stopped");
+                match durability {
+                    Durability::OnCommit => batch.answer(),
+                    Durability::Deferred => {
+                        if let Err(unsent) = to_acknowledge.send(batch).await {
+                            fail(unsent.0.responders, "the acknowledging task stopped");
+                        }
+                    }
                 }
             }
             Err(error) => {

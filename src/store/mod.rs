@@ -271,7 +271,7 @@ impl Store {
     /// the disk.
     pub async fn begin_write_deferred(&self) -> Result<StoreTx, StoreError> {
         Ok(match self {
-            Store::Sqlite(pool) => StoreTx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Store::Sqlite(_) => self.begin_write().await?,
             Store::Postgres(pool) => StoreTx::Postgres(
                 pool.begin_with("BEGIN; SET LOCAL synchronous_commit TO OFF")
                     .await?,
