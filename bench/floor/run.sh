@@ -3,7 +3,7 @@
 # what bounds `stockcast bench reserve` on this machine. Each line is holds/s.
 #
 #   bench/floor/run.sh sqlite      # C over libsqlite3 (needs gcc and libsqlite3-dev)
-#   bench/floor/run.sh postgres    # pgbench on 127.0.0.1 (scratch database stockcast_floor)
+#   bench/floor/run.sh postgres    # pgbench on 127.0.0.1 (scratch databases stockcast_floor_*)
 #
 # SQLite: the schema as migrated, then without the idempotency-key index, then a leaner
 # layout (integer rowid, ledger WITHOUT ROWID), at the bench's batch of 256 holds. The
