@@ -2,11 +2,11 @@
 # The databases' own floor for the writes one hold needs, with no stockcast code in the way:
 # what bounds `stockcast bench reserve` on this machine. Each line is holds/s.
 #
-#   bench/floor/run.sh sqlite      # C over libsqlite3 (needs gcc and libsqlite3-dev)
+#   bench/floor/run.sh sqlite      # C over SQLite (needs gcc; see below for which SQLite)
 #   bench/floor/run.sh postgres    # pgbench on 127.0.0.1 (scratch databases stockcast_floor_*)
 #
 # SQLite: the schema as migrated, then without the idempotency-key index, then a leaner
-# layout (integer rowid, ledger WITHOUT ROWID), at the bench's batch of 256 holds. The
+# layout (integer rowid, no id index, ledger WITHOUT ROWID), at the bench's batch of 256 holds. The
 # checkpoint column is wal_autocheckpoint in pages; 0 never checkpoints, the best case.
 # PostgreSQL: 256 holds per transaction generated in SQL (no parameters on the wire),
 # asynchronous commit, with the stock row locked first (as the core does, so batches of
@@ -18,7 +18,16 @@ seconds="${SECONDS_PER_RUN:-10}"
 case "${1:-}" in
   sqlite)
     exe="${TMPDIR:-/tmp}/stockcast_sqlite_floor"
-    gcc -O2 -Wall -o "$exe" "$here/sqlite_floor.c" -lsqlite3
+    # The SQLite stockcast runs: libsqlite3-sys's bundled amalgamation at the version
+    # Cargo.lock pins, when Cargo has fetched it; the system's libsqlite3 otherwise.
+    version="$(grep -A1 '^name = "libsqlite3-sys"' "$here/../../Cargo.lock" | sed -n 's/^version = "\(.*\)"/\1/p')"
+    bundled="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"libsqlite3-sys-$version"/sqlite3 2>/dev/null | head -1)"
+    if [ -n "$bundled" ]; then
+      gcc -O2 -Wall -DSQLITE_THREADSAFE=1 -DSQLITE_DEFAULT_FOREIGN_KEYS=1 -I"$bundled" \
+        -o "$exe" "$here/sqlite_floor.c" "$bundled/sqlite3.c" -lpthread -ldl -lm
+    else
+      gcc -O2 -Wall -o "$exe" "$here/sqlite_floor.c" -lsqlite3
+    fi
     for checkpoint in 1000 0; do
       for mode in full nokey lean lean_nokey; do "$exe" "$mode" 256 "$checkpoint"; done
     done

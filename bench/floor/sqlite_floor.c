@@ -8,7 +8,8 @@
 //   usage: sqlite_floor MODE [BATCH] [WAL_AUTOCHECKPOINT_PAGES]
 //   MODE   full   the schema as migrated
 //          nokey  without the UNIQUE index on idempotency_key
-//          lean   reservations keyed by an integer rowid, ledger WITHOUT ROWID
+//          lean   reservations keyed by an integer rowid with no index on the text id (the
+//                 public id would have to embed the row id), ledger WITHOUT ROWID
 //          lean_nokey  lean, and without the idempotency-key index
 // Prints one line: mode, batch, checkpoint, holds/s.
 #include <sqlite3.h>
