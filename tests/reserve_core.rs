@@ -295,21 +295,11 @@ async fn core_scenarios(store: Store) {
     assert!(check.events > 10);
 }
 
-#[tokio::test]
-async fn core_rules_hold_on_sqlite() {
-    let db = Db::sqlite().await;
-    core_scenarios(db.store.clone()).await;
-    db.finish().await;
-}
-
-#[tokio::test]
-async fn core_rules_hold_on_postgres() {
-    let Some(db) = Db::postgres("core_rules_hold_on_postgres").await else {
-        return;
-    };
-    core_scenarios(db.store.clone()).await;
-    db.finish().await;
-}
+on_both_backends!(
+    core_scenarios,
+    core_rules_hold_on_sqlite,
+    core_rules_hold_on_postgres
+);
 
 /// Many concurrent callers through the group-commit worker(s) on one hot SKU: exactly the
 /// stock is held, never more, and every caller got its own answer.
@@ -493,18 +483,8 @@ async fn retries_share_a_batch_with_new_keys(store: Store) {
     assert_eq!(check.held_reservations, 3);
 }
 
-#[tokio::test]
-async fn retries_share_a_batch_with_new_keys_on_sqlite() {
-    let db = Db::sqlite().await;
-    retries_share_a_batch_with_new_keys(db.store.clone()).await;
-    db.finish().await;
-}
-
-#[tokio::test]
-async fn retries_share_a_batch_with_new_keys_on_postgres() {
-    let Some(db) = Db::postgres("retries_share_a_batch_with_new_keys_on_postgres").await else {
-        return;
-    };
-    retries_share_a_batch_with_new_keys(db.store.clone()).await;
-    db.finish().await;
-}
+on_both_backends!(
+    retries_share_a_batch_with_new_keys,
+    retries_share_a_batch_with_new_keys_on_sqlite,
+    retries_share_a_batch_with_new_keys_on_postgres
+);

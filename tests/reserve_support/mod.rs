@@ -17,6 +17,30 @@ pub mod http;
 
 pub const WAREHOUSE: &str = "W1";
 
+/// Two tests running `scenario(store)`: one on a fresh SQLite file, one on a scratch
+/// PostgreSQL database (skipped without STOCKCAST_TEST_POSTGRES_URL). Each test keeps its
+/// own name, so `cargo test postgres` still selects the PostgreSQL half.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($scenario:ident, $sqlite_test:ident, $postgres_test:ident) => {
+        #[tokio::test]
+        async fn $sqlite_test() {
+            let db = Db::sqlite().await;
+            $scenario(db.store.clone()).await;
+            db.finish().await;
+        }
+
+        #[tokio::test]
+        async fn $postgres_test() {
+            let Some(db) = Db::postgres(stringify!($postgres_test)).await else {
+                return;
+            };
+            $scenario(db.store.clone()).await;
+            db.finish().await;
+        }
+    };
+}
+
 pub struct Db {
     pub store: Store,
     pub url: String,
