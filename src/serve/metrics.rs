@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -125,7 +125,7 @@ impl HttpMetrics {
             core.batched_requests.load(Ordering::Relaxed)
         );
         let _ = writeln!(out, "stockcast_batch_size_count {batches}");
-        let counters: [(&str, &str, &std::sync::atomic::AtomicU64); 4] = [
+        let counters: [(&str, &str, &AtomicU64); 4] = [
             (
                 "stockcast_failed_batches_total",
                 "Group-commit batches that failed as a whole (their callers got a storage error).",
