@@ -12,11 +12,10 @@ use polars::prelude::*;
 
 use super::{median, BenchError};
 use crate::contract::Frequency;
+use crate::forecast::baselines::seasonal_naive;
 use crate::forecast::build_panel::build_panel;
 use crate::forecast::dataset::Dataset;
-use crate::forecast::engine::{
-    fit_forecaster, predict, seasonal_naive, ForecastOutput, ForecastSettings,
-};
+use crate::forecast::engine::{fit_forecaster, predict, ForecastOutput, ForecastSettings};
 use crate::forecast::metrics::block_wape_by_promotion;
 use crate::forecast::output::{to_frame, write_file};
 use crate::forecast::panel::Panel;

@@ -5,6 +5,7 @@ mod allocate;
 mod forecast;
 mod ingest;
 mod nightly;
+mod real_forecast;
 mod reports;
 mod reserve;
 mod stats;
@@ -14,6 +15,10 @@ pub use forecast::{bench_forecast, ForecastBenchConfig, ForecastBenchResult};
 pub use ingest::{bench_ingest, IngestBenchConfig, IngestBenchResult};
 pub use nightly::{
     bench_nightly, BenchStep, NightlyBackendResult, NightlyBenchConfig, NightlyBenchResult,
+};
+pub use real_forecast::{
+    bench_real_forecast, CategoryChoice, ForecasterRow, RealForecastBenchConfig,
+    RealForecastBenchResult,
 };
 pub use reports::{
     bench_reports, prepare_dataset, PrepareConfig, ReportTiming, ReportsBenchResult,

@@ -119,6 +119,36 @@ pub async fn run(cli: &Cli, args: &BacktestArgs) -> anyhow::Result<()> {
         ]);
     }
     println!("weekly totals per SKU × warehouse:\n{weekly}");
+    let mut choices = table(&[
+        "origin",
+        "category",
+        "forecasts with",
+        "held-out WAPE (bias) of the candidates",
+    ]);
+    for row in &report.choices {
+        choices.add_row(vec![
+            row.origin.to_string(),
+            row.category.clone(),
+            if row.pooled {
+                format!("{} (chosen on all categories)", row.chosen)
+            } else {
+                row.chosen.clone()
+            },
+            row.holdout
+                .iter()
+                .map(|score| {
+                    format!(
+                        "{} {} ({})",
+                        score.candidate,
+                        cell(score.wape, true),
+                        cell(score.bias, true)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        ]);
+    }
+    println!("chosen model per category, with the baselines beside it:\n{choices}");
     if !report.ablation.is_empty() {
         let mut out = table(&[
             "features",

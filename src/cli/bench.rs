@@ -3,8 +3,9 @@ use anyhow::Context;
 use super::output::{spinner, table, thousands};
 use super::Cli;
 use stockcast::bench::{
-    bench_allocate, bench_forecast, bench_ingest, bench_nightly, bench_reserve, BenchBackend,
-    ForecastBenchConfig, IngestBenchConfig, NightlyBenchConfig, ReserveBenchConfig,
+    bench_allocate, bench_forecast, bench_ingest, bench_nightly, bench_real_forecast,
+    bench_reserve, BenchBackend, ForecastBenchConfig, IngestBenchConfig, NightlyBenchConfig,
+    RealForecastBenchConfig, RealForecastBenchResult, ReserveBenchConfig,
 };
 
 #[derive(Debug, clap::Args)]
@@ -116,8 +117,19 @@ pub enum BenchCommand {
         dir: std::path::PathBuf,
     },
     /// Features + fit + forecast with quantiles, end to end from files, against the Python
-    /// reference pipeline (mlforecast + LightGBM) on the same data, scored by score.py.
+    /// reference pipeline (mlforecast + LightGBM) on the same data. On generated data (the
+    /// default) scored by score.py; with --data, on one origin of a real dataset beside the
+    /// built-in baselines, all scored on the same actuals.
     Forecast {
+        /// A folder in the data contract to benchmark on instead of generated data.
+        #[arg(long, requires = "as_of")]
+        data: Option<std::path::PathBuf>,
+        /// Last date of history (with --data); the horizon after it is scored.
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
+        /// Period of the data (with --data).
+        #[arg(long, value_enum, default_value_t = stockcast::contract::Frequency::Day)]
+        freq: stockcast::contract::Frequency,
         #[arg(long, default_value_t = 2000)]
         skus: usize,
         #[arg(long, default_value_t = 10)]
@@ -126,7 +138,8 @@ pub enum BenchCommand {
         days: usize,
         #[arg(long, default_value_t = 7)]
         seed: u64,
-        /// Days forecast after the origin (the origin is this many days before the data ends).
+        /// Periods forecast after the origin (generated data: the origin is this many days
+        /// before the data ends).
         #[arg(long, default_value_t = 56)]
         horizon: usize,
         /// Runs of stockcast; the median is reported (the Python baseline runs once).
@@ -139,6 +152,100 @@ pub enum BenchCommand {
         #[arg(long, default_value = "../shared/baselines")]
         baselines_dir: std::path::PathBuf,
     },
+}
+
+fn print_real_forecast(
+    cli: &Cli,
+    config: &RealForecastBenchConfig,
+    result: &RealForecastBenchResult,
+) {
+    let percent =
+        |value: Option<f64>| value.map_or("–".to_string(), |v| format!("{:.1}%", v * 100.0));
+    let signed =
+        |value: Option<f64>| value.map_or("–".to_string(), |v| format!("{:+.1}%", v * 100.0));
+    let plain = |value: Option<f64>| value.map_or("–".to_string(), |v| format!("{v:.3}"));
+    if !cli.quiet {
+        println!(
+            "{} · as of {} · {} {}(s) · {} series, {} cells scored ({} gap cells left out), {:.0} units",
+            config.data.display(),
+            config.as_of,
+            config.horizon,
+            config.freq.as_str(),
+            thousands(result.series_scored),
+            thousands(result.cells_scored),
+            thousands(result.gap_cells),
+            result.actual_units
+        );
+        let mut out = table(&[
+            "forecaster",
+            "seconds",
+            "WAPE",
+            "weekly WAPE",
+            "window WAPE",
+            "window RMSE",
+            "RMSSE mean / median",
+            "bias",
+            "WAPE promo / other",
+            "p10–p90 coverage (window)",
+        ]);
+        for row in &result.rows {
+            let s = &row.scores;
+            out.add_row(vec![
+                row.name.clone(),
+                row.seconds.map_or("–".to_string(), |v| format!("{v:.1}")),
+                percent(s.wape),
+                percent(s.weekly_wape),
+                percent(s.window_wape),
+                plain(s.window_rmse),
+                format!("{} / {}", plain(s.rmsse_mean), plain(s.rmsse_median)),
+                signed(s.bias),
+                format!("{} / {}", percent(s.promotion_wape), percent(s.other_wape)),
+                match s.coverage_p10_p90 {
+                    Some(_) => format!(
+                        "{} ({})",
+                        percent(s.coverage_p10_p90),
+                        percent(s.window_coverage_p10_p90)
+                    ),
+                    None => "–".to_string(),
+                },
+            ]);
+        }
+        println!("{out}");
+        println!(
+            "chosen per category: {}",
+            result
+                .choices
+                .iter()
+                .map(|c| format!(
+                    "{} = {}{}",
+                    c.category,
+                    c.chosen,
+                    if c.pooled { " (on all categories)" } else { "" }
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        if result.incoherent_quantiles > 0 {
+            println!(
+                "warning: {} forecast rows have incoherent quantiles",
+                result.incoherent_quantiles
+            );
+        }
+    }
+    let json = serde_json::json!({
+        "bench": "forecast",
+        "data": config.data.display().to_string(),
+        "as_of": config.as_of,
+        "horizon": config.horizon,
+        "freq": config.freq.as_str(),
+        "series_scored": result.series_scored,
+        "cells_scored": result.cells_scored,
+        "gap_cells": result.gap_cells,
+        "incoherent_quantiles": result.incoherent_quantiles,
+        "forecasters": result.rows,
+        "choices": result.choices,
+    });
+    println!("{json}");
 }
 
 fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
@@ -502,6 +609,9 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
             println!("{json}");
         }
         BenchCommand::Forecast {
+            data,
+            as_of,
+            freq,
             skus,
             warehouses,
             days,
@@ -533,6 +643,22 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
                     }
                 }
             };
+            if let (Some(data), Some(as_of)) = (data, as_of) {
+                let config = RealForecastBenchConfig {
+                    data: data.clone(),
+                    freq: *freq,
+                    as_of: *as_of,
+                    horizon: *horizon,
+                    python,
+                    baselines_dir: Some(baselines_dir.clone()),
+                    work_dir: work.path().to_path_buf(),
+                };
+                let progress = spinner("benchmarking forecast", cli.quiet);
+                let result = bench_real_forecast(&config);
+                progress.finish_and_clear();
+                print_real_forecast(cli, &config, &result?);
+                return Ok(());
+            }
             let config = ForecastBenchConfig {
                 skus: *skus,
                 warehouses: *warehouses,

@@ -69,35 +69,50 @@ pub async fn run(cli: &Cli, args: &ModelsArgs) -> anyhow::Result<()> {
             );
             let mut out = table(&[
                 "category",
-                "model",
+                "forecasts with",
                 "training rows",
-                "held-out WAPE by candidate",
-                "dispersion by volume band",
+                "held-out WAPE (bias) by candidate",
+                "dispersion by volume band (regular / promoted)",
             ]);
             for fit in &artifact.forecaster.categories {
+                let chosen = match &fit.fallback_reason {
+                    Some(reason) => reason.clone(),
+                    None if fit.pooled_choice => {
+                        format!("{} (chosen on all categories)", fit.blend.describe())
+                    }
+                    None => fit.blend.describe(),
+                };
+                let dispersion = |row: &[f64]| {
+                    row.iter()
+                        .map(|d| format!("{d:.2}"))
+                        .collect::<Vec<_>>()
+                        .join(" / ")
+                };
                 out.add_row(vec![
                     fit.category.clone(),
-                    fit.model.as_ref().map_or_else(
-                        || fit.fallback_reason.clone().unwrap_or_default(),
-                        |m| m.kind.as_str().to_string(),
-                    ),
+                    chosen,
                     fit.training_rows.to_string(),
-                    fit.holdout_wape
+                    fit.holdout
                         .iter()
-                        .map(|(kind, wape)| {
+                        .map(|score| {
                             format!(
-                                "{}: {}",
-                                kind.as_str(),
-                                wape.map_or("–".to_string(), |w| format!("{:.1}%", w * 100.0))
+                                "{}: {} (bias {})",
+                                score.candidate,
+                                score
+                                    .wape
+                                    .map_or("–".to_string(), |w| format!("{:.1}%", w * 100.0)),
+                                score
+                                    .bias
+                                    .map_or("–".to_string(), |b| format!("{:+.1}%", b * 100.0))
                             )
                         })
                         .collect::<Vec<_>>()
                         .join(", "),
-                    fit.dispersion
-                        .iter()
-                        .map(|d| format!("{d:.2}"))
-                        .collect::<Vec<_>>()
-                        .join(" / "),
+                    format!(
+                        "{} | {}",
+                        dispersion(&fit.dispersion[0]),
+                        dispersion(&fit.dispersion[1])
+                    ),
                 ]);
             }
             println!("{out}");

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
-use super::engine::{fit_forecaster, predict, seasonal_naive, ForecastSettings};
+use super::baselines::seasonal_naive;
+use super::engine::{fit_forecaster, predict, ForecastSettings};
 use super::features::FeatureSet;
 use super::metrics::{bias, interval_coverage, mase, pinball, share_below, wape, BlockSums};
 use super::panel::{season_periods, Panel};
@@ -51,11 +52,23 @@ pub struct WeeklyRow {
     pub promotion_week_count: usize,
 }
 
+/// What one category forecast with at one origin, and how each candidate scored on that
+/// fit's held-out origins.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChoiceRow {
+    pub origin: NaiveDate,
+    pub category: String,
+    pub chosen: String,
+    pub pooled: bool,
+    pub holdout: Vec<super::selection::CandidateScore>,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BacktestReport {
     pub origins: Vec<NaiveDate>,
     pub horizon: usize,
     pub rows: Vec<MetricRow>,
+    pub choices: Vec<ChoiceRow>,
     /// stockcast, then seasonal naive.
     pub weekly: Vec<WeeklyRow>,
     pub ablation: Vec<AblationRow>,
@@ -122,6 +135,19 @@ impl Pairs {
     }
 }
 
+/// `[cell][period]` over the grid: whether a promotion acts on the cell.
+pub fn promoted_cells(panel: &Panel) -> Vec<bool> {
+    let mut out = Vec::with_capacity(panel.cell_count() * panel.total_len);
+    let mut promos = Vec::with_capacity(panel.total_len);
+    for sku in 0..panel.sku_count() {
+        for warehouse in 0..panel.warehouse_count() {
+            super::cell::cell_promotions(panel, sku, warehouse, &mut promos);
+            out.extend(promos.iter().map(|state| state.active));
+        }
+    }
+    out
+}
+
 /// The in-sample seasonal-naive absolute error of one SKU × warehouse over the last season
 /// before the origin (lag 1 when there is less than two seasons of history).
 fn naive_scale(panel: &Panel, sku: usize, warehouse: usize) -> (f64, f64) {
@@ -179,19 +205,32 @@ pub fn backtest(panel: &Panel, settings: &ForecastSettings, origins: usize) -> B
         Frequency::Week => 1,
     };
     let warehouses = panel.warehouse_count();
-    let series_sku: Vec<usize> = (0..panel.sku_count() * warehouses)
-        .map(|series| series / warehouses)
-        .collect();
+    // Promotions are per cell (a store's own price cut), so each series is its own group.
+    let series: Vec<usize> = (0..panel.cell_count()).collect();
+    let promoted = promoted_cells(panel);
     let mut weekly_model = BlockSums::default();
     let mut weekly_naive = BlockSums::default();
+    let mut choices = Vec::new();
     for &origin_len in &origin_list {
         let history = panel.truncated(origin_len, horizon);
         let forecaster = fit_forecaster(&history, &settings);
+        for fit in &forecaster.categories {
+            choices.push(ChoiceRow {
+                origin: panel.date_of(origin_len - 1),
+                category: fit.category.clone(),
+                chosen: fit
+                    .fallback_reason
+                    .clone()
+                    .unwrap_or_else(|| fit.blend.describe()),
+                pooled: fit.pooled_choice,
+                holdout: fit.holdout.clone(),
+            });
+        }
         let output = predict(&history, &forecaster, &settings);
-        let dense = series_sku.len() * horizon;
+        let dense = series.len() * horizon;
         let (mut actual_dense, mut model_dense, mut naive_dense) =
             (vec![0.0; dense], vec![0.0; dense], vec![0.0; dense]);
-        let mut promo_dense = vec![false; panel.sku_count() * horizon];
+        let mut promo_dense = vec![false; dense];
         for sku in 0..panel.sku_count() {
             let category = format!("category:{}", panel.categories[panel.sku_category[sku]]);
             for warehouse in 0..panel.warehouse_count() {
@@ -209,14 +248,18 @@ pub fn backtest(panel: &Panel, settings: &ForecastSettings, origins: usize) -> B
                 output.warehouse[row] as usize,
                 output.period[row] as usize,
             );
+            // A stock-out period has no actual demand to score.
+            if panel.is_cell_censored(sku, warehouse, target) {
+                continue;
+            }
             let actual = f64::from(panel.cell(sku, warehouse, target));
             let naive = seasonal_naive(&history, sku, warehouse, origin_len, target);
-            let promo = panel.discount[panel.future_index(sku, target)] > 0.0;
+            let promo = promoted[(sku * warehouses + warehouse) * panel.total_len + target];
             let slot = (sku * warehouses + warehouse) * horizon + (target - origin_len);
             actual_dense[slot] = actual;
             model_dense[slot] = output.mean[row];
             naive_dense[slot] = naive;
-            promo_dense[sku * horizon + (target - origin_len)] = promo;
+            promo_dense[slot] = promo;
             let category = format!("category:{}", panel.categories[panel.sku_category[sku]]);
             let keys = [
                 "overall",
@@ -242,7 +285,7 @@ pub fn backtest(panel: &Panel, settings: &ForecastSettings, origins: usize) -> B
             &model_dense,
             horizon,
             block_periods,
-            &series_sku,
+            &series,
             &promo_dense,
         );
         weekly_naive.add(
@@ -250,7 +293,7 @@ pub fn backtest(panel: &Panel, settings: &ForecastSettings, origins: usize) -> B
             &naive_dense,
             horizon,
             block_periods,
-            &series_sku,
+            &series,
             &promo_dense,
         );
     }
@@ -284,6 +327,7 @@ pub fn backtest(panel: &Panel, settings: &ForecastSettings, origins: usize) -> B
             .collect(),
         horizon,
         rows,
+        choices,
         weekly,
         ablation: Vec::new(),
     }

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 
 use super::dataset::Dataset;
-use super::panel::{period_days, Panel, EVENT_DISTANCE_CAP_DAYS, PROMO_DIP_DAYS};
+use super::panel::{period_days, CellPromotion, EventDay, Panel};
 use super::ForecastError;
 use crate::contract::Frequency;
 
@@ -216,8 +216,10 @@ pub fn build_panel(
         }
     }
 
-    // Stock-outs up to the as-of date censor the SKU's sales in that period.
+    // Stock-outs up to the as-of date censor sales: the cell's in that period, and the SKU
+    // total's (some of its demand went unserved).
     let mut censored = vec![false; sku_count * history_len];
+    let mut cell_censored = vec![false; sku_count * warehouse_count * history_len];
     if let Some(levels) = &dataset.stock_levels {
         let outs = levels
             .clone()
@@ -227,108 +229,55 @@ pub fn build_panel(
                     .eq(lit(0i64))
                     .and(col("date").cast(DataType::Int32).lt_eq(lit(as_of_days))),
             )
-            .select([col("sku"), col("date").cast(DataType::Int32).alias("days")])
+            .select([
+                col("sku"),
+                col("warehouse"),
+                col("date").cast(DataType::Int32).alias("days"),
+            ])
             .collect()?;
         let skus_out = text_column(&outs, "sku")?;
+        let warehouses_out = text_column(&outs, "warehouse")?;
         let days_out = outs.column("days")?.as_materialized_series().i32()?.clone();
-        for (sku, days) in skus_out.iter().zip(days_out.iter()) {
-            if let (Some(sku), Some(days)) = (sku, days) {
-                if let (Some(&sku), Some(period)) = (sku_index.get(sku.as_str()), period_of(days)) {
-                    if period < history_len {
-                        censored[sku * history_len + period] = true;
+        let warehouse_index = index_of(&warehouses);
+        for ((sku, warehouse), days) in skus_out.iter().zip(&warehouses_out).zip(days_out.iter()) {
+            let (Some(sku), Some(days)) = (sku, days) else {
+                continue;
+            };
+            let (Some(&sku), Some(period)) = (sku_index.get(sku.as_str()), period_of(days)) else {
+                continue;
+            };
+            if period >= history_len {
+                continue;
+            }
+            censored[sku * history_len + period] = true;
+            match warehouse.as_deref().and_then(|w| warehouse_index.get(w)) {
+                Some(&warehouse) => {
+                    cell_censored[(sku * warehouse_count + warehouse) * history_len + period] = true
+                }
+                // A stock level without a warehouse (an older store) censors every cell.
+                None => {
+                    for warehouse in 0..warehouse_count {
+                        cell_censored[(sku * warehouse_count + warehouse) * history_len + period] =
+                            true;
                     }
                 }
             }
         }
     }
+    let cell_active_from = cell_first_sales(&cell_units, sku_count * warehouse_count, history_len);
 
-    // Promotions: known in advance, so they cover the future periods too.
-    let mut discount = vec![0f32; sku_count * total_len];
-    let mut promo_period = vec![0u16; sku_count * total_len];
-    let mut since_promo_end = vec![0u16; sku_count * total_len];
-    {
-        let promos = &dataset.promotions;
-        let promo_sku = text_column(promos, "sku").unwrap_or_else(|_| vec![None; promos.height()]);
-        let promo_category =
-            text_column(promos, "category").unwrap_or_else(|_| vec![None; promos.height()]);
-        let promo_warehouse =
-            text_column(promos, "warehouse").unwrap_or_else(|_| vec![None; promos.height()]);
-        let starts = promos
-            .column("start_date")?
-            .as_materialized_series()
-            .date()?
-            .physical()
-            .clone();
-        let ends = promos
-            .column("end_date")?
-            .as_materialized_series()
-            .date()?
-            .physical()
-            .clone();
-        let discounts = promos
-            .column("discount_pct")?
-            .as_materialized_series()
-            .f64()?
-            .clone();
-        let dip_periods = (PROMO_DIP_DAYS / days_per_period).max(1) as usize;
-        for row in 0..promos.height() {
-            // Warehouse-scoped promotions move demand between warehouses more than they change
-            // a SKU's total; the SKU-level model leaves them out.
-            if promo_warehouse[row].is_some() {
-                continue;
-            }
-            let (Some(begin), Some(end), Some(pct)) =
-                (starts.get(row), ends.get(row), discounts.get(row))
-            else {
-                continue;
-            };
-            let fraction = (pct / 100.0).clamp(0.0, 0.95) as f32;
-            let first_period = period_of(begin.max(start_days)).unwrap_or(0);
-            let Some(last_period) = period_of(end) else {
-                continue;
-            };
-            if first_period >= total_len {
-                continue;
-            }
-            let last_period = last_period.min(total_len - 1);
-            let start_period = period_of(begin).unwrap_or(0);
-            for sku in 0..sku_count {
-                let in_scope = match (&promo_sku[row], &promo_category[row]) {
-                    (Some(scope_sku), _) => skus[sku] == *scope_sku,
-                    (None, Some(scope_category)) => {
-                        categories[sku_category[sku]] == *scope_category
-                    }
-                    (None, None) => true,
-                };
-                if !in_scope {
-                    continue;
-                }
-                let base = sku * total_len;
-                for period in first_period..=last_period {
-                    if fraction > discount[base + period] {
-                        discount[base + period] = fraction;
-                        promo_period[base + period] =
-                            (period + 1 - start_period).min(u16::MAX as usize) as u16;
-                    }
-                }
-                for (offset, period) in
-                    (last_period + 1..(last_period + 1 + dip_periods).min(total_len)).enumerate()
-                {
-                    let value = (offset + 1) as u16;
-                    if since_promo_end[base + period] == 0 || value < since_promo_end[base + period]
-                    {
-                        since_promo_end[base + period] = value;
-                    }
-                }
-            }
-        }
-        // A period inside a promotion is not a post-promotion dip.
-        for index in 0..discount.len() {
-            if discount[index] > 0.0 {
-                since_promo_end[index] = 0;
-            }
-        }
-    }
+    let promotions = promotion_calendar(
+        dataset,
+        &PromotionGrid {
+            skus: &skus,
+            sku_category: &sku_category,
+            categories: &categories,
+            warehouses: &warehouses,
+            start_days,
+            days_per_period,
+            total_len,
+        },
+    )?;
 
     // Poll answers up to the end of the as-of day.
     let mut poll_sku = vec![[0f32; 4]; sku_count * history_len];
@@ -405,44 +354,14 @@ pub fn build_panel(
         }
     }
 
-    // Seasonal events: distances in days from each period's first day.
+    // Named events over the grid and a season either side, for event windows and for
+    // finding the same event a year earlier.
     let horizon_end = start + chrono::Duration::days(total_len as i64 * days_per_period);
-    let mut event_days: Vec<i32> = match &dataset.events {
-        Some(events) => events
-            .column("date")?
-            .as_materialized_series()
-            .date()?
-            .physical()
-            .iter()
-            .flatten()
-            .collect(),
-        None => crate::calendar::us_retail_events(
-            start - chrono::Duration::days(60),
-            horizon_end + chrono::Duration::days(60),
-        )
-        .into_iter()
-        .map(|event| to_days(event.date))
-        .collect(),
-    };
-    event_days.sort_unstable();
-    event_days.dedup();
-    let cap = i64::from(EVENT_DISTANCE_CAP_DAYS);
-    let mut days_to_event = Vec::with_capacity(total_len);
-    let mut days_since_event = Vec::with_capacity(total_len);
-    for period in 0..total_len {
-        let day = start_days + (period as i64 * days_per_period) as i32;
-        let next = event_days.partition_point(|event| *event < day);
-        let ahead = event_days
-            .get(next)
-            .map_or(cap, |event| i64::from(event - day).min(cap));
-        let behind = if next > 0 {
-            i64::from(day - event_days[next - 1]).min(cap)
-        } else {
-            cap
-        };
-        days_to_event.push(ahead as u16);
-        days_since_event.push(behind as u16);
-    }
+    let (event_names, events) = named_events(
+        dataset,
+        start - chrono::Duration::days(400),
+        horizon_end + chrono::Duration::days(60),
+    )?;
 
     Ok(Panel {
         freq,
@@ -456,13 +375,297 @@ pub fn build_panel(
         units,
         cell_units,
         censored,
+        cell_censored,
         active_from,
-        discount,
-        promo_period,
-        since_promo_end,
+        cell_active_from,
+        discount: promotions.discount,
+        promo_period: promotions.promo_period,
+        promo_length: promotions.promo_length,
+        promo_words: promotions.promo_words,
+        cell_promotions: promotions.cell_promotions,
+        promo_vocabulary: promotions.vocabulary,
         poll_sku,
         poll_category,
-        days_to_event,
-        days_since_event,
+        events,
+        event_names,
     })
+}
+
+/// First period with sales of each of `rows` series laid out `[row][period]`.
+fn cell_first_sales(units: &[f32], rows: usize, history_len: usize) -> Vec<Option<usize>> {
+    (0..rows)
+        .map(|row| {
+            units[row * history_len..(row + 1) * history_len]
+                .iter()
+                .position(|value| *value > 0.0)
+        })
+        .collect()
+}
+
+/// What the promotion calendar is laid over.
+struct PromotionGrid<'a> {
+    skus: &'a [String],
+    sku_category: &'a [usize],
+    categories: &'a [String],
+    warehouses: &'a [String],
+    start_days: i32,
+    days_per_period: i64,
+    total_len: usize,
+}
+
+struct PromotionCalendar {
+    discount: Vec<f32>,
+    promo_period: Vec<u16>,
+    promo_length: Vec<u16>,
+    promo_words: Vec<u32>,
+    cell_promotions: Vec<CellPromotion>,
+    vocabulary: Vec<String>,
+}
+
+/// Vocabulary entries kept from promotion names.
+pub const MAX_PROMOTION_WORDS: usize = 16;
+/// A word must name at least this many promotions (and this share of them) to be learned from.
+const MIN_WORD_PROMOTIONS: usize = 5;
+const MIN_WORD_SHARE: f64 = 0.02;
+/// A word in more than this share of names says nothing about a promotion's mechanic.
+const MAX_WORD_SHARE: f64 = 0.9;
+
+/// Lower-case alphabetic words of two letters or more, each once.
+fn name_words(name: &str) -> Vec<String> {
+    let mut words: Vec<String> = name
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|word| word.chars().count() >= 2)
+        .map(str::to_lowercase)
+        .collect();
+    words.sort();
+    words.dedup();
+    words
+}
+
+/// The words that recur in promotion names, merged where they always occur together
+/// ("feature ad"), most frequent first; and each promotion's words as a bit mask.
+pub fn promotion_vocabulary(names: &[Option<String>]) -> (Vec<String>, Vec<u32>) {
+    let words: Vec<Vec<String>> = names
+        .iter()
+        .map(|name| name.as_deref().map(name_words).unwrap_or_default())
+        .collect();
+    let mut occurrences: HashMap<&str, Vec<u32>> = HashMap::new();
+    for (promotion, list) in words.iter().enumerate() {
+        for word in list {
+            occurrences
+                .entry(word.as_str())
+                .or_default()
+                .push(promotion as u32);
+        }
+    }
+    let total = names.len();
+    let minimum = MIN_WORD_PROMOTIONS.max((MIN_WORD_SHARE * total as f64).ceil() as usize);
+    let maximum = (MAX_WORD_SHARE * total as f64).floor() as usize;
+    // Words with the same set of promotions are one entry.
+    let mut groups: HashMap<&Vec<u32>, Vec<&str>> = HashMap::new();
+    for (word, promotions) in &occurrences {
+        if promotions.len() >= minimum && promotions.len() <= maximum {
+            groups.entry(promotions).or_default().push(word);
+        }
+    }
+    let mut entries: Vec<(usize, String, &Vec<u32>)> = groups
+        .into_iter()
+        .map(|(promotions, mut group)| {
+            group.sort();
+            (promotions.len(), group.join(" "), promotions)
+        })
+        .collect();
+    entries.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    entries.truncate(MAX_PROMOTION_WORDS);
+    let mut masks = vec![0u32; total];
+    for (bit, (_, _, promotions)) in entries.iter().enumerate() {
+        for promotion in *promotions {
+            masks[*promotion as usize] |= 1 << bit;
+        }
+    }
+    (
+        entries.into_iter().map(|(_, name, _)| name).collect(),
+        masks,
+    )
+}
+
+/// Promotions are known in advance, so they cover the future periods too. One without a
+/// warehouse scope acts on the SKU in every warehouse (the `[sku][period]` arrays); one with
+/// a warehouse scope acts on its cells only.
+fn promotion_calendar(
+    dataset: &Dataset,
+    grid: &PromotionGrid,
+) -> Result<PromotionCalendar, ForecastError> {
+    let sku_count = grid.skus.len();
+    let total_len = grid.total_len;
+    let promos = &dataset.promotions;
+    let promo_sku = text_column(promos, "sku").unwrap_or_else(|_| vec![None; promos.height()]);
+    let promo_category =
+        text_column(promos, "category").unwrap_or_else(|_| vec![None; promos.height()]);
+    let promo_warehouse =
+        text_column(promos, "warehouse").unwrap_or_else(|_| vec![None; promos.height()]);
+    let promo_names = text_column(promos, "name").unwrap_or_else(|_| vec![None; promos.height()]);
+    let (vocabulary, masks) = promotion_vocabulary(&promo_names);
+    let starts = promos
+        .column("start_date")?
+        .as_materialized_series()
+        .date()?
+        .physical()
+        .clone();
+    let ends = promos
+        .column("end_date")?
+        .as_materialized_series()
+        .date()?
+        .physical()
+        .clone();
+    let discounts = promos
+        .column("discount_pct")?
+        .as_materialized_series()
+        .f64()?
+        .clone();
+    let warehouse_index = index_of(grid.warehouses);
+    let sku_index = index_of(grid.skus);
+    let period_of =
+        |days: i32| -> i64 { i64::from(days - grid.start_days).div_euclid(grid.days_per_period) };
+    let mut calendar = PromotionCalendar {
+        discount: vec![0f32; sku_count * total_len],
+        promo_period: vec![0u16; sku_count * total_len],
+        promo_length: vec![0u16; sku_count * total_len],
+        promo_words: vec![0u32; sku_count * total_len],
+        cell_promotions: Vec::new(),
+        vocabulary,
+    };
+    for row in 0..promos.height() {
+        let (Some(begin), Some(end), Some(pct)) =
+            (starts.get(row), ends.get(row), discounts.get(row))
+        else {
+            continue;
+        };
+        let fraction = (pct / 100.0).clamp(0.0, 0.95) as f32;
+        let (start_period, end_period) = (period_of(begin), period_of(end));
+        if end_period < 0 || start_period >= total_len as i64 {
+            continue;
+        }
+        let first = start_period.max(0) as usize;
+        let last = (end_period as usize).min(total_len - 1);
+        let length = (end_period - start_period + 1).clamp(1, i64::from(u16::MAX)) as u16;
+        let in_scope: Vec<usize> = match (&promo_sku[row], &promo_category[row]) {
+            (Some(scope_sku), _) => sku_index
+                .get(scope_sku.as_str())
+                .copied()
+                .into_iter()
+                .collect(),
+            (None, Some(scope_category)) => (0..sku_count)
+                .filter(|sku| grid.categories[grid.sku_category[*sku]] == *scope_category)
+                .collect(),
+            (None, None) => (0..sku_count).collect(),
+        };
+        if let Some(warehouse) = &promo_warehouse[row] {
+            let Some(&warehouse) = warehouse_index.get(warehouse.as_str()) else {
+                continue;
+            };
+            for sku in in_scope {
+                calendar.cell_promotions.push(CellPromotion {
+                    sku: sku as u32,
+                    warehouse: warehouse as u32,
+                    first: first as u32,
+                    last: last as u32,
+                    start: start_period,
+                    end: end_period,
+                    discount: fraction,
+                    words: masks[row],
+                });
+            }
+            continue;
+        }
+        for sku in in_scope {
+            let base = sku * total_len;
+            for period in first..=last {
+                let index = base + period;
+                calendar.promo_words[index] |= masks[row];
+                // The deepest promotion covering the period defines it; a promotion without
+                // a price cut (a feature ad) still marks the period as promoted.
+                if calendar.promo_period[index] == 0 || fraction > calendar.discount[index] {
+                    calendar.discount[index] = fraction;
+                    calendar.promo_period[index] =
+                        (period as i64 + 1 - start_period).min(i64::from(u16::MAX)) as u16;
+                    calendar.promo_length[index] = length;
+                }
+            }
+        }
+    }
+    calendar
+        .cell_promotions
+        .sort_by_key(|promotion| (promotion.sku, promotion.warehouse, promotion.first));
+    Ok(calendar)
+}
+
+/// Event names (sorted) and every dated occurrence in `[from, to]`, from the events table
+/// or, when there is none, the built-in calendar.
+fn named_events(
+    dataset: &Dataset,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<(Vec<String>, Vec<EventDay>), ForecastError> {
+    let mut dated: Vec<(i32, String)> = match &dataset.events {
+        Some(events) => {
+            let days: Vec<Option<i32>> = events
+                .column("date")?
+                .as_materialized_series()
+                .date()?
+                .physical()
+                .iter()
+                .collect();
+            let names = text_column(events, "event")
+                .unwrap_or_else(|_| vec![Some("event".to_string()); events.height()]);
+            days.into_iter()
+                .zip(names)
+                .filter_map(|(day, name)| Some((day?, name.unwrap_or_else(|| "event".into()))))
+                .collect()
+        }
+        None => crate::calendar::us_retail_events(from, to)
+            .into_iter()
+            .map(|event| (to_days(event.date), event.event))
+            .collect(),
+    };
+    let (from, to) = (to_days(from), to_days(to));
+    dated.retain(|(day, _)| *day >= from && *day <= to);
+    let mut names: Vec<String> = dated.iter().map(|(_, name)| name.clone()).collect();
+    names.sort();
+    names.dedup();
+    let index = index_of(&names);
+    let mut events: Vec<EventDay> = dated
+        .iter()
+        .map(|(day, name)| EventDay {
+            day: *day,
+            event: index[name.as_str()],
+        })
+        .collect();
+    events.sort();
+    events.dedup();
+    Ok((names, events))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recurring_name_words_become_one_vocabulary_entry_each() {
+        let mut names: Vec<Option<String>> = Vec::new();
+        for i in 0..40 {
+            names.push(Some(format!("Brand {i} feature ad at store {i}")));
+            names.push(Some(format!("Brand {i} price cut at store {i}")));
+        }
+        names.push(None);
+        let (vocabulary, masks) = promotion_vocabulary(&names);
+        // "at", "brand" and "store" are in almost every name; "feature ad" always together.
+        assert_eq!(
+            vocabulary,
+            vec!["ad feature".to_string(), "cut price".to_string()]
+        );
+        assert_eq!(masks[0], 0b01);
+        assert_eq!(masks[1], 0b10);
+        assert_eq!(masks[80], 0);
+    }
 }

@@ -165,7 +165,7 @@ impl Dataset {
         ])?;
 
         let promotions = on_backend!(store, pool => {
-            let rows = sqlx::query("SELECT promo_id, start_date, end_date, discount_pct, sku, category, warehouse FROM promotions")
+            let rows = sqlx::query("SELECT promo_id, name, start_date, end_date, discount_pct, sku, category, warehouse FROM promotions")
                 .fetch_all(pool).await.map_err(query_error)?;
             let text = |name: &str| -> Result<Vec<Option<String>>, ForecastError> {
                 rows.iter().map(|r| r.try_get::<Option<String>, _>(name).map_err(query_error)).collect()
@@ -176,6 +176,7 @@ impl Dataset {
             let discount: Vec<f64> = rows.iter().map(|r| r.try_get::<f64, _>("discount_pct")).collect::<Result<_, _>>().map_err(query_error)?;
             DataFrame::new_infer_height(vec![
                 Series::new("promo_id".into(), text("promo_id")?).into(),
+                Series::new("name".into(), text("name")?).into(),
                 date_series("start_date", dates("start_date")?)?.into(),
                 date_series("end_date", dates("end_date")?)?.into(),
                 Series::new("discount_pct".into(), discount).into(),
@@ -186,13 +187,15 @@ impl Dataset {
         });
 
         let stock_levels = on_backend!(store, pool => {
-            let rows = sqlx::query("SELECT sku, date FROM stock_levels WHERE on_hand = 0 \
+            let rows = sqlx::query("SELECT sku, warehouse, date FROM stock_levels WHERE on_hand = 0 \
                  AND ($1 IS NULL OR sku IN (SELECT sku FROM products WHERE category = $1))").bind(only_category).fetch_all(pool).await.map_err(query_error)?;
             let sku: Vec<String> = rows.iter().map(|r| r.try_get("sku")).collect::<Result<_, _>>().map_err(query_error)?;
+            let warehouse: Vec<String> = rows.iter().map(|r| r.try_get("warehouse")).collect::<Result<_, _>>().map_err(query_error)?;
             let date: Vec<NaiveDate> = rows.iter().map(|r| r.try_get("date")).collect::<Result<_, _>>().map_err(query_error)?;
             let height = sku.len();
             DataFrame::new_infer_height(vec![
                 Series::new("sku".into(), sku).into(),
+                Series::new("warehouse".into(), warehouse).into(),
                 date_series("date", date)?.into(),
                 Series::new("on_hand".into(), vec![0i64; height]).into(),
             ])?
@@ -236,17 +239,17 @@ impl Dataset {
                 }
             }
         };
-        let event_dates: Vec<NaiveDate> = on_backend!(store, pool => {
-            sqlx::query_scalar("SELECT DISTINCT date FROM events").fetch_all(pool).await.map_err(query_error)?
+        let named_events: Vec<(NaiveDate, String)> = on_backend!(store, pool => {
+            sqlx::query_as("SELECT date, event FROM events ORDER BY date, event").fetch_all(pool).await.map_err(query_error)?
         });
-        let events = if event_dates.is_empty() {
+        let events = if named_events.is_empty() {
             None
         } else {
-            Some(DataFrame::new_infer_height(vec![date_series(
-                "date",
-                event_dates,
-            )?
-            .into()])?)
+            let (dates, names): (Vec<NaiveDate>, Vec<String>) = named_events.into_iter().unzip();
+            Some(DataFrame::new_infer_height(vec![
+                date_series("date", dates)?.into(),
+                Series::new("event".into(), names).into(),
+            ])?)
         };
 
         Ok(Dataset {

@@ -1,16 +1,22 @@
-//! The forecasting engine: typed inputs → panel → per-category linfa models → quantile
-//! forecasts per SKU × warehouse × period, with rolling-origin backtests and a registry of
-//! fitted models.
+//! The forecasting engine: typed inputs → panel of SKU × warehouse series → pooled linfa
+//! models and simple baselines, chosen per category on held-out origins → quantile forecasts
+//! per SKU × warehouse × period, with rolling-origin backtests and a registry of fitted
+//! models.
 //!
-//! `dataset` (reading a folder or the store) and `registry`/`output` (writing artifacts,
-//! files and tables) are the edges; `build_panel`, `features`, `model`, `engine`,
-//! `quantiles`, `metrics` and `backtest` are pure.
+//! `dataset` (reading a folder or the store), `registry`/`output` (writing artifacts, files
+//! and tables) and `pipeline` are the edges; `build_panel`, `cell`, `events`, `features`,
+//! `baselines`, `model`, `selection`, `engine`, `quantiles`, `metrics`, `evaluation` and
+//! `backtest` are pure.
 
 pub mod backtest;
+pub mod baselines;
 pub mod build_panel;
+pub mod cell;
 pub mod dataset;
 pub mod engine;
 mod error;
+pub mod evaluation;
+pub mod events;
 pub mod features;
 pub mod metrics;
 pub mod model;
@@ -19,6 +25,7 @@ pub mod panel;
 pub mod pipeline;
 pub mod quantiles;
 pub mod registry;
+pub mod selection;
 
 pub use error::ForecastError;
 

@@ -1,22 +1,29 @@
-//! Per-category regression models: a Poisson GLM with log link (IRLS, each step solved with
-//! linfa-linalg) and least squares on a log1p target with a small ridge penalty
-//! (linfa-linear's `LinearRegression`). Features are standardised first; coefficients are
-//! stored standardised.
+//! The pooled regression models: a Poisson GLM with log link and the series' base level as
+//! offset (IRLS, each step solved with linfa-linalg's Cholesky), and least squares on
+//! log(units + c) relative to log(base + c) (the Cholesky-compressed normal equations solved
+//! by linfa-linear's `LinearRegression`). Both penalise standardised coefficients (ridge),
+//! more for category-specific columns, so a category with little data stays near the pool.
+//!
+//! Rows are stored sparse: most columns (events, name words, category terms) are zero in
+//! most rows, and the normal equations are accumulated from the non-zeros only. Centering is
+//! done algebraically (the Schur complement of the intercept), so the zeros stay zeros.
 //!
 //! linfa-linear's `TweedieRegressor` (L-BFGS) did not terminate on our data in testing, so
 //! the Poisson fit uses IRLS with step-halving, which converges in a handful of steps.
 
 use linfa::prelude::*;
-use linfa_linalg::cholesky::{Cholesky, SolveC};
+use linfa_linalg::cholesky::Cholesky;
 use linfa_linear::LinearRegression;
-use ndarray::{s, Array1, Array2, ArrayView1, Axis, Zip};
+use ndarray::{Array1, Array2};
+use rayon::prelude::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
-    /// Poisson GLM, log link: suits count-like, intermittent demand.
+    /// Poisson GLM, log link: suits count-like, intermittent demand; estimates the mean.
     Poisson,
-    /// Least squares on log1p(units) with ridge, back-transformed with a smearing factor.
+    /// Least squares on log units: estimates the median, robust to promotion spikes (the
+    /// choice blends it with mean estimates where its shortfall in total matters).
     LogLinear,
 }
 
@@ -32,27 +39,61 @@ impl ModelKind {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FittedModel {
     pub kind: ModelKind,
+    /// Column means and standard deviations of the training rows (for reading effects on
+    /// the standardised scale).
     pub means: Vec<f64>,
     pub scales: Vec<f64>,
+    /// Coefficients on the raw columns.
     pub coefficients: Vec<f64>,
     pub intercept: f64,
-    /// Duan's smearing factor for the log-linear model (1 for Poisson).
-    pub smearing: f64,
 }
 
-/// Row-major training matrix.
+/// How hard one column's coefficient is pulled toward zero.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Penalty {
+    /// Times the model's ridge penalty, on the standardised coefficient.
+    pub multiplier: f64,
+    /// For a column that is the same for every series in a period (an event window): rows of
+    /// one period share that period's shocks, so the evidence is the number of periods the
+    /// column is on, not the number of rows. With `Some(ρ)` the coefficient is shrunk by
+    /// k / (k + ρ) for a column on in k distinct periods.
+    pub per_occurrence: Option<f64>,
+}
+
+impl Penalty {
+    pub const PLAIN: Penalty = Penalty {
+        multiplier: 1.0,
+        per_occurrence: None,
+    };
+}
+
+/// Training rows, sparse: row i's non-zeros are `columns/values[offsets[i]..offsets[i+1]]`.
 pub struct TrainingData {
     pub width: usize,
-    pub rows: Vec<f64>,
+    offsets: Vec<u32>,
+    columns: Vec<u16>,
+    values: Vec<f32>,
     pub targets: Vec<f64>,
+    /// The series' base level at the row's origin.
+    pub bases: Vec<f64>,
+    /// Whether the target period is promoted.
+    pub promoted: Vec<bool>,
+    /// The target's period (for counting the periods a column is on).
+    pub periods: Vec<u32>,
 }
 
 impl TrainingData {
     pub fn new(width: usize) -> TrainingData {
+        assert!(width < u16::MAX as usize, "too many feature columns");
         TrainingData {
             width,
-            rows: Vec::new(),
+            offsets: vec![0],
+            columns: Vec::new(),
+            values: Vec::new(),
             targets: Vec::new(),
+            bases: Vec::new(),
+            promoted: Vec::new(),
+            periods: Vec::new(),
         }
     }
 
@@ -64,142 +105,364 @@ impl TrainingData {
         self.targets.is_empty()
     }
 
-    pub fn push(&mut self, row: &[f64], target: f64) {
+    pub fn push(&mut self, row: &[f64], target: f64, base: f64, promoted: bool, period: usize) {
         debug_assert_eq!(row.len(), self.width);
-        self.rows.extend_from_slice(row);
+        debug_assert!(base > 0.0 && target >= 0.0);
+        for (column, value) in row.iter().enumerate() {
+            if *value != 0.0 {
+                self.columns.push(column as u16);
+                self.values.push(*value as f32);
+            }
+        }
+        self.offsets.push(self.columns.len() as u32);
         self.targets.push(target);
+        self.bases.push(base);
+        self.promoted.push(promoted);
+        self.periods.push(period as u32);
+    }
+
+    pub fn append(&mut self, other: TrainingData) {
+        assert_eq!(self.width, other.width);
+        let shift = self.columns.len() as u32;
+        self.offsets
+            .extend(other.offsets[1..].iter().map(|offset| offset + shift));
+        self.columns.extend(other.columns);
+        self.values.extend(other.values);
+        self.targets.extend(other.targets);
+        self.bases.extend(other.bases);
+        self.promoted.extend(other.promoted);
+        self.periods.extend(other.periods);
+    }
+
+    /// Per column: the distinct target periods in which it is non-zero (counted only for
+    /// columns with a per-occurrence penalty).
+    fn occurrences(&self, penalties: &[Penalty]) -> Vec<u32> {
+        let counted: Vec<bool> = penalties
+            .iter()
+            .map(|p| p.per_occurrence.is_some())
+            .collect();
+        let mut seen: Vec<std::collections::HashSet<u32>> = vec![Default::default(); self.width];
+        for row in 0..self.len() {
+            let (columns, _) = self.row(row);
+            for column in columns {
+                if counted[*column as usize] {
+                    seen[*column as usize].insert(self.periods[row]);
+                }
+            }
+        }
+        seen.iter().map(|periods| periods.len() as u32).collect()
+    }
+
+    /// The log-linear response of one row: log(y + c) − log(base + c).
+    fn log_response(&self, row: usize) -> f64 {
+        let shift = log_linear_shift(self.bases[row]);
+        (self.targets[row].max(0.0) + shift).ln() - (self.bases[row] + shift).ln()
+    }
+
+    /// Each row's residual on the log-linear scale under `model`'s coefficients.
+    pub fn log_residuals(&self, model: &FittedModel) -> Vec<f64> {
+        (0..self.len())
+            .map(|row| {
+                self.log_response(row) - model.intercept - self.dot(row, &model.coefficients)
+            })
+            .collect()
+    }
+
+    fn row(&self, row: usize) -> (&[u16], &[f32]) {
+        let (begin, end) = (self.offsets[row] as usize, self.offsets[row + 1] as usize);
+        (&self.columns[begin..end], &self.values[begin..end])
+    }
+
+    fn dot(&self, row: usize, coefficients: &[f64]) -> f64 {
+        let (columns, values) = self.row(row);
+        columns
+            .iter()
+            .zip(values)
+            .map(|(c, v)| coefficients[*c as usize] * f64::from(*v))
+            .sum()
+    }
+
+    fn moments(&self) -> (Vec<f64>, Vec<f64>) {
+        let (n, p) = (self.len() as f64, self.width);
+        let mut sums = vec![0.0; p];
+        let mut squares = vec![0.0; p];
+        for (column, value) in self.columns.iter().zip(&self.values) {
+            let value = f64::from(*value);
+            sums[*column as usize] += value;
+            squares[*column as usize] += value * value;
+        }
+        let means: Vec<f64> = sums.iter().map(|s| s / n).collect();
+        let scales = (0..p)
+            .map(|j| {
+                let variance = squares[j] / n - means[j] * means[j];
+                if variance > 1e-12 {
+                    variance.sqrt()
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        (means, scales)
+    }
+
+    /// Σ wᵢ·[1, xᵢ][1, xᵢ]ᵀ and Σ wᵢ·zᵢ·[1, xᵢ], from the non-zeros, in parallel chunks.
+    fn weighted_normal_equations(
+        &self,
+        weights: &[f64],
+        responses: &[f64],
+    ) -> (Array2<f64>, Array1<f64>) {
+        let p = self.width + 1;
+        const CHUNK_ROWS: usize = 8192;
+        let chunks: Vec<usize> = (0..self.len()).step_by(CHUNK_ROWS).collect();
+        let (gram, moment) = chunks
+            .par_iter()
+            .map(|&begin| {
+                let mut gram = vec![0.0; p * p];
+                let mut moment = vec![0.0; p];
+                for row in begin..(begin + CHUNK_ROWS).min(self.len()) {
+                    let w = weights[row];
+                    if w == 0.0 {
+                        continue;
+                    }
+                    let wz = w * responses[row];
+                    let (columns, values) = self.row(row);
+                    gram[0] += w;
+                    moment[0] += wz;
+                    for (a, (ca, va)) in columns.iter().zip(values).enumerate() {
+                        let i = *ca as usize + 1;
+                        let wv = w * f64::from(*va);
+                        let row_base = i * p;
+                        gram[row_base] += wv;
+                        moment[i] += wz * f64::from(*va);
+                        for (cb, vb) in columns[..=a].iter().zip(&values[..=a]) {
+                            gram[row_base + *cb as usize + 1] += wv * f64::from(*vb);
+                        }
+                    }
+                }
+                (gram, moment)
+            })
+            .reduce(
+                || (vec![0.0; p * p], vec![0.0; p]),
+                |(mut ga, mut ma), (gb, mb)| {
+                    ga.iter_mut().zip(gb).for_each(|(a, b)| *a += b);
+                    ma.iter_mut().zip(mb).for_each(|(a, b)| *a += b);
+                    (ga, ma)
+                },
+            );
+        // Only the lower triangle of the feature block (and column 0) was accumulated.
+        let mut matrix = Array2::from_shape_vec((p, p), gram).expect("square");
+        for i in 1..p {
+            matrix[[0, i]] = matrix[[i, 0]];
+            for j in 1..i {
+                matrix[[j, i]] = matrix[[i, j]];
+            }
+        }
+        (matrix, Array1::from_vec(moment))
     }
 }
 
-/// Ridge penalty of the log-linear model on standardised coefficients, per 1000 rows.
 const RIDGE_PENALTY_PER_1000_ROWS: f64 = 1.0;
 const RIDGE_PENALTY_FLOOR: f64 = 20.0;
-/// L2 penalty on standardised Poisson coefficients (not the intercept): per training row,
-/// with a floor so small categories do not overfit.
 const POISSON_L2: f64 = 1e-3;
 const POISSON_L2_FLOOR: f64 = 20.0;
-const POISSON_MAX_ITERATIONS: usize = 30;
-const POISSON_TOLERANCE: f64 = 1e-7;
+const POISSON_MAX_ITERATIONS: usize = 25;
+const POISSON_TOLERANCE: f64 = 1e-6;
 const MAX_LINEAR_PREDICTOR: f64 = 15.0;
-
-fn standardise(data: &TrainingData) -> (Vec<f64>, Vec<f64>, Array2<f64>) {
-    let (n, p) = (data.len(), data.width);
-    let mut means = vec![0.0; p];
-    let mut squares = vec![0.0; p];
-    for row in data.rows.chunks_exact(p) {
-        for (j, value) in row.iter().enumerate() {
-            means[j] += value;
-            squares[j] += value * value;
-        }
-    }
-    let scales: Vec<f64> = (0..p)
-        .map(|j| {
-            means[j] /= n as f64;
-            let variance = squares[j] / n as f64 - means[j] * means[j];
-            if variance > 1e-12 {
-                variance.sqrt()
-            } else {
-                1.0
-            }
-        })
-        .collect();
-    let mut matrix = Array2::<f64>::zeros((n, p));
-    for (i, row) in data.rows.chunks_exact(p).enumerate() {
-        for (j, value) in row.iter().enumerate() {
-            matrix[[i, j]] = (value - means[j]) / scales[j];
-        }
-    }
-    (means, scales, matrix)
+/// The log-linear target's shift, relative to the base and in units: log(y + c) is finite
+/// at zero sales and close to log(y) for a busy series.
+const SHIFT_SHARE: f64 = 0.1;
+const SHIFT_UNITS: f64 = 0.05;
+fn median_units(eta: f64, base: f64) -> f64 {
+    let shift = log_linear_shift(base);
+    ((base + shift) * eta.clamp(-MAX_LINEAR_PREDICTOR, MAX_LINEAR_PREDICTOR).exp() - shift).max(0.0)
 }
 
-/// Poisson regression with log link by iteratively reweighted least squares: each step
-/// solves the weighted normal equations (with a small ridge) by Cholesky (linfa-linalg).
-/// Deviance is checked every step, so a bad step is halved instead of diverging.
-fn fit_poisson_irls(
-    matrix: &Array2<f64>,
-    targets: &[f64],
+pub fn log_linear_shift(base: f64) -> f64 {
+    SHIFT_SHARE * base + SHIFT_UNITS
+}
+
+/// The penalty per standardised coefficient: the ridge penalty times the column's
+/// multiplier, plus, for a per-occurrence column on in k periods, ρ/k times its information
+/// (the diagonal of the system), which shrinks it by k / (k + ρ).
+fn effective_penalties(
+    diagonal: &[f64],
+    penalty: f64,
+    penalties: &[Penalty],
+    occurrences: &[u32],
+) -> Vec<f64> {
+    (0..penalties.len())
+        .map(|j| {
+            let plain = penalty * penalties[j].multiplier;
+            match penalties[j].per_occurrence {
+                Some(rho) if rho.is_finite() && occurrences[j] > 0 => {
+                    plain + rho * diagonal[j] / f64::from(occurrences[j])
+                }
+                // Never on, or switched off: held at zero.
+                Some(_) => plain.max(1.0) * 1e9,
+                None => plain,
+            }
+        })
+        .collect()
+}
+
+/// Solves the ridge problem from weighted normal equations over [1, x]: the intercept is
+/// free, coefficient j is penalised on the standardised scale (see [`effective_penalties`]).
+/// Centering is the Schur complement of the intercept, so the system is well conditioned.
+/// Returns the coefficients, the intercept and the penalties used.
+fn solve_ridge(
+    gram: &Array2<f64>,
+    moment: &Array1<f64>,
+    scales: &[f64],
+    penalty: f64,
+    penalties: &[Penalty],
+    occurrences: &[u32],
+) -> Result<(Vec<f64>, f64, Vec<f64>), String> {
+    let p = scales.len();
+    let total_weight = gram[[0, 0]];
+    if total_weight.is_nan() || total_weight <= 0.0 {
+        return Err("no weight in the training rows".to_string());
+    }
+    // Standardised, centred system: S⁻¹(Gxx − gx gxᵀ/g00)S⁻¹ + λ·diag(m).
+    let mut system = Array2::<f64>::zeros((p, p));
+    let mut right = Array1::<f64>::zeros(p);
+    for i in 0..p {
+        let gi = gram[[i + 1, 0]];
+        right[i] = (moment[i + 1] - gi * moment[0] / total_weight) / scales[i];
+        for j in 0..=i {
+            let value = (gram[[i + 1, j + 1]] - gi * gram[[j + 1, 0]] / total_weight)
+                / (scales[i] * scales[j]);
+            system[[i, j]] = value;
+            system[[j, i]] = value;
+        }
+    }
+    let diagonal: Vec<f64> = (0..p).map(|i| system[[i, i]]).collect();
+    let effective = effective_penalties(&diagonal, penalty, penalties, occurrences);
+    for i in 0..p {
+        system[[i, i]] += effective[i];
+    }
+    let lower = system
+        .cholesky()
+        .map_err(|error| format!("normal equations: {error}"))?;
+    // Forward substitution L w = right, then hand linfa-linear the square system Lᵀβ = w
+    // (the same solution as the normal equations).
+    let mut projected = Array1::<f64>::zeros(p);
+    for i in 0..p {
+        let mut value = right[i];
+        for k in 0..i {
+            value -= lower[[i, k]] * projected[k];
+        }
+        projected[i] = value / lower[[i, i]];
+    }
+    let dataset = Dataset::new(lower.t().to_owned(), projected);
+    let model = LinearRegression::new()
+        .with_intercept(false)
+        .fit(&dataset)
+        .map_err(|error| error.to_string())?;
+    let standardised = model.params();
+    let coefficients: Vec<f64> = (0..p).map(|j| standardised[j] / scales[j]).collect();
+    let intercept = (moment[0]
+        - (0..p)
+            .map(|j| gram[[j + 1, 0]] * coefficients[j])
+            .sum::<f64>())
+        / total_weight;
+    if !intercept.is_finite() || coefficients.iter().any(|c| !c.is_finite()) {
+        return Err("the fit is not finite".to_string());
+    }
+    Ok((coefficients, intercept, effective))
+}
+
+/// Poisson regression with log link and offset log(base) by iteratively reweighted least
+/// squares; the deviance is checked every step, so a bad step is halved instead of diverging.
+fn fit_poisson(
+    data: &TrainingData,
+    scales: &[f64],
+    penalties: &[Penalty],
     start: Option<(Vec<f64>, f64)>,
 ) -> Result<(Vec<f64>, f64), String> {
-    let (n, p) = matrix.dim();
-    let y = ArrayView1::from(targets);
-    let mean = y.mean().unwrap_or(0.0);
-    if mean.is_nan() || mean <= 0.0 {
+    let occurrences = data.occurrences(penalties);
+    let n = data.len();
+    let offsets: Vec<f64> = data.bases.iter().map(|b| b.ln()).collect();
+    let total: f64 = data.targets.iter().sum();
+    let exposure: f64 = data.bases.iter().sum();
+    if total.is_nan() || total <= 0.0 {
         return Err("no sales in the training rows".to_string());
     }
-    let deviance = |eta: &Array1<f64>| -> f64 {
-        eta.iter()
-            .zip(y.iter())
+    let predictors = |coefficients: &[f64], intercept: f64| -> Vec<f64> {
+        (0..n)
+            .into_par_iter()
+            .map(|row| {
+                (offsets[row] + intercept + data.dot(row, coefficients))
+                    .clamp(-MAX_LINEAR_PREDICTOR, MAX_LINEAR_PREDICTOR)
+            })
+            .collect()
+    };
+    let deviance = |eta: &[f64]| -> f64 {
+        eta.par_iter()
+            .zip(data.targets.par_iter())
             .map(|(e, y)| {
-                let mu = e.clamp(-MAX_LINEAR_PREDICTOR, MAX_LINEAR_PREDICTOR).exp();
+                let mu = e.exp();
                 let term = if *y > 0.0 { y * (y / mu).ln() } else { 0.0 };
                 2.0 * (term - (y - mu))
             })
             .sum()
     };
-    let (mut intercept, mut coefficients, mut eta) = match start {
-        Some((coefficients, intercept)) if coefficients.len() == p => {
-            let coefficients = Array1::from_vec(coefficients);
-            let eta = matrix.dot(&coefficients) + intercept;
-            (intercept, coefficients, eta)
-        }
-        _ => (
-            mean.ln(),
-            Array1::<f64>::zeros(p),
-            Array1::from_elem(n, mean.ln()),
-        ),
+    let penalty_of = |coefficients: &[f64], effective: &[f64]| -> f64 {
+        coefficients
+            .iter()
+            .zip(scales)
+            .zip(effective)
+            .map(|((c, s), e)| e * (c * s).powi(2))
+            .sum()
     };
+    let penalty = (POISSON_L2 * n as f64).max(POISSON_L2_FLOOR);
+    let (mut coefficients, mut intercept) = match start {
+        Some((coefficients, intercept)) if coefficients.len() == data.width => {
+            (coefficients, intercept)
+        }
+        _ => (vec![0.0; data.width], (total / exposure).ln()),
+    };
+    let mut eta = predictors(&coefficients, intercept);
     let mut current = deviance(&eta);
     if !current.is_finite() {
-        // A warm start that does not fit these rows at all: start from the mean instead.
-        intercept = mean.ln();
-        coefficients = Array1::<f64>::zeros(p);
-        eta = Array1::from_elem(n, intercept);
+        coefficients = vec![0.0; data.width];
+        intercept = (total / exposure).ln();
+        eta = predictors(&coefficients, intercept);
         current = deviance(&eta);
     }
-    let ridge = (POISSON_L2 * n as f64).max(POISSON_L2_FLOOR);
+    let mut first = true;
     for _ in 0..POISSON_MAX_ITERATIONS {
-        let mu = eta.mapv(|e| e.clamp(-MAX_LINEAR_PREDICTOR, MAX_LINEAR_PREDICTOR).exp());
-        let z: Array1<f64> = Zip::from(&eta)
-            .and(&y)
-            .and(&mu)
-            .map_collect(|e, y, m| e + (y - m) / m);
-        let weighted = matrix * &mu.view().insert_axis(Axis(1));
-        let mut normal = Array2::<f64>::zeros((p + 1, p + 1));
-        normal[[0, 0]] = mu.sum();
-        let column_sums = weighted.sum_axis(Axis(0));
-        normal.slice_mut(s![0, 1..]).assign(&column_sums);
-        normal.slice_mut(s![1.., 0]).assign(&column_sums);
-        normal
-            .slice_mut(s![1.., 1..])
-            .assign(&matrix.t().dot(&weighted));
-        for j in 1..=p {
-            normal[[j, j]] += ridge;
+        let weights: Vec<f64> = eta.iter().map(|e| e.exp()).collect();
+        let responses: Vec<f64> = (0..n)
+            .map(|row| eta[row] - offsets[row] + (data.targets[row] - weights[row]) / weights[row])
+            .collect();
+        let (gram, moment) = data.weighted_normal_equations(&weights, &responses);
+        let (proposed, proposed_intercept, effective) =
+            solve_ridge(&gram, &moment, scales, penalty, penalties, &occurrences)?;
+        // The objective uses this iteration's penalties (they follow the weights).
+        if first {
+            current += penalty_of(&coefficients, &effective);
+            first = false;
         }
-        let mut right = Array2::<f64>::zeros((p + 1, 1));
-        right[[0, 0]] = (&mu * &z).sum();
-        right.slice_mut(s![1.., 0]).assign(&weighted.t().dot(&z));
-        let solution = normal
-            .solvec(&right)
-            .map_err(|error| format!("Poisson step: {error}"))?;
-        let proposed_intercept = solution[[0, 0]];
-        let proposed: Array1<f64> = solution.slice(s![1.., 0]).to_owned();
-        // Step-halving keeps the deviance non-increasing.
         let mut step = 1.0;
         let mut accepted = false;
         for _ in 0..10 {
+            let candidate: Vec<f64> = coefficients
+                .iter()
+                .zip(&proposed)
+                .map(|(c, p)| c + step * (p - c))
+                .collect();
             let candidate_intercept = intercept + step * (proposed_intercept - intercept);
-            let candidate: Array1<f64> = &coefficients + &((&proposed - &coefficients) * step);
-            let candidate_eta = matrix.dot(&candidate) + candidate_intercept;
-            let candidate_deviance = deviance(&candidate_eta);
+            let candidate_eta = predictors(&candidate, candidate_intercept);
+            let candidate_deviance = deviance(&candidate_eta) + penalty_of(&candidate, &effective);
             if candidate_deviance.is_finite() && candidate_deviance <= current * (1.0 + 1e-12) {
                 let improvement = (current - candidate_deviance) / current.max(1e-12);
-                intercept = candidate_intercept;
                 coefficients = candidate;
+                intercept = candidate_intercept;
                 eta = candidate_eta;
                 current = candidate_deviance;
                 accepted = true;
                 if improvement < POISSON_TOLERANCE {
-                    return finish_poisson(coefficients, intercept);
+                    return Ok((coefficients, intercept));
                 }
                 break;
             }
@@ -209,46 +472,18 @@ fn fit_poisson_irls(
             break;
         }
     }
-    finish_poisson(coefficients, intercept)
-}
-
-fn finish_poisson(coefficients: Array1<f64>, intercept: f64) -> Result<(Vec<f64>, f64), String> {
     if !intercept.is_finite() || coefficients.iter().any(|c| !c.is_finite()) {
         return Err("Poisson fit diverged".to_string());
     }
-    Ok((coefficients.to_vec(), intercept))
+    Ok((coefficients, intercept))
 }
 
-/// Ridge least squares min ‖Xβ − y‖² + λ‖β‖² compressed to an equivalent square system: with
-/// XᵀX + λI = LLᵀ (Cholesky), the p × p problem Lᵀβ = L⁻¹Xᵀy has the same normal equations,
-/// hence the same solution. linfa-linear then solves p rows instead of n + p: the QR of the
-/// full (n + p) × p matrix was a third of a whole forecast's time on the 2000-SKU bench.
-fn ridge_normal_system(
-    matrix: &Array2<f64>,
-    targets: &[f64],
-    penalty: f64,
-) -> Result<(Array2<f64>, Array1<f64>), String> {
-    let p = matrix.ncols();
-    let mut gram = matrix.t().dot(matrix);
-    for j in 0..p {
-        gram[[j, j]] += penalty;
-    }
-    let moment = matrix.t().dot(&ArrayView1::from(targets));
-    let lower = gram.cholesky().map_err(|error| error.to_string())?;
-    // Forward substitution: L w = Xᵀy.
-    let mut projected = Array1::<f64>::zeros(p);
-    for i in 0..p {
-        let mut value = moment[i];
-        for k in 0..i {
-            value -= lower[[i, k]] * projected[k];
-        }
-        projected[i] = value / lower[[i, i]];
-    }
-    Ok((lower.t().to_owned(), projected))
-}
-
-pub fn fit(kind: ModelKind, data: &TrainingData) -> Result<FittedModel, String> {
-    fit_from(kind, data, None)
+pub fn fit(
+    kind: ModelKind,
+    data: &TrainingData,
+    penalties: &[Penalty],
+) -> Result<FittedModel, String> {
+    fit_from(kind, data, penalties, None)
 }
 
 /// Like [`fit`], starting from an earlier fit of the same kind on similar rows (the held-out
@@ -256,101 +491,78 @@ pub fn fit(kind: ModelKind, data: &TrainingData) -> Result<FittedModel, String> 
 pub fn fit_from(
     kind: ModelKind,
     data: &TrainingData,
+    penalties: &[Penalty],
     start: Option<&FittedModel>,
 ) -> Result<FittedModel, String> {
-    if data.len() < data.width * 4 {
+    assert_eq!(penalties.len(), data.width);
+    if data.len() < data.width.max(10) * 2 {
         return Err(format!(
             "{} training rows for {} features",
             data.len(),
             data.width
         ));
     }
-    let (means, scales, matrix) = standardise(data);
+    let (means, scales) = data.moments();
     match kind {
         ModelKind::Poisson => {
             let start = start
                 .filter(|model| model.kind == ModelKind::Poisson)
-                .map(|model| model.restandardised(&means, &scales));
-            let (coefficients, intercept) = fit_poisson_irls(&matrix, &data.targets, start)?;
+                .map(|model| (model.coefficients.clone(), model.intercept));
+            let (coefficients, intercept) = fit_poisson(data, &scales, penalties, start)?;
             Ok(FittedModel {
                 kind,
                 means,
                 scales,
                 coefficients,
                 intercept,
-                smearing: 1.0,
             })
         }
         ModelKind::LogLinear => {
-            // Ridge on a centred target, so the intercept (the target mean) is not penalised.
             let n = data.len();
-            let logs: Vec<f64> = data.targets.iter().map(|y| y.max(0.0).ln_1p()).collect();
-            let mean_log = logs.iter().sum::<f64>() / n as f64;
+            let responses: Vec<f64> = (0..n).map(|row| data.log_response(row)).collect();
             let penalty =
                 (RIDGE_PENALTY_PER_1000_ROWS * n as f64 / 1000.0).max(RIDGE_PENALTY_FLOOR);
-            let centred: Vec<f64> = logs.iter().map(|value| value - mean_log).collect();
-            let (factor, projected) = ridge_normal_system(&matrix, &centred, penalty)
-                .map_err(|e| format!("least squares: {e}"))?;
-            let dataset = Dataset::new(factor, projected);
-            let model = LinearRegression::new()
-                .with_intercept(false)
-                .fit(&dataset)
-                .map_err(|error| error.to_string())?;
-            let coefficients = model.params().to_vec();
-            if coefficients.iter().any(|c| !c.is_finite()) {
-                return Err("least squares fit is not finite".to_string());
-            }
-            let fitted = matrix.dot(model.params());
-            let smearing = fitted
-                .iter()
-                .zip(&logs)
-                .map(|(f, y)| (y - mean_log - f).exp())
-                .sum::<f64>()
-                / n as f64;
+            let (gram, moment) = data.weighted_normal_equations(&vec![1.0; n], &responses);
+            let occurrences = data.occurrences(penalties);
+            let (coefficients, intercept, _) =
+                solve_ridge(&gram, &moment, &scales, penalty, penalties, &occurrences)
+                    .map_err(|e| format!("least squares: {e}"))?;
             Ok(FittedModel {
                 kind,
                 means,
                 scales,
                 coefficients,
-                intercept: mean_log,
-                smearing: if smearing.is_finite() { smearing } else { 1.0 },
+                intercept,
             })
         }
     }
 }
 
 impl FittedModel {
-    /// The same linear predictor expressed on another standardisation (means, scales):
-    /// β′ⱼ = βⱼ·s′ⱼ/sⱼ and the intercept absorbs the shift of the means.
-    fn restandardised(&self, means: &[f64], scales: &[f64]) -> (Vec<f64>, f64) {
-        let mut intercept = self.intercept;
-        let coefficients = (0..self.coefficients.len())
-            .map(|j| {
-                let raw = self.coefficients[j] / self.scales[j];
-                intercept += raw * (means[j] - self.means[j]);
-                raw * scales[j]
-            })
-            .collect();
-        (coefficients, intercept)
-    }
-
-    /// Expected units for one feature row (never negative, never NaN).
-    pub fn predict(&self, row: &[f64]) -> f64 {
+    /// Expected units for one feature row of a series with base level `base` (never
+    /// negative, never NaN).
+    pub fn predict(&self, row: &[f64], base: f64) -> f64 {
         debug_assert_eq!(row.len(), self.coefficients.len());
         let mut eta = self.intercept;
-        for (j, value) in row.iter().enumerate() {
-            eta += self.coefficients[j] * (value - self.means[j]) / self.scales[j];
+        for (value, coefficient) in row.iter().zip(&self.coefficients) {
+            eta += coefficient * value;
         }
         let eta = eta.clamp(-MAX_LINEAR_PREDICTOR, MAX_LINEAR_PREDICTOR);
         let value = match self.kind {
-            ModelKind::Poisson => eta.exp(),
-            ModelKind::LogLinear => (eta.exp() * self.smearing - 1.0).max(0.0),
+            ModelKind::Poisson => base * eta.exp(),
+            ModelKind::LogLinear => median_units(eta, base),
         };
         if value.is_finite() {
             value
         } else {
             0.0
         }
+    }
+
+    /// The multiplier a change of `delta` in column `column` applies (the model is
+    /// multiplicative in every column).
+    pub fn effect(&self, column: usize, delta: f64) -> f64 {
+        (self.coefficients[column] * delta).clamp(-20.0, 20.0).exp()
     }
 }
 
@@ -369,20 +581,53 @@ mod tests {
             let x0 = (i % 10) as f64 / 10.0;
             let x1 = ((state >> 33) % 100) as f64 / 100.0;
             let mean = (0.5 + 1.5 * x0 - 0.5 * x1).exp();
-            data.push(&[x0, x1], mean);
+            data.push(&[x0, x1], mean, 1.0, false, i);
         }
         for kind in [ModelKind::Poisson, ModelKind::LogLinear] {
-            let model = fit(kind, &data).unwrap();
-            let low = model.predict(&[0.0, 0.5]);
-            let high = model.predict(&[0.9, 0.5]);
+            let model = fit(kind, &data, &[Penalty::PLAIN; 2]).unwrap();
+            let low = model.predict(&[0.0, 0.5], 1.0);
+            let high = model.predict(&[0.9, 0.5], 1.0);
             assert!(high > 2.5 * low, "{kind:?}: {low} → {high}");
         }
     }
 
     #[test]
+    fn a_heavier_penalty_keeps_a_column_nearer_zero() {
+        let mut data = TrainingData::new(2);
+        for i in 0..2000 {
+            let x = if i % 2 == 0 { 1.0 } else { 0.0 };
+            let z = if i % 7 == 0 { 1.0 } else { 0.0 };
+            data.push(
+                &[x, z],
+                (1.0 + x) * (1.0 + 0.5 * z) * 3.0,
+                1.0,
+                false,
+                i / 100,
+            );
+        }
+        let free = fit(ModelKind::Poisson, &data, &[Penalty::PLAIN; 2]).unwrap();
+        let tight = Penalty {
+            multiplier: 1000.0,
+            per_occurrence: None,
+        };
+        let tight = fit(ModelKind::Poisson, &data, &[Penalty::PLAIN, tight]).unwrap();
+        assert!(free.coefficients[1] > 0.3, "{:?}", free.coefficients);
+        assert!(tight.coefficients[1].abs() < free.coefficients[1] / 2.0);
+        // Column 1 is on in every period here (20 of them): ρ = 20 halves it.
+        let occurrence = Penalty {
+            multiplier: 1.0,
+            per_occurrence: Some(20.0),
+        };
+        let halved = fit(ModelKind::LogLinear, &data, &[Penalty::PLAIN, occurrence]).unwrap();
+        let plain = fit(ModelKind::LogLinear, &data, &[Penalty::PLAIN; 2]).unwrap();
+        let ratio = halved.coefficients[1] / plain.coefficients[1];
+        assert!((0.4..0.6).contains(&ratio), "{ratio}");
+    }
+
+    #[test]
     fn too_little_data_is_an_error_not_a_panic() {
         let mut data = TrainingData::new(3);
-        data.push(&[1.0, 2.0, 3.0], 1.0);
-        assert!(fit(ModelKind::Poisson, &data).is_err());
+        data.push(&[1.0, 2.0, 3.0], 1.0, 1.0, false, 0);
+        assert!(fit(ModelKind::Poisson, &data, &[Penalty::PLAIN; 3]).is_err());
     }
 }

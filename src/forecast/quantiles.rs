@@ -1,14 +1,13 @@
-//! Quantiles from a negative binomial with the forecast mean and a dispersion calibrated on
-//! held-out residuals (Var = μ + φ·μ²). φ = 0 is Poisson.
+//! Quantiles from a negative binomial with the forecast mean (Var = μ + φ·μ²; φ = 0 is
+//! Poisson), so every quantile comes from the one distribution whose mean is the forecast.
+//! The dispersion φ is calibrated on held-out actuals: per volume band and promotion state,
+//! the φ whose p10–p90 interval covered closest to 80% of them (an actual on an edge
+//! counts).
 //!
 //! Quantiles are those of the count made continuous (the mass at k spread evenly over
 //! [k − 1, k]): integer quantiles of sparse counts are so coarse that p10–p90 would cover far
-//! more than 80% of actuals, and the allocation solver wants a continuous curve anyway.
-//!
-//! Even so, a count with a large mass at zero puts every zero actual inside any interval that
-//! starts at 0, so the nominal levels are recalibrated per volume band on held-out actuals
-//! ([`LevelCalibration`]): the level asked for is mapped to the level that held-out actuals
-//! actually fell below at that rate.
+//! more than 80% of actuals, and the allocation solver wants a continuous curve anyway. The
+//! mass at zero is respected: where P(0) ≥ 10%, p10 is 0.
 
 /// Volume bands by forecast mean per period: dispersion differs between a sofa selling one
 /// unit a month and a candle selling ten a day.
@@ -19,30 +18,6 @@ pub fn volume_band(mean: f64) -> usize {
         .iter()
         .position(|edge| mean < *edge)
         .unwrap_or(VOLUME_BAND_EDGES.len())
-}
-
-/// Accumulates method-of-moments sums for φ: Σ((y − μ)² − μ) / Σμ².
-#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
-pub struct DispersionSums {
-    pub excess: f64,
-    pub squared_means: f64,
-    pub count: u64,
-}
-
-impl DispersionSums {
-    pub fn add(&mut self, actual: f64, mean: f64) {
-        self.excess += (actual - mean).powi(2) - mean;
-        self.squared_means += mean * mean;
-        self.count += 1;
-    }
-
-    /// φ, or `fallback` when there is too little evidence.
-    pub fn dispersion(&self, fallback: f64) -> f64 {
-        if self.count < 50 || self.squared_means <= 1e-9 {
-            return fallback;
-        }
-        (self.excess / self.squared_means).clamp(0.0, 50.0)
-    }
 }
 
 /// Quantiles at `levels` (sorted ascending, each in (0, 1)) of NB(mean, φ).
@@ -142,64 +117,46 @@ pub fn negative_binomial_cdf(actual: f64, mean: f64, dispersion: f64) -> f64 {
     (cdf_below + (actual - (k - 1.0)).clamp(0.0, 1.0) * pmf).min(1.0)
 }
 
-/// Maps a nominal quantile level to the level of the fitted distribution that held-out
-/// actuals fell at or below with that frequency (quantile recalibration). Identity when it
-/// was built from too few actuals.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LevelCalibration {
-    /// Empirical quantiles of the held-out PIT values F(actual) at levels 1/N..=(N−1)/N.
-    pub grid: Vec<f64>,
+/// Dispersions the calibration tries, from Poisson to very overdispersed.
+const DISPERSION_GRID: [f64; 20] = [
+    0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.65, 0.8, 1.0, 1.3, 1.7, 2.2, 3.0, 4.0,
+    6.0, 10.0,
+];
+/// Held-out cells a band needs before its own dispersion is trusted.
+pub const MIN_CALIBRATION_CELLS: usize = 100;
+/// At most this many held-out cells per band are scored (every k-th one).
+const MAX_CALIBRATION_CELLS: usize = 20_000;
+pub const TARGET_COVERAGE: f64 = 0.8;
+
+/// Share of `(mean, actual)` pairs inside NB(mean, φ)'s p10–p90 interval, edges included.
+pub fn interval_coverage_at(cells: &[(f64, f64)], dispersion: f64) -> f64 {
+    let mut quantiles = Vec::with_capacity(2);
+    let covered = cells
+        .iter()
+        .filter(|(mean, actual)| {
+            negative_binomial_quantiles(*mean, dispersion, &[0.1, 0.9], &mut quantiles);
+            *actual >= quantiles[0] - 1e-9 && *actual <= quantiles[1] + 1e-9
+        })
+        .count();
+    covered as f64 / cells.len().max(1) as f64
 }
 
-impl Default for LevelCalibration {
-    fn default() -> Self {
-        LevelCalibration::identity()
+/// The dispersion whose p10–p90 interval covers closest to 80% of the held-out cells, or
+/// `None` with too few cells. Ties keep the smaller dispersion.
+pub fn calibrate_dispersion(cells: &[(f64, f64)]) -> Option<f64> {
+    if cells.len() < MIN_CALIBRATION_CELLS {
+        return None;
     }
-}
-
-/// Held-out actuals needed before the nominal levels are trusted less than the data.
-pub const MIN_CALIBRATION_ACTUALS: usize = 200;
-const CALIBRATION_GRID_STEPS: usize = 100;
-/// Mapped levels stay inside (0, 1) so no quantile is infinite.
-const CALIBRATED_LEVEL_BOUNDS: (f64, f64) = (0.001, 0.999);
-
-impl LevelCalibration {
-    pub fn identity() -> LevelCalibration {
-        LevelCalibration { grid: Vec::new() }
-    }
-
-    /// From held-out PIT values F(actual) (any order; NaNs are ignored).
-    pub fn from_pit(mut pit: Vec<f64>) -> LevelCalibration {
-        pit.retain(|value| value.is_finite());
-        if pit.len() < MIN_CALIBRATION_ACTUALS {
-            return LevelCalibration::identity();
+    let step = cells.len().div_ceil(MAX_CALIBRATION_CELLS);
+    let sample: Vec<(f64, f64)> = cells.iter().step_by(step).copied().collect();
+    let mut best: Option<(f64, f64)> = None;
+    for dispersion in DISPERSION_GRID {
+        let miss = (interval_coverage_at(&sample, dispersion) - TARGET_COVERAGE).abs();
+        if best.is_none_or(|(best_miss, _)| miss < best_miss - 1e-9) {
+            best = Some((miss, dispersion));
         }
-        pit.sort_by(f64::total_cmp);
-        let n = pit.len();
-        let grid = (1..CALIBRATION_GRID_STEPS)
-            .map(|step| {
-                let level = step as f64 / CALIBRATION_GRID_STEPS as f64;
-                let rank = ((level * n as f64).ceil() as usize).clamp(1, n) - 1;
-                pit[rank]
-            })
-            .collect();
-        LevelCalibration { grid }
     }
-
-    /// The fitted-distribution level to ask for so that `level` of actuals fall below it.
-    /// Monotone, so sorted levels stay sorted.
-    pub fn map(&self, level: f64) -> f64 {
-        if self.grid.is_empty() {
-            return level;
-        }
-        let steps = CALIBRATION_GRID_STEPS as f64;
-        let position = (level * steps).clamp(1.0, steps - 1.0) - 1.0;
-        let below = position.floor() as usize;
-        let above = (below + 1).min(self.grid.len() - 1);
-        let weight = position - below as f64;
-        let mapped = self.grid[below] * (1.0 - weight) + self.grid[above] * weight;
-        mapped.clamp(CALIBRATED_LEVEL_BOUNDS.0, CALIBRATED_LEVEL_BOUNDS.1)
-    }
+    best.map(|(_, dispersion)| dispersion)
 }
 
 fn standard_normal_cdf(z: f64) -> f64 {
@@ -328,22 +285,20 @@ mod tests {
     }
 
     #[test]
-    fn level_calibration_maps_levels_to_held_out_frequencies() {
-        // Held-out PIT values uniform on [0, 0.5]: actuals sat lower than the model expected,
-        // so the nominal 0.9 level maps to about 0.45.
-        let pit: Vec<f64> = (0..1000).map(|i| i as f64 / 2000.0).collect();
-        let calibration = LevelCalibration::from_pit(pit);
-        assert!(
-            (calibration.map(0.9) - 0.45).abs() < 0.01,
-            "{}",
-            calibration.map(0.9)
-        );
-        assert!(calibration.map(0.1) <= calibration.map(0.5));
-        // Too little evidence: identity.
-        assert_eq!(LevelCalibration::from_pit(vec![0.2; 10]).map(0.9), 0.9);
-        // Calibrated on uniform PITs: close to identity.
-        let uniform: Vec<f64> = (0..1000).map(|i| (i as f64 + 0.5) / 1000.0).collect();
-        assert!((LevelCalibration::from_pit(uniform).map(0.1) - 0.1).abs() < 0.01);
+    fn calibration_finds_the_dispersion_that_generated_the_actuals() {
+        // Actuals drawn (by inverse CDF on a grid of levels) from NB(μ = 8, φ = 0.5).
+        let mut cells = Vec::new();
+        let mut out = Vec::new();
+        for i in 0..1000 {
+            let level = (i as f64 + 0.5) / 1000.0;
+            negative_binomial_quantiles(8.0, 0.5, &[level], &mut out);
+            cells.push((8.0, out[0].ceil()));
+        }
+        let dispersion = calibrate_dispersion(&cells).unwrap();
+        assert!((0.3..=0.8).contains(&dispersion), "{dispersion}");
+        let coverage = interval_coverage_at(&cells, dispersion);
+        assert!((0.75..=0.85).contains(&coverage), "{coverage}");
+        assert_eq!(calibrate_dispersion(&cells[..10]), None);
     }
 
     #[test]

@@ -123,13 +123,7 @@ pub fn summarise(forecaster: &Forecaster) -> String {
     forecaster
         .categories
         .iter()
-        .map(|fit| {
-            let kind = fit
-                .model
-                .as_ref()
-                .map_or("seasonal_naive", |m| m.kind.as_str());
-            format!("{}={kind}", fit.category)
-        })
+        .map(|fit| format!("{}={}", fit.category, fit.blend.describe()))
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -17,8 +17,7 @@ use super::JobError;
 use crate::allocation::inputs::ForecastRows;
 use crate::contract::Frequency;
 use crate::forecast::dataset::Dataset;
-use crate::forecast::engine::{CategoryFit, ForecastSettings, Forecaster};
-use crate::forecast::features::FeatureSet;
+use crate::forecast::engine::{ForecastSettings, Forecaster};
 use crate::forecast::output::append_rows;
 use crate::forecast::pipeline::{self, new_forecast_run_id, ForecastRequest};
 use crate::forecast::registry::{
@@ -117,7 +116,7 @@ async fn work_shard(
     let rows = append_rows(store, &shard.forecast_run_id, &computed.frame)
         .await
         .map_err(|e| e.to_string())?;
-    let fits = serde_json::to_string(&computed.forecaster.categories).map_err(|e| e.to_string())?;
+    let fits = serde_json::to_string(&computed.forecaster).map_err(|e| e.to_string())?;
     Ok((rows, fits))
 }
 
@@ -350,13 +349,16 @@ pub(super) async fn sharded_forecast_step(
     .fetch_all(&pool)
     .await
     .map_err(|e| e.to_string())?;
-    let mut fits: Vec<CategoryFit> = Vec::new();
+    let mut parts: Vec<Forecaster> = Vec::new();
     let mut rows_out = 0i64;
     let mut workers: Vec<String> = Vec::new();
     for (category, fit, rows, worker) in &shard_rows {
-        let parsed: Vec<CategoryFit> = serde_json::from_str(fit.as_deref().unwrap_or("[]"))
-            .map_err(|e| format!("shard {category}: {e}"))?;
-        fits.extend(parsed);
+        let Some(fit) = fit.as_deref() else {
+            continue;
+        };
+        let part: Forecaster =
+            serde_json::from_str(fit).map_err(|e| format!("shard {category}: {e}"))?;
+        parts.push(part);
         rows_out += rows.unwrap_or(0);
         if let Some(worker) = worker {
             if !workers.contains(worker) {
@@ -366,16 +368,7 @@ pub(super) async fn sharded_forecast_step(
     }
     let mut settings = ForecastSettings::new(freq, horizon);
     settings.quantiles = vec![0.1, 0.5, 0.9];
-    let forecaster = Forecaster {
-        freq,
-        horizon,
-        features: FeatureSet::default(),
-        feature_names: crate::forecast::features::feature_names(freq, FeatureSet::default())
-            .into_iter()
-            .map(str::to_string)
-            .collect(),
-        categories: fits,
-    };
+    let forecaster = Forecaster::merge(freq, horizon, parts);
     let summary = summarise(&forecaster);
     let artifact = ModelArtifact {
         id: model_id.clone(),

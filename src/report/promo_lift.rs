@@ -99,34 +99,11 @@ pub fn model_lift(
     discount_pct: f64,
     days: i64,
 ) -> Option<f64> {
-    let model = forecaster
-        .categories
-        .iter()
-        .find(|fit| fit.category == category)?
-        .model
-        .as_ref()?;
-    let index = |name: &str| forecaster.feature_names.iter().position(|n| n == name);
-    let term = |name: &str, delta: f64| -> f64 {
-        match index(name) {
-            Some(j) if model.scales.get(j).is_some_and(|s| *s > 0.0) => {
-                model.coefficients[j] * delta / model.scales[j]
-            }
-            _ => 0.0,
-        }
+    let periods = match forecaster.freq {
+        crate::contract::Frequency::Day => days,
+        crate::contract::Frequency::Week => (days + 6) / 7,
     };
-    index("promo")?;
-    let discount = (discount_pct / 100.0).clamp(0.0, 0.95);
-    let days = days.max(1);
-    let total: f64 = (1..=days)
-        .map(|day| {
-            let eta = term("promo", 1.0)
-                + term("log_price_ratio", (1.0 - discount).ln())
-                + term("promo_first_period", if day == 1 { 1.0 } else { 0.0 })
-                + term("promo_progress", (day.min(14) as f64) / 14.0);
-            eta.clamp(-20.0, 20.0).exp()
-        })
-        .sum();
-    Some(total / days as f64)
+    forecaster.promotion_lift(category, discount_pct, periods)
 }
 
 fn load_forecaster(path: &str) -> Result<Forecaster, String> {
