@@ -12,6 +12,7 @@ use stockcast::contract::Frequency;
 use stockcast::forecast::build_panel::build_panel;
 use stockcast::forecast::dataset::Dataset;
 use stockcast::forecast::engine::{fit_forecaster, predict, ForecastSettings};
+use stockcast::forecast::model::ModelKind;
 
 const AS_OF: &str = "2026-08-31";
 
@@ -98,7 +99,10 @@ fn promotions_lift_the_forecast_quantiles_are_ordered_and_new_skus_get_demand() 
     }
 
     // The same panel with the future promotions removed forecasts less on promotion days.
-    let settings = ForecastSettings::new(Frequency::Day, 56);
+    // The regression model is asked for directly: the choice on held-out origins may pick a
+    // baseline for a category, and this checks what the model learned.
+    let mut settings = ForecastSettings::new(Frequency::Day, 56);
+    settings.model = Some(ModelKind::Poisson);
     let forecaster = fit_forecaster(&panel, &settings);
     let mut without = panel.clone();
     for sku in 0..without.sku_count() {
@@ -106,14 +110,23 @@ fn promotions_lift_the_forecast_quantiles_are_ordered_and_new_skus_get_demand() 
             let index = without.future_index(sku, period);
             without.discount[index] = 0.0;
             without.promo_period[index] = 0;
+            without.promo_length[index] = 0;
+            without.promo_words[index] = 0;
         }
     }
+    let history_len = without.history_len as u32;
+    without.cell_promotions.retain(|p| p.first < history_len);
+    for promotion in &mut without.cell_promotions {
+        promotion.last = promotion.last.min(history_len - 1);
+        promotion.end = promotion.end.min(history_len as i64 - 1);
+    }
     let plain = predict(&without, &forecaster, &settings);
+    let with = predict(&panel, &forecaster, &settings);
     let (mut promoted, mut baseline) = (0.0, 0.0);
-    for row in 0..output.len() {
-        let (sku, period) = (output.sku[row] as usize, output.period[row] as usize);
+    for row in 0..with.len() {
+        let (sku, period) = (with.sku[row] as usize, with.period[row] as usize);
         if panel.discount[panel.future_index(sku, period)] > 0.0 {
-            promoted += output.mean[row];
+            promoted += with.mean[row];
             baseline += plain.mean[row];
         }
     }
