@@ -59,6 +59,9 @@ pub struct RealForecastBenchResult {
     /// Rows whose quantiles are out of order, or whose p10 is above 0 where the
     /// distribution puts 10% or more on zero (should be none).
     pub incoherent_quantiles: usize,
+    /// Why the reference pipeline has no row, when it ran and failed (it needs a season of
+    /// history for its lags, for one): the other forecasters are still scored.
+    pub reference_error: Option<String>,
 }
 
 fn invalid(error: impl std::fmt::Display) -> BenchError {
@@ -289,12 +292,16 @@ pub fn bench_real_forecast(
         seconds: Some(stockcast_seconds),
         scores: stockcast,
     }];
-    if let Some((seconds, forecast)) = run_reference(config, &panel)? {
-        rows.push(ForecasterRow {
+    let mut reference_error = None;
+    match run_reference(config, &panel) {
+        Ok(Some((seconds, forecast))) => rows.push(ForecasterRow {
             name: "mlforecast + LightGBM".to_string(),
             seconds: Some(seconds),
             scores: score(&actuals, &forecast),
-        });
+        }),
+        Ok(None) => {}
+        Err(BenchError::Invalid(reason)) => reference_error = Some(reason),
+        Err(other) => return Err(other),
     }
     let origin = panel.history_len;
     let mut baselines: Vec<(&str, Vec<f64>)> = vec![
@@ -369,5 +376,6 @@ pub fn bench_real_forecast(
         ),
         rows,
         choices,
+        reference_error,
     })
 }

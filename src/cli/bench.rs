@@ -225,6 +225,9 @@ fn print_real_forecast(
                 .collect::<Vec<_>>()
                 .join("; ")
         );
+        if let Some(reason) = &result.reference_error {
+            println!("note: no mlforecast row: {reason}");
+        }
         if result.incoherent_quantiles > 0 {
             println!(
                 "warning: {} forecast rows have incoherent quantiles",
@@ -244,6 +247,7 @@ fn print_real_forecast(
         "incoherent_quantiles": result.incoherent_quantiles,
         "forecasters": result.rows,
         "choices": result.choices,
+        "reference_error": result.reference_error,
     });
     println!("{json}");
 }
