@@ -548,3 +548,26 @@ fn insert_job_history_postgres(runtime: &tokio::runtime::Runtime, url: &str) {
         store.close().await;
     });
 }
+
+#[test]
+fn a_closed_stdout_ends_a_report_quietly() {
+    // `stockcast report forecast --format csv | head -1`: the reader goes away after a line.
+    let fixture = fixture();
+    let program = std::env::var_os("STOCKCAST_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| assert_cmd::cargo::cargo_bin("stockcast"));
+    let mut child = std::process::Command::new(program)
+        .env("STOCKCAST_DATABASE_URL", &fixture.url)
+        .env_remove("STOCKCAST_LOG")
+        .current_dir(&fixture.dir)
+        .args(["report", "forecast", "--format", "csv"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+}

@@ -792,3 +792,36 @@ fn serve_names_the_tls_file_it_cannot_use_and_exits_2() {
         .assert()
         .code(2);
 }
+
+/// `/readyz` is 200 while the database answers and 503 once it does not, on either backend.
+async fn readyz_follows_the_database(db: Db) {
+    let store = db.second_store().await;
+    let app = spawn_app(store.clone(), ServeConfig::default()).await;
+    let up = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(up.status(), StatusCode::OK);
+    assert_eq!(body(up).await["status"], "ready");
+    store.close().await;
+    let down = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let healthz = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(
+        healthz.status(),
+        StatusCode::OK,
+        "liveness does not need the database"
+    );
+    app.stop().await;
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn readyz_follows_the_database_sqlite() {
+    readyz_follows_the_database(Db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn readyz_follows_the_database_postgres() {
+    let Some(db) = Db::postgres("readyz_follows_the_database_postgres").await else {
+        return;
+    };
+    readyz_follows_the_database(db).await;
+}

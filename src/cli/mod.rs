@@ -136,7 +136,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// One line on stderr for a panic, instead of the default message and backtrace note; a
+/// closed stdout (`stockcast … | head`) ends the command quietly.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".to_string());
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("error: internal error: {message}{location}");
+    }));
+}
+
 pub fn main() -> i32 {
+    install_panic_hook();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -155,9 +177,13 @@ pub fn main() -> i32 {
             return 1;
         }
     };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => 0,
-        Err(error) => {
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(run(cli))));
+    match outcome {
+        // The hook has printed the one line.
+        Err(_) => 1,
+        Ok(Ok(())) => 0,
+        Ok(Err(error)) => {
             eprintln!("error: {error:#}");
             if is_bad_input(&error) {
                 2

@@ -18,7 +18,8 @@ pub async fn healthz() -> Response {
 /// Ready when the database answers.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let answered: Result<i64, sqlx::Error> = on_backend!(&state.store, pool => {
-        sqlx::query_scalar("SELECT 1").fetch_one(pool).await
+        // BIGINT, so both backends decode it as i64 (PostgreSQL's bare `1` is INT4).
+        sqlx::query_scalar("SELECT CAST(1 AS BIGINT)").fetch_one(pool).await
     });
     match answered {
         Ok(_) => Json(json!({"status": "ready"})).into_response(),
