@@ -309,3 +309,72 @@ async fn weekly_history_is_accepted_with_freq_week_and_the_setting_sticks() {
         String::from_utf8_lossy(&assert.get_output().stderr).contains("--freq day does not match")
     );
 }
+
+/// Well-formed dates outside 1900–2199 are quarantined as out of range, not as malformed;
+/// the edges of the range load.
+async fn dates_outside_the_supported_years_are_named_as_such(database_url: &str, dir: &Path) {
+    good_dimensions(dir);
+    write(
+        dir,
+        "sales.csv",
+        "date,sku,warehouse,units\n\
+1900-01-01,S1,W1,1\n\
+2199-12-31,S1,W1,1\n\
+9999-12-31,S1,W1,1\n\
+0001-01-01,S1,W1,1\n\
+1899-12-31,S1,W1,1\n\
+2200-01-01,S1,W1,1\n\
+2025-02-30,S1,W1,1\n",
+    );
+    common::stockcast(database_url)
+        .args(["ingest", "--data"])
+        .arg(dir)
+        .assert()
+        .success();
+    let sales = rejected(dir, "sales");
+    assert_eq!(
+        sales.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![4, 5, 6, 7, 8],
+        "{sales:?}"
+    );
+    for (_, reason) in &sales[..4] {
+        assert!(
+            reason.contains("is out of the supported range 1900–2199"),
+            "{reason}"
+        );
+    }
+    assert!(
+        sales[4]
+            .1
+            .contains("date: expected a date (YYYY-MM-DD), got '2025-02-30'"),
+        "{:?}",
+        sales[4]
+    );
+    let store = common::open(database_url).await;
+    assert_eq!(common::count(&store, "sales").await, 2);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dates_outside_the_supported_years_are_named_as_such_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    dates_outside_the_supported_years_are_named_as_such(
+        &common::sqlite_url(dir.path()),
+        &dir.path().join("data"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dates_outside_the_supported_years_are_named_as_such_postgres() {
+    let Some(admin) =
+        common::postgres_admin_url("dates_outside_the_supported_years_are_named_as_such_postgres")
+    else {
+        return;
+    };
+    let scratch = common::scratch_postgres(&admin).await;
+    let dir = tempfile::tempdir().unwrap();
+    dates_outside_the_supported_years_are_named_as_such(&scratch.url, &dir.path().join("data"))
+        .await;
+    scratch.drop_database().await.unwrap();
+}

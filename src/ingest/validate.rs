@@ -9,6 +9,10 @@ use sha2::{Digest, Sha256};
 
 use crate::contract::{Column as ContractColumn, ColumnKind, Frequency, Table};
 
+/// Years a date may fall in: wide enough for any retail history and plan, narrow enough
+/// that a typo (9999-12-31, 0001-01-01) is caught.
+const SUPPORTED_YEARS: std::ops::RangeInclusive<i32> = 1900..=2199;
+
 /// The skus, warehouses and categories rows may refer to: those already stored plus those
 /// accepted earlier in the same ingest.
 #[derive(Debug, Default, Clone)]
@@ -173,22 +177,42 @@ fn parse_column(
         }
         ColumnKind::Date => {
             // Dates repeat across millions of rows; parse each distinct text once.
-            let mut cache: HashMap<&str, Option<i32>> = HashMap::new();
+            // `Err(true)`: a well-formed date outside the supported years.
+            let mut cache: HashMap<&str, Result<i32, bool>> = HashMap::new();
             let parsed: Vec<Option<i32>> = values
                 .iter()
                 .enumerate()
                 .map(|(row, value)| {
                     let value = (*value)?;
-                    let days = *cache.entry(value).or_insert_with(|| {
-                        NaiveDate::parse_from_str(value, "%Y-%m-%d")
-                            .ok()
-                            .filter(|date| (1900..=2200).contains(&date.year()))
-                            .map(days_since_epoch)
-                    });
-                    if days.is_none() {
-                        invalid(reasons, row, value);
+                    let days =
+                        *cache.entry(value).or_insert_with(|| {
+                            match NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+                                Ok(date) if SUPPORTED_YEARS.contains(&date.year()) => {
+                                    Ok(days_since_epoch(date))
+                                }
+                                Ok(_) => Err(true),
+                                Err(_) => Err(false),
+                            }
+                        });
+                    match days {
+                        Ok(days) => Some(days),
+                        Err(true) => {
+                            reasons.add(row, || {
+                                format!(
+                                    "{}: {} is out of the supported range {}–{}",
+                                    column.name,
+                                    shown(value),
+                                    SUPPORTED_YEARS.start(),
+                                    SUPPORTED_YEARS.end()
+                                )
+                            });
+                            None
+                        }
+                        Err(false) => {
+                            invalid(reasons, row, value);
+                            None
+                        }
                     }
-                    days
                 })
                 .collect();
             Series::new(name, parsed)

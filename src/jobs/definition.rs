@@ -460,6 +460,59 @@ fn check_settings(settings: &StepSettings) -> Result<(), String> {
     Ok(())
 }
 
+/// The fields a schedule holds, in order, with the range of a plain number in each (the day of
+/// the week and the optional year are left to the cron crate, which also takes names).
+const SCHEDULE_FIELDS: [(&str, u32, u32); 5] = [
+    ("second", 0, 59),
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+];
+
+/// A six-field (or seven, with a year) cron expression that fires at least once. The crate's
+/// own messages are off by one on ranges and only show a caret for a wrong field count, so
+/// both are checked here first.
+pub fn parse_schedule(schedule: &str) -> Result<cron::Schedule, String> {
+    let fields: Vec<&str> = schedule.split_whitespace().collect();
+    let form = "second minute hour day-of-month month day-of-week";
+    match fields.len() {
+        6 | 7 => {}
+        5 => {
+            return Err(format!(
+            "expected six fields ({form}), got five; the five-field '{schedule}' is '0 {schedule}'"
+        ))
+        }
+        count => {
+            return Err(format!(
+                "expected six fields ({form}), got {count}; e.g. '0 30 2 * * *' is 02:30 every day"
+            ))
+        }
+    }
+    for (field, (name, low, high)) in fields.iter().zip(SCHEDULE_FIELDS) {
+        for part in field.split(',') {
+            // A step's divisor is not a value of the field.
+            let values = part.split('/').next().unwrap_or("");
+            for number in values.split('-') {
+                if let Ok(value) = number.parse::<u32>() {
+                    if value < low || value > high {
+                        return Err(format!("{name} {value} is out of range {low}–{high}"));
+                    }
+                }
+            }
+        }
+    }
+    let parsed = cron::Schedule::from_str(schedule).map_err(|error| error.to_string())?;
+    let epoch = chrono::DateTime::<chrono::Utc>::from_timestamp(946_684_800, 0)
+        .expect("2000-01-01 is a valid instant");
+    if parsed.after(&epoch).next().is_none() {
+        return Err(
+            "never fires (such as the 31st of a month that has 30 days or fewer)".to_string(),
+        );
+    }
+    Ok(parsed)
+}
+
 /// Parses and validates one job file's text; `path` only names the file in messages.
 pub fn parse_job(path: &Path, text: &str) -> Result<JobDefinition, JobError> {
     let invalid = |message: String| JobError::Invalid {
@@ -477,10 +530,10 @@ pub fn parse_job(path: &Path, text: &str) -> Result<JobDefinition, JobError> {
         }
     })?;
     let schedule = job.schedule.get_ref().clone();
-    let cron = cron::Schedule::from_str(&schedule).map_err(|error| {
+    let cron = parse_schedule(&schedule).map_err(|message| {
         at(
             job.schedule.span(),
-            format!("schedule '{schedule}': {error}"),
+            format!("schedule '{schedule}': {message}"),
         )
     })?;
     let time_zone = chrono_tz::Tz::from_str(job.time_zone.get_ref()).map_err(|_| {
@@ -671,6 +724,34 @@ mod tests {
     }
 
     const HEAD: &str = "name = \"nightly\"\nschedule = \"0 0 2 * * *\"\ndata_dir = \"data\"\n";
+
+    #[test]
+    fn schedules_are_checked_for_field_count_ranges_and_ever_firing() {
+        let error = parse_schedule("0 60 2 * * *").unwrap_err();
+        assert_eq!(error, "minute 60 is out of range 0–59");
+        assert!(parse_schedule("0 59 2 * * *").is_ok());
+        assert_eq!(
+            parse_schedule("0 0 24 * * *").unwrap_err(),
+            "hour 24 is out of range 0–23"
+        );
+        assert!(parse_schedule("0 */15 1-3 * * *").is_ok());
+        let five = parse_schedule("30 2 * * *").unwrap_err();
+        assert!(five.contains("expected six fields"), "{five}");
+        assert!(five.contains("'0 30 2 * * *'"), "{five}");
+        assert!(parse_schedule("0 30").unwrap_err().contains("got 2"));
+        let never = parse_schedule("0 0 0 31 2 *").unwrap_err();
+        assert!(never.contains("never fires"), "{never}");
+        assert!(parse_schedule("0 0 0 29 2 *").is_ok(), "leap days do come");
+        let text = format!(
+            "{}steps = [\"ingest\"]\n",
+            HEAD.replace("0 0 2 * * *", "30 2 * * *")
+        );
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(
+            error.contains("jobs/nightly.toml") && error.contains("line 2"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn a_typo_is_reported_with_file_and_line() {
