@@ -352,7 +352,8 @@ fn write_reference_files(
 
 /// `python SCRIPT --data DIR --as-of DATE --horizon N`: the arguments both reference
 /// scripts share.
-fn python_script(
+/// `python SCRIPT --data DIR --as-of DATE --horizon N`: how every baseline script is called.
+pub(crate) fn python_script(
     python: &Path,
     script: &Path,
     data: &Path,

@@ -3,12 +3,13 @@
 //! one origin of a real dataset in the data contract, all scored on the same actuals.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
 use std::time::Instant;
 
 use chrono::NaiveDate;
 use polars::prelude::*;
 
+use super::forecast::python_script;
 use super::BenchError;
 use crate::contract::Frequency;
 use crate::forecast::baselines::{recent_mean, seasonal_naive, weekday_mean, PromotionNaive};
@@ -165,22 +166,17 @@ fn run_reference(
     };
     let out = config.work_dir.join("mlforecast.csv");
     let started = Instant::now();
-    let output = Command::new(python)
-        .arg(baselines.join("mlforecast_baseline.py"))
-        .arg("--data")
-        .arg(&config.data)
-        .args([
-            "--as-of",
-            &config.as_of.to_string(),
-            "--horizon",
-            &config.horizon.to_string(),
-            "--freq",
-            config.freq.as_str(),
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .map_err(|e| invalid(format!("{}: {e}", python.display())))?;
+    let output = python_script(
+        python,
+        &baselines.join("mlforecast_baseline.py"),
+        &config.data,
+        config.as_of,
+        config.horizon,
+    )
+    .args(["--freq", config.freq.as_str(), "--out"])
+    .arg(&out)
+    .output()
+    .map_err(|e| invalid(format!("{}: {e}", python.display())))?;
     if !output.status.success() {
         return Err(invalid(format!(
             "the reference pipeline failed ({}): {}",

@@ -79,14 +79,10 @@ pub fn seasonal_naive(
     origin_len: usize,
     target: usize,
 ) -> f64 {
-    let season = season_periods(panel.freq);
-    match target.checked_sub(season) {
-        Some(last_season)
-            if last_season < origin_len && panel.cell_observed(sku, warehouse, last_season) =>
-        {
-            f64::from(panel.cell(sku, warehouse, last_season))
-        }
-        _ => last_observed_mean(
+    let last_season = target.checked_sub(season_periods(panel.freq));
+    match last_season.and_then(|period| known_units(panel, sku, warehouse, origin_len, period)) {
+        Some(units) => units,
+        None => last_observed_mean(
             panel,
             sku,
             warehouse,
@@ -108,15 +104,23 @@ pub fn seasonal_naive_aligned(
     origin_len: usize,
     target: usize,
 ) -> f64 {
-    let aligned = calendar.aligned_last_year(target);
-    match usize::try_from(aligned) {
-        Ok(last_season)
-            if last_season < origin_len && panel.cell_observed(sku, warehouse, last_season) =>
-        {
-            f64::from(panel.cell(sku, warehouse, last_season))
-        }
-        _ => seasonal_naive(panel, sku, warehouse, origin_len, target),
+    let aligned = usize::try_from(calendar.aligned_last_year(target)).ok();
+    match aligned.and_then(|period| known_units(panel, sku, warehouse, origin_len, period)) {
+        Some(units) => units,
+        None => seasonal_naive(panel, sku, warehouse, origin_len, target),
     }
+}
+
+/// The cell's units in `period` when that period is before the origin and observed.
+fn known_units(
+    panel: &Panel,
+    sku: usize,
+    warehouse: usize,
+    origin_len: usize,
+    period: usize,
+) -> Option<f64> {
+    (period < origin_len && panel.cell_observed(sku, warehouse, period))
+        .then(|| f64::from(panel.cell(sku, warehouse, period)))
 }
 
 /// Daily data: the mean of the target's weekday over the last eight weeks (observed days);
