@@ -23,7 +23,20 @@ pub struct IngestArgs {
     pub quarantine_dir: Option<PathBuf>,
 }
 
+/// One note per file of the folder that was not read: a misnamed file would otherwise be
+/// left out without a word. On stderr, so the report on stdout stays machine-readable.
+fn print_skipped(report: &IngestReport) {
+    for skipped in &report.skipped {
+        eprintln!(
+            "note: skipped {}: {}",
+            skipped.file.display(),
+            skipped.reason
+        );
+    }
+}
+
 pub fn print_report(report: &IngestReport) {
+    print_skipped(report);
     let mut out = table(&[
         "file", "table", "status", "read", "loaded", "merged", "rejected",
     ]);

@@ -23,7 +23,9 @@ pub use error::IngestError;
 pub use quarantine::quarantine_path;
 pub use read::{file_sha256, read_raw, RawFile};
 pub use records::{load_records, RecordsReport, RejectedRecord};
-pub use validate::{validate, KnownKeys, Validated};
+pub use validate::{
+    merge_sales_across_files, validate, validate_file, EarlierFiles, FileRows, KnownKeys, Validated,
+};
 
 use crate::contract::{FileFormat, Frequency, Table};
 use crate::store::{FrameRows, OnConflict, Store, StoreTx};
@@ -89,6 +91,8 @@ pub struct FileReport {
 pub struct IngestReport {
     pub batch_id: String,
     pub files: Vec<FileReport>,
+    /// Files in the folder that were not read, with the reason.
+    pub skipped: Vec<SkippedFile>,
     pub prepare_seconds: f64,
     pub load_seconds: f64,
 }
@@ -113,33 +117,174 @@ pub struct PreparedFile {
     pub ignored_columns: Vec<String>,
 }
 
+/// A file in the input folder that ingest does not read, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SkippedFile {
+    pub file: PathBuf,
+    pub reason: String,
+}
+
+/// What [`discover_all`] found in a folder.
+#[derive(Debug, Clone)]
+pub struct Discovered {
+    /// The contract files, in load order (dimensions first), then by name.
+    pub files: Vec<(PathBuf, Table, FileFormat)>,
+    /// Other files, each with the reason it is not read (for a note to the user).
+    pub skipped: Vec<SkippedFile>,
+}
+
 /// Lists the contract files in a folder, in load order (dimensions first), then by name.
 pub fn discover(dir: &Path) -> Result<Vec<(PathBuf, Table, FileFormat)>, IngestError> {
+    Ok(discover_all(dir)?.files)
+}
+
+/// [`discover`], plus the files it leaves out and why. A file name is matched to its table
+/// without regard to case (`Sales.CSV` is a sales file): exports from Windows tools often
+/// capitalise names, and two tables never differ by case alone.
+pub fn discover_all(dir: &Path) -> Result<Discovered, IngestError> {
     let entries = std::fs::read_dir(dir).map_err(|error| IngestError::Unreadable {
         path: dir.to_path_buf(),
         message: error.to_string(),
     })?;
     let mut found = Vec::new();
+    let mut skipped = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|error| IngestError::Unreadable {
             path: dir.to_path_buf(),
             message: error.to_string(),
         })?;
+        // Folders (the generator's `truth/`) hold no input.
         if !entry.file_type().is_ok_and(|kind| kind.is_file()) {
             continue;
         }
         let name = entry.file_name().to_string_lossy().to_string();
-        if let Some((table, format)) = Table::from_file_name(&name) {
-            found.push((entry.path(), table, format));
+        match Table::from_file_name(&name.to_lowercase()) {
+            Some((table, format)) => found.push((entry.path(), table, format)),
+            None => {
+                if let Some(reason) = skip_reason(&name) {
+                    skipped.push(SkippedFile {
+                        file: entry.path(),
+                        reason,
+                    });
+                }
+            }
         }
     }
+    skipped.sort_by(|a, b| a.file.cmp(&b.file));
     if found.is_empty() {
         return Err(IngestError::NoFiles {
             path: dir.to_path_buf(),
+            skipped: skipped
+                .iter()
+                .map(|file| {
+                    file.file
+                        .file_name()
+                        .map(|name| name.to_string_lossy().to_string())
+                        .unwrap_or_default()
+                })
+                .collect(),
         });
     }
     found.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
-    Ok(found)
+    Ok(Discovered {
+        files: found,
+        skipped,
+    })
+}
+
+/// Extensions of compressed files, with the compression's name.
+const COMPRESSED_EXTENSIONS: &[(&str, &str)] = &[
+    ("gz", "gzip"),
+    ("gzip", "gzip"),
+    ("tgz", "gzip"),
+    ("zst", "zstd"),
+    ("zstd", "zstd"),
+    ("bz2", "bzip2"),
+    ("xz", "xz"),
+    ("zip", "zip"),
+    ("lz4", "lz4"),
+];
+
+/// Why a file that names no table is not read, or `None` for files nobody expects read:
+/// hidden files and ingest's own quarantine output.
+fn skip_reason(name: &str) -> Option<String> {
+    let lower = name.to_lowercase();
+    if name.starts_with('.')
+        || lower.ends_with(".rejected.csv")
+        || lower.ends_with(".rejected.csv.partial")
+    {
+        return None;
+    }
+    let Some((stem, extension)) = lower.rsplit_once('.') else {
+        return Some("not an input file (no .csv or .parquet extension)".to_string());
+    };
+    if let Some((_, compression)) = COMPRESSED_EXTENSIONS
+        .iter()
+        .find(|(known, _)| *known == extension)
+    {
+        let plain = name.rsplit_once('.').map_or(name, |(plain, _)| plain);
+        return Some(match Table::from_file_name(stem) {
+            Some((table, _)) => format!(
+                "{compression}-compressed {table} file; decompress it to {plain} to load it"
+            ),
+            None => format!("{compression}-compressed, and not an input file"),
+        });
+    }
+    if FileFormat::from_extension(extension).is_some() {
+        let tables = Table::LOAD_ORDER.map(Table::name).join(", ");
+        return Some(match closest_table(stem) {
+            Some(table) => {
+                format!("no table named '{stem}' (did you mean {table}?); the tables are {tables}")
+            }
+            None => format!("no table named '{stem}'; the tables are {tables}"),
+        });
+    }
+    match Table::from_file_name(&format!("{stem}.csv")) {
+        Some((table, _)) => Some(format!(
+            "a {table} file must end in .csv or .parquet, not .{extension}"
+        )),
+        None => Some(format!(
+            "not an input file (.{extension}, not .csv or .parquet)"
+        )),
+    }
+}
+
+/// The table a mistyped file stem most likely meant (`salez_2025` → `sales`), if any is
+/// within two edits of the stem or of one of its `_`/`-`-separated prefixes.
+fn closest_table(stem: &str) -> Option<Table> {
+    let prefixes = stem
+        .char_indices()
+        .filter(|(_, ch)| *ch == '_' || *ch == '-')
+        .map(|(at, _)| &stem[..at])
+        .chain(std::iter::once(stem));
+    let mut best: Option<(usize, Table)> = None;
+    for prefix in prefixes {
+        for table in Table::LOAD_ORDER {
+            let distance = edit_distance(prefix, table.name());
+            if distance <= 2
+                && distance * 3 <= table.name().len()
+                && best.is_none_or(|(shortest, _)| distance < shortest)
+            {
+                best = Some((distance, table));
+            }
+        }
+    }
+    best.map(|(_, table)| table)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
 }
 
 /// Reads and validates every file. `loaded_before` holds `(table, sha256)` of files already
@@ -150,7 +295,14 @@ pub fn prepare(
     loaded_before: &HashSet<(String, String)>,
     options: &IngestOptions,
 ) -> Result<Vec<PreparedFile>, IngestError> {
+    // Every file is checked for compression before any is read: a compressed one found
+    // after minutes of validating the others would waste them.
+    for (path, _, _) in files {
+        read::check_not_compressed(path)?;
+    }
     let mut prepared = Vec::with_capacity(files.len());
+    // Files come grouped by table: one record of earlier files per table.
+    let mut earlier: Option<(Table, EarlierFiles)> = None;
     for (path, table, format) in files {
         let sha256 = if options.fingerprint_files {
             file_sha256(path)?
@@ -172,7 +324,28 @@ pub fn prepare(
             FileFormat::Csv => 2,
             FileFormat::Parquet => 1,
         };
-        let validated = validate(*table, &raw.frame, first_line, &known, options.freq)?;
+        if earlier.as_ref().is_none_or(|(seen, _)| seen != table) {
+            earlier = Some((*table, EarlierFiles::default()));
+        }
+        let (_, earlier_files) = earlier.as_mut().expect("set above");
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let rows = FileRows {
+            name: &name,
+            first_line,
+            malformed: &raw.malformed,
+            lines: raw.lines.as_deref(),
+        };
+        let validated = validate_file(
+            *table,
+            &raw.frame,
+            &rows,
+            &known,
+            options.freq,
+            earlier_files,
+        )?;
         remember_keys(*table, &validated, &mut known)?;
         prepared.push(PreparedFile {
             path: raw.path,
@@ -181,6 +354,15 @@ pub fn prepare(
             validated: Some(validated),
             ignored_columns: raw.ignored_columns,
         });
+    }
+    drop(earlier);
+    let mut sales: Vec<&mut Validated> = prepared
+        .iter_mut()
+        .filter(|file| file.table == Table::Sales)
+        .filter_map(|file| file.validated.as_mut())
+        .collect();
+    if sales.len() > 1 {
+        merge_sales_across_files(&mut sales)?;
     }
     Ok(prepared)
 }
@@ -278,14 +460,30 @@ pub async fn load(
     for (index, file) in prepared.iter().enumerate() {
         let (status, read, accepted, rejected, merged) = match &file.validated {
             Some(validated) => {
+                if file.table == Table::Inventory {
+                    check_held_units(&mut tx, &file.path, validated).await?;
+                }
                 let rows = FrameRows::new(&validated.accepted)?;
-                tx.upsert_rows(
-                    file.table.name(),
-                    &rows,
-                    conflict_key(file.table),
-                    OnConflict::Update,
-                )
-                .await?;
+                let upserted = tx
+                    .upsert_rows(
+                        file.table.name(),
+                        &rows,
+                        conflict_key(file.table),
+                        OnConflict::Update,
+                    )
+                    .await;
+                match upserted {
+                    // Only a hold taken on PostgreSQL between the check and the write gets
+                    // here; the database's CHECK still refuses the count.
+                    Err(error) if file.table == Table::Inventory && is_check_violation(&error) => {
+                        return Err(IngestError::Conflict(format!(
+                            "{}: on_hand is below the units held by live reservations \
+                             (holds changed during the ingest); nothing was loaded: {error}",
+                            file.path.display()
+                        )));
+                    }
+                    other => other?,
+                }
                 (
                     FileStatus::Loaded,
                     validated.rows_read,
@@ -318,6 +516,79 @@ pub async fn load(
     });
     tx.commit().await?;
     Ok(())
+}
+
+/// Refuses an inventory count below the units live reservations hold on a row (the
+/// database's `reserved <= on_hand` CHECK would refuse it with a bare constraint name).
+/// The whole ingest stops rather than quarantining the row: a count below the holds means
+/// either the count or the holds are wrong, and someone has to decide which.
+async fn check_held_units(
+    tx: &mut StoreTx,
+    path: &Path,
+    validated: &Validated,
+) -> Result<(), IngestError> {
+    let held: Vec<(String, String, i64)> = on_tx!(tx, conn => {
+        sqlx::query_as("SELECT sku, warehouse, reserved FROM inventory WHERE reserved > 0")
+            .fetch_all(&mut **conn)
+            .await
+            .map_err(crate::store::StoreError::from)?
+    });
+    if held.is_empty() {
+        return Ok(());
+    }
+    let held: std::collections::HashMap<(String, String), i64> = held
+        .into_iter()
+        .map(|(sku, warehouse, reserved)| ((sku, warehouse), reserved))
+        .collect();
+    let accepted = &validated.accepted;
+    let sku = accepted
+        .column("sku")?
+        .as_materialized_series()
+        .str()?
+        .clone();
+    let warehouse = accepted
+        .column("warehouse")?
+        .as_materialized_series()
+        .str()?
+        .clone();
+    let on_hand = accepted
+        .column("on_hand")?
+        .as_materialized_series()
+        .i64()?
+        .clone();
+    let mut below = (0..accepted.height()).filter_map(|row| {
+        let key = (sku.get(row)?.to_string(), warehouse.get(row)?.to_string());
+        let reserved = *held.get(&key)?;
+        let counted = on_hand.get(row)?;
+        (counted < reserved).then_some((row, key, counted, reserved))
+    });
+    let Some((row, (sku, warehouse), counted, reserved)) = below.next() else {
+        return Ok(());
+    };
+    let more = below.count();
+    Err(IngestError::BadFile {
+        path: path.to_path_buf(),
+        line: validated.accepted_lines.get(row).copied().unwrap_or(0),
+        message: format!(
+            "on_hand: {counted} is below the {reserved} unit(s) held by live reservations for \
+             sku {sku} at warehouse {warehouse}{}; nothing was loaded (recount, or release the \
+             holds first)",
+            match more {
+                0 => String::new(),
+                more => format!(" (and {more} more row(s) below their holds)"),
+            }
+        ),
+    })
+}
+
+/// A CHECK constraint refused a write: SQLite's extended code 275, PostgreSQL's 23514.
+fn is_check_violation(error: &crate::store::StoreError) -> bool {
+    match error {
+        crate::store::StoreError::Query(sqlx::Error::Database(database)) => {
+            matches!(database.code().as_deref(), Some("275" | "23514"))
+        }
+        _ => false,
+    }
 }
 
 async fn record_run(
@@ -378,7 +649,7 @@ pub async fn ingest_dir(
             )));
         }
     }
-    let files = discover(dir)?;
+    let Discovered { files, skipped } = discover_all(dir)?;
     let prepare_started = Instant::now();
     let known = store.known_keys().await?;
     let loaded_before = store.loaded_file_hashes().await?;
@@ -428,7 +699,39 @@ pub async fn ingest_dir(
     Ok(IngestReport {
         batch_id,
         files: reports,
+        skipped,
         prepare_seconds,
         load_seconds,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mistyped_stem_suggests_the_table_it_meant() {
+        assert_eq!(closest_table("salez"), Some(Table::Sales));
+        assert_eq!(closest_table("salez_2025"), Some(Table::Sales));
+        assert_eq!(
+            closest_table("stock_levelz-week4"),
+            Some(Table::StockLevels)
+        );
+        assert_eq!(closest_table("inventary"), Some(Table::Inventory));
+        assert_eq!(closest_table("notes"), None);
+        assert_eq!(closest_table("x"), None);
+    }
+
+    #[test]
+    fn skipped_files_say_why_and_own_output_is_silent() {
+        let reason = |name: &str| skip_reason(name).unwrap_or_default();
+        assert!(reason("salez.csv").contains("did you mean sales?"));
+        assert!(reason("sales.txt").contains("a sales file must end in .csv or .parquet"));
+        assert!(reason("Sales_2025.csv.GZ").contains("decompress it to Sales_2025.csv"));
+        assert!(reason("README").contains("not an input file"));
+        assert_eq!(skip_reason(".DS_Store"), None);
+        assert_eq!(skip_reason("sales.rejected.csv"), None);
+        assert_eq!(skip_reason("Sales.Rejected.CSV"), None);
+        assert_eq!(skip_reason("sales.rejected.csv.partial"), None);
+    }
 }

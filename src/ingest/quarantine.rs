@@ -29,9 +29,9 @@ pub fn write_quarantine(
     path: &Path,
     rejected: &mut DataFrame,
 ) -> Result<Option<PathBuf>, IngestError> {
-    let io_error = |source: std::io::Error| IngestError::Quarantine {
+    let io_error = |error: std::io::Error| IngestError::Quarantine {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     if rejected.height() == 0 {
         match std::fs::remove_file(path) {

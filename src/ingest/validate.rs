@@ -25,6 +25,9 @@ pub struct KnownKeys {
 pub struct Validated {
     /// Typed rows ready to load, with database column names (duplicates already merged).
     pub accepted: DataFrame,
+    /// The input line of each accepted row, for errors found at load time (empty for sales,
+    /// whose accepted rows are sums of input rows).
+    pub accepted_lines: Vec<usize>,
     /// The rejected input rows as text, plus `line` and `reason`.
     pub rejected: DataFrame,
     pub rows_read: usize,
@@ -66,6 +69,24 @@ fn shown(value: &str) -> String {
                 .take(MAX_SHOWN_VALUE_CHARS)
                 .collect::<String>()
         )
+    }
+}
+
+/// The first control character in `value` other than tab. PostgreSQL refuses NUL in text
+/// (and would fail the whole load), SQLite stores it; other control characters are stored by
+/// both but break every CSV, table and report a name is printed in. Rejecting them all keeps
+/// the two backends in agreement. Tab is kept: spreadsheets put it in pasted names and it
+/// harms nothing.
+fn first_control_character(value: &str) -> Option<char> {
+    value.chars().find(|ch| ch.is_control() && *ch != '\t')
+}
+
+/// Optional columns the database keeps NOT NULL with a default: an absent column or an
+/// empty value takes the database's default, instead of failing the load on NULL.
+fn integer_default(table: Table, column: &str) -> Option<i64> {
+    match (table, column) {
+        (Table::Inventory, "inbound" | "min_presentation") => Some(0),
+        _ => None,
     }
 }
 
@@ -115,7 +136,24 @@ fn parse_column(
         })
     };
     match column.kind {
-        ColumnKind::Text => Series::new(name, values),
+        ColumnKind::Text => {
+            for (row, value) in values.iter().enumerate() {
+                if let Some(control) = value.and_then(first_control_character) {
+                    let what = if matches!(control, '\n' | '\r') {
+                        " (a line break)"
+                    } else {
+                        ""
+                    };
+                    reasons.add(row, || {
+                        format!(
+                            "{}: control character U+{:04X}{what} in text (only tab is allowed)",
+                            column.name, control as u32
+                        )
+                    });
+                }
+            }
+            Series::new(name, values)
+        }
         ColumnKind::Number => {
             let parsed: Vec<Option<f64>> = values
                 .iter()
@@ -323,20 +361,22 @@ fn check_known(
     }
 }
 
-/// Rejects every row whose key repeats an earlier accepted row's key.
+/// Rejects every row whose key repeats the key of a row accepted before it, in this file or
+/// in an earlier file of the same table in this ingest.
 fn check_unique_key(
     table: Table,
     typed: &Typed,
-    first_line: usize,
+    rows: &FileRows<'_>,
     reasons: &mut Reasons,
     height: usize,
+    earlier: &mut EarlierFiles,
 ) {
     let key_columns: Vec<&Series> = table
         .key()
         .iter()
         .map(|name| typed.get(name).expect("key column present"))
         .collect();
-    let mut first_seen: HashMap<Vec<String>, usize> = HashMap::new();
+    let this_file = earlier.files.len() - 1;
     for row in 0..height {
         if !reasons.is_ok(row) {
             continue;
@@ -350,19 +390,23 @@ fn check_unique_key(
                     .unwrap_or_default()
             })
             .collect();
-        match first_seen.get(&key) {
-            Some(first_row) => {
-                let first_line_number = first_line + first_row;
+        match earlier.keys.get(&key) {
+            Some(&(file, line)) => {
+                let seen = if file == this_file {
+                    format!("first seen on line {line}")
+                } else {
+                    format!("first seen in {} line {line}", earlier.files[file])
+                };
                 reasons.add(row, || {
                     format!(
-                        "duplicate key ({}) = ({}), first seen on line {first_line_number}",
+                        "duplicate key ({}) = ({}), {seen}",
                         table.key().join(", "),
                         key.join(", ")
                     )
                 })
             }
             None => {
-                first_seen.insert(key, row);
+                earlier.keys.insert(key, (this_file, rows.line(row)));
             }
         }
     }
@@ -510,6 +554,38 @@ fn strictly_sorted_by_key(accepted: &DataFrame) -> PolarsResult<bool> {
     Ok(true)
 }
 
+/// The column order of accepted sales rows, whichever way they were merged, so frames of
+/// several files stack.
+const SALES_COLUMNS: [&str; 7] = [
+    "date",
+    "sku",
+    "warehouse",
+    "units",
+    "price",
+    "promo_id",
+    "source",
+];
+
+/// Sums the rows of each (sku, warehouse, date) group: price becomes the units-weighted
+/// mean, promo_id the first one given.
+fn sum_sales_groups(rows: LazyFrame, extra: Vec<Expr>) -> LazyFrame {
+    let mut aggregations = vec![
+        col("units").sum().alias("units"),
+        when(col("units").sum().gt(lit(0.0)))
+            .then(
+                (col("price") * col("units")).sum()
+                    / col("units").filter(col("price").is_not_null()).sum(),
+            )
+            .otherwise(col("price").mean())
+            .alias("price"),
+        col("promo_id").drop_nulls().first().alias("promo_id"),
+    ];
+    aggregations.extend(extra);
+    rows.group_by([col("sku"), col("warehouse"), col("date")])
+        .agg(aggregations)
+        .with_column(lit("import").alias("source"))
+}
+
 /// Sums sales rows that share (sku, warehouse, date); price becomes the units-weighted mean.
 fn merge_sales(accepted: DataFrame) -> PolarsResult<(DataFrame, usize)> {
     let before = accepted.height();
@@ -518,29 +594,80 @@ fn merge_sales(accepted: DataFrame) -> PolarsResult<(DataFrame, usize)> {
         unique.with_column(Series::new("source".into(), vec!["import"; before]).into())?;
         return Ok((unique, 0));
     }
-    let merged = accepted
-        .lazy()
-        .group_by([col("sku"), col("warehouse"), col("date")])
-        .agg([
-            col("units").sum().alias("units"),
-            when(col("units").sum().gt(lit(0.0)))
-                .then(
-                    (col("price") * col("units")).sum()
-                        / col("units").filter(col("price").is_not_null()).sum(),
-                )
-                .otherwise(col("price").mean())
-                .alias("price"),
-            col("promo_id").drop_nulls().first().alias("promo_id"),
-        ])
-        .with_column(lit("import").alias("source"))
+    let merged = sum_sales_groups(accepted.lazy(), Vec::new())
+        .select(SALES_COLUMNS.map(col))
         .collect()?;
     let after = merged.height();
     Ok((merged, before - after))
 }
 
+fn date_span(accepted: &DataFrame) -> PolarsResult<Option<(i32, i32)>> {
+    let days = accepted
+        .column("date")?
+        .as_materialized_series()
+        .date()?
+        .physical()
+        .clone();
+    Ok(days.min().zip(days.max()))
+}
+
+/// Sums sales rows that share (sku, warehouse, date) across the files of one ingest, as
+/// [`validate_file`] does within one file: the sum is loaded with the first file (in load
+/// order) that holds the key, and the later files count their row as merged. Without this,
+/// the later file's row would overwrite the earlier one's on load. Files whose date spans
+/// do not overlap cannot share a key (history beside tonight's file, the usual case) and
+/// are not regrouped.
+pub fn merge_sales_across_files(files: &mut [&mut Validated]) -> PolarsResult<()> {
+    let spans = files
+        .iter()
+        .map(|file| date_span(&file.accepted))
+        .collect::<PolarsResult<Vec<_>>>()?;
+    let overlaps = |a: Option<(i32, i32)>, b: Option<(i32, i32)>| matches!((a, b), (Some(a), Some(b)) if a.0 <= b.1 && b.0 <= a.1);
+    let involved: Vec<usize> = (0..files.len())
+        .filter(|&i| (0..files.len()).any(|j| j != i && overlaps(spans[i], spans[j])))
+        .collect();
+    if involved.is_empty() {
+        return Ok(());
+    }
+    const FILE: &str = "__file";
+    let parts = involved
+        .iter()
+        .enumerate()
+        .map(|(order, &index)| {
+            files[index]
+                .accepted
+                .clone()
+                .lazy()
+                .with_column(lit(order as u32).alias(FILE))
+        })
+        .collect::<Vec<_>>();
+    // Rows keep their order within a group, so "first" is the earliest file's.
+    let merged = sum_sales_groups(
+        concat(parts, UnionArgs::default())?,
+        vec![col(FILE).min().alias(FILE)],
+    )
+    .collect()?;
+    for (order, &index) in involved.iter().enumerate() {
+        let own = merged
+            .clone()
+            .lazy()
+            .filter(col(FILE).eq(lit(order as u32)))
+            .select(SALES_COLUMNS.map(col))
+            .collect()?;
+        let file = &mut *files[index];
+        file.rows_merged += file.accepted.height() - own.height();
+        file.accepted = own;
+        file.accepted.rechunk_mut();
+    }
+    Ok(())
+}
+
 /// Poll exports carry no id: the key is a hash of the row plus its occurrence number, so
 /// re-loading a file is idempotent while two identical answers are both kept.
-fn add_poll_response_keys(accepted: &mut DataFrame) -> PolarsResult<()> {
+fn add_poll_response_keys(
+    accepted: &mut DataFrame,
+    occurrences: &mut HashMap<String, usize>,
+) -> PolarsResult<()> {
     let text_of = |name: &str| -> PolarsResult<Vec<String>> {
         let column = accepted.column(name)?.cast(&DataType::String)?;
         Ok(column
@@ -557,7 +684,6 @@ fn add_poll_response_keys(accepted: &mut DataFrame) -> PolarsResult<()> {
         text_of("interest")?,
         text_of("intends_to_buy")?,
     ];
-    let mut occurrences: HashMap<String, usize> = HashMap::new();
     let keys: Vec<String> = (0..accepted.height())
         .map(|row| {
             let mut hasher = Sha256::new();
@@ -575,8 +701,47 @@ fn add_poll_response_keys(accepted: &mut DataFrame) -> PolarsResult<()> {
     Ok(())
 }
 
-/// Validates one file's rows. `first_line` is the line number of the first data row
-/// (2 for a CSV with a header, 1 for the first Parquet row).
+/// What ingest has accepted from earlier files of one table in the same ingest, so that a
+/// key repeated in another file meets the same rule as a key repeated within one file
+/// (rejected, naming the file and line it was first seen on), and identical poll answers in
+/// two files are both kept as they are within one. Use one per table, across its files in
+/// load order.
+#[derive(Debug, Default)]
+pub struct EarlierFiles {
+    /// The file names, in the order they were validated.
+    files: Vec<String>,
+    /// Each accepted key: (index into `files`, line).
+    keys: HashMap<Vec<String>, (usize, usize)>,
+    /// Poll answers seen so far, by content hash.
+    poll_occurrences: HashMap<String, usize>,
+}
+
+/// Where a file's rows come from, for the line numbers and file names in reasons.
+#[derive(Debug, Clone, Copy)]
+pub struct FileRows<'a> {
+    /// The file as named in reasons about it (its file name).
+    pub name: &'a str,
+    /// The line number of the first data row: 2 for a CSV with a header, 1 for the first
+    /// Parquet row, 0 for the first JSON record.
+    pub first_line: usize,
+    /// Rows the reader found malformed, as (row, reason): quarantined with that reason
+    /// alone, whatever their values.
+    pub malformed: &'a [(usize, String)],
+    /// The line of each row when rows are not one per line from `first_line` on (a quoted
+    /// field spanning lines, blank lines).
+    pub lines: Option<&'a [usize]>,
+}
+
+impl FileRows<'_> {
+    fn line(&self, row: usize) -> usize {
+        self.lines
+            .and_then(|lines| lines.get(row).copied())
+            .unwrap_or(self.first_line + row)
+    }
+}
+
+/// Validates one file's rows on its own. `first_line` is the line number of the first data
+/// row (2 for a CSV with a header, 1 for the first Parquet row).
 pub fn validate(
     table: Table,
     raw: &DataFrame,
@@ -584,25 +749,57 @@ pub fn validate(
     known: &KnownKeys,
     freq: Frequency,
 ) -> PolarsResult<Validated> {
+    let rows = FileRows {
+        name: "",
+        first_line,
+        malformed: &[],
+        lines: None,
+    };
+    validate_file(table, raw, &rows, known, freq, &mut EarlierFiles::default())
+}
+
+/// Validates one file's rows, after the earlier files of the same table in this ingest.
+pub fn validate_file(
+    table: Table,
+    raw: &DataFrame,
+    rows: &FileRows<'_>,
+    known: &KnownKeys,
+    freq: Frequency,
+    earlier: &mut EarlierFiles,
+) -> PolarsResult<Validated> {
+    earlier.files.push(rows.name.to_string());
     let height = raw.height();
     let mut reasons = Reasons(vec![None; height]);
+    // Seeded first, so no other check counts a malformed row as accepted (its key, say).
+    for (row, reason) in rows.malformed {
+        reasons.add(*row, || reason.clone());
+    }
     let mut columns = Vec::with_capacity(table.columns().len());
     for column in table.columns() {
         let raw_column = match raw.column(column.name) {
             Ok(found) => Some(found.as_materialized_series().str()?.clone()),
             Err(_) => None,
         };
-        columns.push(parse_column(
-            column,
-            raw_column.as_ref(),
-            height,
-            &mut reasons,
-        ));
+        let mut series = parse_column(column, raw_column.as_ref(), height, &mut reasons);
+        if let Some(default) = integer_default(table, column.name) {
+            let filled: Int64Chunked = series
+                .i64()?
+                .iter()
+                .map(|value| Some(value.unwrap_or(default)))
+                .collect();
+            series = filled.with_name(column.name.into()).into_series();
+        }
+        columns.push(series);
     }
     let typed = Typed { columns };
     apply_table_rules(table, &typed, known, freq, &mut reasons, height);
     if table != Table::Sales && !table.key().is_empty() {
-        check_unique_key(table, &typed, first_line, &mut reasons, height);
+        check_unique_key(table, &typed, rows, &mut reasons, height, earlier);
+    }
+    // A malformed row's values are not what the file meant (a field may have shifted), so
+    // the reasons they earned would mislead: the row's reason is the malformation alone.
+    for (row, reason) in rows.malformed {
+        reasons.0[*row] = Some(reason.clone());
     }
 
     let accept_mask: BooleanChunked = reasons.0.iter().map(|reason| reason.is_none()).collect();
@@ -613,7 +810,15 @@ pub fn validate(
     )?;
     let mut accepted = typed_frame.filter(&accept_mask)?;
 
-    let lines: Vec<i64> = (0..height).map(|row| (first_line + row) as i64).collect();
+    let accepted_lines = if table == Table::Sales {
+        Vec::new()
+    } else {
+        (0..height)
+            .filter(|row| reasons.is_ok(*row))
+            .map(|row| rows.line(row))
+            .collect()
+    };
+    let lines: Vec<i64> = (0..height).map(|row| rows.line(row) as i64).collect();
     let reason_texts: Vec<Option<String>> = reasons.0;
     let mut rejected_source = raw.clone();
     rejected_source.with_column(Series::new("line".into(), lines).into())?;
@@ -628,13 +833,16 @@ pub fn validate(
             accepted = merged;
             rows_merged = folded;
         }
-        Table::PollResponses => add_poll_response_keys(&mut accepted)?,
+        Table::PollResponses => {
+            add_poll_response_keys(&mut accepted, &mut earlier.poll_occurrences)?
+        }
         _ => {}
     }
     accepted.rechunk_mut();
 
     Ok(Validated {
         accepted,
+        accepted_lines,
         rejected,
         rows_read: height,
         rows_rejected,
@@ -730,6 +938,55 @@ mod tests {
             .into_no_null_iter()
             .collect();
         assert_eq!(lines, vec![4, 5, 6]);
+    }
+
+    fn sales(dates: &[&str], units: &[&str]) -> Validated {
+        let frame = raw(&[
+            ("date", dates.iter().map(|d| Some(*d)).collect()),
+            ("sku", vec![Some("S1"); dates.len()]),
+            ("warehouse", vec![Some("W1"); dates.len()]),
+            ("units", units.iter().map(|u| Some(*u)).collect()),
+        ]);
+        validate(Table::Sales, &frame, 2, &known(), Frequency::Day).unwrap()
+    }
+
+    #[test]
+    fn sales_of_one_day_in_two_files_are_summed_into_the_first() {
+        let mut first = sales(&["2025-01-01", "2025-01-02"], &["5", "1"]);
+        let mut second = sales(&["2025-01-01", "2025-01-03"], &["4", "2"]);
+        merge_sales_across_files(&mut [&mut first, &mut second]).unwrap();
+        let units = |v: &Validated| -> Vec<Option<f64>> {
+            v.accepted
+                .column("units")
+                .unwrap()
+                .f64()
+                .unwrap()
+                .iter()
+                .collect()
+        };
+        let mut kept = units(&first);
+        kept.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        assert_eq!(kept, vec![Some(1.0), Some(9.0)]);
+        assert_eq!(units(&second), vec![Some(2.0)]);
+        assert_eq!((first.rows_merged, second.rows_merged), (0, 1));
+        let names = |v: &Validated| -> Vec<String> {
+            v.accepted
+                .get_column_names()
+                .iter()
+                .map(|n| n.to_string())
+                .collect()
+        };
+        assert_eq!(names(&first), SALES_COLUMNS.map(String::from).to_vec());
+    }
+
+    #[test]
+    fn sales_files_of_disjoint_dates_are_left_alone() {
+        let mut history = sales(&["2025-01-01", "2025-01-02"], &["5", "1"]);
+        let mut tonight = sales(&["2025-01-03"], &["4"]);
+        merge_sales_across_files(&mut [&mut history, &mut tonight]).unwrap();
+        assert_eq!(history.accepted.height(), 2);
+        assert_eq!(tonight.accepted.height(), 1);
+        assert_eq!((history.rows_merged, tonight.rows_merged), (0, 0));
     }
 
     #[test]

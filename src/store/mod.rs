@@ -182,9 +182,9 @@ impl Store {
                 .acquire_timeout(options.acquire_timeout)
                 .connect_with(connect)
                 .await
-                .map_err(|source| StoreError::Connect {
+                .map_err(|error| StoreError::Connect {
                     url: redact(url),
-                    source,
+                    error,
                 })?;
             Ok(Store::Postgres(pool))
         } else if url.starts_with("sqlite:") {
@@ -220,9 +220,9 @@ impl Store {
                 .acquire_timeout(options.acquire_timeout)
                 .connect_with(connect)
                 .await
-                .map_err(|source| StoreError::Connect {
+                .map_err(|error| StoreError::Connect {
                     url: url.to_string(),
-                    source,
+                    error,
                 })?;
             Ok(Store::Sqlite(pool))
         } else {

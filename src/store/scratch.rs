@@ -38,9 +38,9 @@ impl ScratchDatabase {
         let mut admin =
             PgConnection::connect(admin_url)
                 .await
-                .map_err(|source| StoreError::Connect {
+                .map_err(|error| StoreError::Connect {
                     url: redact(admin_url),
-                    source,
+                    error,
                 })?;
         admin
             .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
@@ -57,9 +57,9 @@ impl ScratchDatabase {
     pub async fn drop_database(self) -> Result<(), StoreError> {
         let mut admin = PgConnection::connect(&self.admin_url)
             .await
-            .map_err(|source| StoreError::Connect {
+            .map_err(|error| StoreError::Connect {
                 url: redact(&self.admin_url),
-                source,
+                error,
             })?;
         admin
             .execute(AssertSqlSafe(format!(
