@@ -16,9 +16,23 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// Open connections at most; more wait in the kernel's accept queue.
+    /// Open connections at most. At the limit a new connection closes the longest-idle one
+    /// (no request in progress); if every connection is busy it gets a 503.
     #[arg(long, default_value_t = 1024)]
     pub max_connections: usize,
+    /// A new connection must send a whole request head within this; after a response, the
+    /// next head must be complete within this of its first byte.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub header_read_timeout_ms: u64,
+    /// A request's whole body must arrive within this of its head (408 beyond).
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub request_body_timeout_ms: u64,
+    /// A keep-alive connection with no new request for this long is closed.
+    #[arg(long, default_value_t = 60_000, value_name = "MS")]
+    pub idle_timeout_ms: u64,
+    /// A TLS client must finish its handshake within this.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub tls_handshake_timeout_ms: u64,
     /// Request body size limit in bytes (413 beyond).
     #[arg(long, default_value_t = 65_536)]
     pub max_body_bytes: usize,
@@ -51,6 +65,9 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
 }
 
+/// Timeouts longer than an hour only hold connections open: refused as a likely typo.
+const MAX_TIMEOUT_MS: u64 = 3_600_000;
+
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -80,6 +97,19 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         )
         .into());
     }
+    let timeout = |flag: &str, ms: u64| {
+        if (1..=MAX_TIMEOUT_MS).contains(&ms) {
+            Ok(Duration::from_millis(ms))
+        } else {
+            Err(BadInput(format!(
+                "--{flag} must be between 1 and {MAX_TIMEOUT_MS} ms, got {ms}"
+            )))
+        }
+    };
+    let header_read_timeout = timeout("header-read-timeout-ms", args.header_read_timeout_ms)?;
+    let request_body_timeout = timeout("request-body-timeout-ms", args.request_body_timeout_ms)?;
+    let idle_timeout = timeout("idle-timeout-ms", args.idle_timeout_ms)?;
+    let tls_handshake_timeout = timeout("tls-handshake-timeout-ms", args.tls_handshake_timeout_ms)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(
             stockcast::serve::tls::server_config(cert, key)
@@ -103,6 +133,10 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         },
         body_limit_bytes: args.max_body_bytes,
         max_connections: args.max_connections,
+        header_read_timeout,
+        request_body_timeout,
+        idle_timeout,
+        tls_handshake_timeout,
         rate_limit_per_second: args.rate_limit_per_second,
         rate_limit_burst: args.rate_limit_burst,
         core: ReserverConfig {

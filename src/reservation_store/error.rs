@@ -1,6 +1,6 @@
 use thiserror::Error;
 
-use crate::reserve::Refusal;
+use crate::reserve::{FieldError, Refusal};
 use crate::store::StoreError;
 
 #[derive(Debug, Error)]
@@ -24,6 +24,10 @@ impl From<sqlx::Error> for ReservationStoreError {
 pub enum CoreError {
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// The request carries text no store may be handed (see
+    /// [`crate::reserve::limits::check_operation_text`]); refused before it reached a batch.
+    #[error(transparent)]
+    Invalid(FieldError),
     /// The batch's transaction failed; nothing of it was written.
     #[error("storage failure: {0}")]
     Storage(String),

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::transaction::{apply_batch, Durability};
 use super::CoreError;
 use crate::clock::SharedClock;
+use crate::reserve::limits::check_operation_text;
 use crate::reserve::{Outcome, Refusal, Request};
 use crate::store::Store;
 
@@ -182,6 +183,9 @@ impl Reserver {
 
     /// Applies one request in the next batch and returns its outcome once that batch committed.
     pub async fn submit(&self, request: Request) -> Result<Outcome, CoreError> {
+        // One request the database cannot store would fail the whole batch it joins, and so
+        // every other caller in it: it never gets that far.
+        check_operation_text(&request.operation).map_err(CoreError::Invalid)?;
         let (respond, answer) = oneshot::channel();
         self.queue
             .send(Job { request, respond })

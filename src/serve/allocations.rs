@@ -43,6 +43,10 @@ fn encode_cursor(sku: &str, warehouse: &str) -> String {
 fn decode_cursor(cursor: &str) -> Option<(String, String)> {
     let text = String::from_utf8(hex::decode(cursor).ok()?).ok()?;
     let (sku, warehouse) = text.split_once('\u{1f}')?;
+    // Only cursors this API made: their keys never hold control characters.
+    if sku.chars().chain(warehouse.chars()).any(char::is_control) {
+        return None;
+    }
     Some((sku.to_string(), warehouse.to_string()))
 }
 
@@ -52,9 +56,10 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     caller.require(Action::Read)?;
-    let one = |name: &str| query_values(query.as_deref(), name).into_iter().next();
-    let run = one("run").unwrap_or_else(|| "latest".to_string());
-    let limit = match one("limit") {
+    let one =
+        |name: &str| query_values(query.as_deref(), name).map(|values| values.into_iter().next());
+    let run = one("run")?.unwrap_or_else(|| "latest".to_string());
+    let limit = match one("limit")? {
         None => 100,
         Some(text) => text
             .parse::<usize>()
@@ -67,14 +72,14 @@ pub async fn list(
                 )
             })?,
     };
-    let (after_sku, after_warehouse) = match one("cursor") {
+    let (after_sku, after_warehouse) = match one("cursor")? {
         None => (String::new(), String::new()),
         Some(cursor) => {
             decode_cursor(&cursor).ok_or_else(|| bad("cursor", "not a cursor from this API"))?
         }
     };
-    let warehouse = one("warehouse");
-    let sku = one("sku");
+    let warehouse = one("warehouse")?;
+    let sku = one("sku")?;
 
     type RunRow = (String, String, DateTime<Utc>, NaiveDate, String);
     let found: Option<RunRow> = on_backend!(&state.store, pool => {
@@ -141,5 +146,10 @@ mod tests {
             Some(("SOFA-1".to_string(), "W2".to_string()))
         );
         assert_eq!(super::decode_cursor("zz"), None);
+        assert_eq!(
+            super::decode_cursor(&hex::encode("SOFA\u{0}\u{1f}W1")),
+            None,
+            "a forged cursor with a NUL is refused"
+        );
     }
 }

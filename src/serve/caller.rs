@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::AppState;
 use crate::keys::{authenticate, hash_secret, Action, ApiKey};
 
@@ -50,6 +50,15 @@ impl KeyCache {
     }
 }
 
+/// The secret of an `Authorization: Bearer <secret>` value. The scheme is case-insensitive
+/// and separated from the secret by one or more spaces (RFC 9110, section 11.4).
+pub fn bearer_secret(value: &str) -> Option<&str> {
+    let (scheme, secret) = value.trim().split_once(' ')?;
+    let secret = secret.trim_start_matches(' ');
+    (scheme.eq_ignore_ascii_case("bearer") && !secret.is_empty() && !secret.contains(' '))
+        .then_some(secret)
+}
+
 pub struct Caller {
     pub key: ApiKey,
 }
@@ -75,9 +84,8 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|secret| !secret.is_empty() && secret.len() <= 200)
+            .and_then(bearer_secret)
+            .filter(|secret| secret.len() <= 200)
             .ok_or_else(ApiError::unauthorized)?;
         let key = state
             .keys
@@ -85,14 +93,37 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .await?
             .ok_or_else(ApiError::unauthorized)?;
         if let Err(wait) = state.rate_limiter.check(&key.id, Instant::now()) {
-            let mut error = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "too many requests for this key",
-            );
+            let mut error = ApiError::new(ErrorCode::RateLimited, "too many requests for this key");
             error.retry_after_seconds = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
             return Err(error);
         }
         Ok(Caller { key })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_secret;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in [
+            "Bearer sk_1",
+            "bearer sk_1",
+            "BEARER  sk_1",
+            " bEaReR sk_1 ",
+        ] {
+            assert_eq!(bearer_secret(value), Some("sk_1"), "{value:?}");
+        }
+        for value in [
+            "Basic sk_1",
+            "Bearer",
+            "Bearer ",
+            "Bearersk_1",
+            "Bearer a b",
+            "sk_1",
+        ] {
+            assert_eq!(bearer_secret(value), None, "{value:?}");
+        }
     }
 }

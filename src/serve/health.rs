@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use super::error::ApiError;
 use super::AppState;
 use crate::on_backend;
 
@@ -25,11 +26,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         Ok(_) => Json(json!({"status": "ready"})).into_response(),
         Err(error) => {
             tracing::warn!("readiness check failed: {error}");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"error": "unavailable", "message": "database unreachable"})),
-            )
-                .into_response()
+            ApiError::unavailable("database unreachable").into_response()
         }
     }
 }

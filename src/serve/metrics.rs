@@ -30,6 +30,116 @@ struct Histogram {
 pub struct HttpMetrics {
     requests: Mutex<BTreeMap<(String, String, u16), Histogram>>,
     outcomes: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    pub connections: Arc<ConnectionMetrics>,
+}
+
+/// Why the server closed a connection the client had not closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    HeaderTimeout,
+    IdleTimeout,
+    HandshakeTimeout,
+    /// Closed while idle to make room for a new connection at the limit.
+    Evicted,
+}
+
+impl CloseReason {
+    const ALL: [CloseReason; 4] = [
+        CloseReason::HeaderTimeout,
+        CloseReason::IdleTimeout,
+        CloseReason::HandshakeTimeout,
+        CloseReason::Evicted,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            CloseReason::HeaderTimeout => "header_timeout",
+            CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::HandshakeTimeout => "handshake_timeout",
+            CloseReason::Evicted => "evicted",
+        }
+    }
+}
+
+/// Connection counters, shared with the listener and every connection's task.
+#[derive(Debug, Default)]
+pub struct ConnectionMetrics {
+    pub open: AtomicU64,
+    /// Connections serving a request now (the rest are idle and may be evicted).
+    pub busy: AtomicU64,
+    /// Connections answered 503 (or, over TLS, closed) at the limit with every slot busy.
+    pub refused: AtomicU64,
+    closed: [AtomicU64; 4],
+}
+
+impl ConnectionMetrics {
+    pub fn closed(&self, reason: CloseReason) {
+        let index = CloseReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .expect("every reason is listed");
+        self.closed[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn closed_count(&self, reason: CloseReason) -> u64 {
+        let index = CloseReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .expect("every reason is listed");
+        self.closed[index].load(Ordering::Relaxed)
+    }
+
+    fn render(&self, out: &mut String) {
+        out.push_str(
+            "# HELP stockcast_connections_open Client connections open now.
+",
+        );
+        out.push_str(
+            "# TYPE stockcast_connections_open gauge
+",
+        );
+        let _ = writeln!(
+            out,
+            "stockcast_connections_open {}",
+            self.open.load(Ordering::Relaxed)
+        );
+        out.push_str(
+            "# HELP stockcast_connections_busy Client connections serving a request now.\n",
+        );
+        out.push_str("# TYPE stockcast_connections_busy gauge\n");
+        let _ = writeln!(
+            out,
+            "stockcast_connections_busy {}",
+            self.busy.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP stockcast_connections_refused_total Connections refused (503) at the limit with every connection busy.
+");
+        out.push_str(
+            "# TYPE stockcast_connections_refused_total counter
+",
+        );
+        let _ = writeln!(
+            out,
+            "stockcast_connections_refused_total {}",
+            self.refused.load(Ordering::Relaxed)
+        );
+        out.push_str(
+            "# HELP stockcast_connections_closed_total Connections the server closed, by reason.
+",
+        );
+        out.push_str(
+            "# TYPE stockcast_connections_closed_total counter
+",
+        );
+        for reason in CloseReason::ALL {
+            let _ = writeln!(
+                out,
+                "stockcast_connections_closed_total{{reason=\"{}\"}} {}",
+                reason.label(),
+                self.closed_count(reason)
+            );
+        }
+    }
 }
 
 impl HttpMetrics {
@@ -151,6 +261,7 @@ impl HttpMetrics {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
+        self.connections.render(&mut out);
         out
     }
 }

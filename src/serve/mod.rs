@@ -5,11 +5,15 @@
 //! - [`reservations`], [`stock`], [`allocations`], [`poll_responses`]: the `/v1` routes.
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`, `/v1/openapi.json` ([`openapi`]).
 //! - [`caller`]: bearer-key authentication and per-key rate limiting ([`rate_limit`]).
-//! - [`error`]: JSON errors; [`metrics`]: Prometheus counters; [`listener`]: connection limit;
-//!   [`tls`]: optional TLS (rustls) from PEM files.
+//! - [`error`]: JSON errors; [`metrics`]: Prometheus counters.
+//! - [`listener`]: the accept loop and the connection limit (idle connections make room);
+//!   [`connection`]: one connection's header, idle and handshake timeouts;
+//!   [`request_body`]: the request-body deadline; [`tls`]: optional TLS (rustls) from PEM
+//!   files.
 
 pub mod allocations;
 pub mod caller;
+pub mod connection;
 pub mod error;
 pub mod health;
 pub mod listener;
@@ -17,6 +21,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod poll_responses;
 pub mod rate_limit;
+pub mod request_body;
 pub mod reservations;
 pub mod stock;
 pub mod tls;
@@ -25,10 +30,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -37,15 +39,26 @@ use crate::reservation_store::{Reserver, ReserverConfig};
 use crate::reserve::Limits;
 use crate::store::Store;
 use caller::KeyCache;
-use error::ApiError;
+use error::{ApiError, ErrorCode};
 use metrics::HttpMetrics;
 use rate_limit::RateLimiter;
+
+pub(crate) use request_body::body;
 
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub limits: Limits,
     pub body_limit_bytes: usize,
+    /// Open connections at most; at the limit the longest-idle one makes room, and when all
+    /// are serving a request a new one is refused (503).
     pub max_connections: usize,
+    /// A new connection must send a whole request head within this (after a response: within
+    /// this of the next request's first byte).
+    pub header_read_timeout: Duration,
+    /// A request's whole body must arrive within this of its head (408 beyond).
+    pub request_body_timeout: Duration,
+    /// A keep-alive connection with no request for this long is closed.
+    pub idle_timeout: Duration,
     pub rate_limit_per_second: f64,
     pub rate_limit_burst: f64,
     /// How long a key lookup is cached (a revoked key keeps working this long at most).
@@ -66,6 +79,10 @@ impl Default for ServeConfig {
             limits: Limits::default(),
             body_limit_bytes: 64 * 1024,
             max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            // Bodies are at most 64 KiB by default: 10 s still allows a 6.5 KB/s link.
+            request_body_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
             rate_limit_per_second: 1000.0,
             rate_limit_burst: 2000.0,
             key_cache: Duration::from_secs(5),
@@ -104,20 +121,15 @@ impl AppState {
     }
 }
 
-/// A request body within the size limit, or a JSON 413.
-pub(crate) fn body(bytes: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    bytes.map_err(|rejection| {
-        let status = rejection.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(status, "body_too_large", "request body is too large")
-        } else {
-            ApiError::new(status, "bad_body", rejection.body_text())
-        }
-    })
-}
-
 async fn fallback() -> ApiError {
     ApiError::not_found("no such route")
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{} does not take {method}", uri.path()),
+    )
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -136,28 +148,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            request_body::deadline,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             metrics::track,
         ))
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
         .with_state(state)
-}
-
-/// Serves `app` on any listener (plain or TLS) until `shutdown`, then finishes in-flight
-/// requests.
-async fn serve_until<L>(
-    listener: L,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()>
-where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
-{
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, finishes in-flight requests and
@@ -168,18 +169,21 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(Arc::clone(&state));
-    let max_connections = state.config.max_connections;
-    match state.config.tls.clone() {
-        None => {
-            let limited = listener::LimitedListener::new(listener, max_connections);
-            serve_until(limited, app, shutdown).await?;
-        }
-        Some(tls) => {
-            let timeout = state.config.tls_handshake_timeout;
-            let limited = tls::TlsListener::start(listener, max_connections, tls, timeout)?;
-            serve_until(limited, app, shutdown).await?;
-        }
-    }
+    let tls = state
+        .config
+        .tls
+        .clone()
+        .map(tokio_rustls::TlsAcceptor::from);
+    listener::run(
+        listener,
+        state.config.max_connections,
+        app,
+        listener::timeouts(&state.config),
+        tls,
+        Arc::clone(&state.http_metrics.connections),
+        shutdown,
+    )
+    .await?;
     let reserver = state.reserver.clone();
     drop(state);
     reserver.shutdown().await;

@@ -14,7 +14,10 @@ pub fn document() -> Value {
     let common = json!({
         "401": error_response("missing or unknown API key"),
         "403": error_response("the key's role does not allow this"),
+        "408": error_response("request_timeout: the body did not arrive in time"),
+        "413": error_response("body_too_large"),
         "429": error_response("rate limited; see Retry-After"),
+        "503": error_response("unavailable (database down, shutting down) or overloaded (every connection busy); see Retry-After"),
     });
     let with = |mut responses: Value| {
         for (code, value) in common.as_object().expect("object") {

@@ -17,7 +17,23 @@ use super::{body, AppState};
 use crate::contract::Table;
 use crate::ingest::load_records;
 use crate::keys::Action;
+use crate::reserve::limits::check_no_control;
 use crate::reserve::FieldError;
+
+/// A control character in any key or text value of any record is a 422 naming it
+/// (`[3].sku`), like every other route, before the store sees it.
+fn check_record_text(records: &[Map<String, Value>]) -> Result<(), ApiError> {
+    for (index, record) in records.iter().enumerate() {
+        for (key, value) in record {
+            let field = format!("[{index}].{key}");
+            check_no_control(&field, key).map_err(ApiError::field)?;
+            if let Value::String(text) = value {
+                check_no_control(&field, text).map_err(ApiError::field)?;
+            }
+        }
+    }
+    Ok(())
+}
 
 pub async fn post(
     State(state): State<Arc<AppState>>,
@@ -36,6 +52,7 @@ pub async fn post(
             ),
         }));
     }
+    check_record_text(&records)?;
     let report = load_records(&state.store, Table::PollResponses, &records)
         .await
         .map_err(storage)?;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +15,7 @@ use super::error::{parse_json, storage, ApiError};
 use super::{body, AppState};
 use crate::keys::Action;
 use crate::reservation_store::{get_reservation, CoreError};
-use crate::reserve::limits::{check_lines, check_reserve, check_ttl};
+use crate::reserve::limits::{check_id, check_lines, check_reserve, check_ttl};
 use crate::reserve::{LineRequest, Operation, Outcome, Request, ReserveRequest};
 
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -25,6 +25,7 @@ fn outcome_name(result: &Result<Outcome, CoreError>) -> &'static str {
         Ok(Outcome::Reservation { replayed: true, .. }) => "replayed",
         Ok(_) => "ok",
         Err(CoreError::Refused(refusal)) => refusal.code(),
+        Err(CoreError::Invalid(_)) => "invalid_field",
         Err(CoreError::Storage(_)) => "storage_error",
         Err(CoreError::ShuttingDown) => "shutting_down",
     }
@@ -63,6 +64,16 @@ async fn submit(
     }
 }
 
+/// The `{id}` of a reservation route, checked before anything reads the store.
+fn reservation_id(
+    path: Result<Path<String>, PathRejection>,
+    state: &AppState,
+) -> Result<String, ApiError> {
+    let Path(id) = path.map_err(|rejection| ApiError::path("id", rejection))?;
+    check_id("id", &id, &state.config.limits).map_err(ApiError::field)?;
+    Ok(id)
+}
+
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -84,9 +95,10 @@ pub async fn create(
 pub async fn show(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(Action::Read)?;
+    let id = reservation_id(path, &state)?;
     let reservation = get_reservation(&state.store, &id)
         .await
         .map_err(storage)?
@@ -102,10 +114,11 @@ struct CommitBody {
 pub async fn commit(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(Action::Reserve)?;
+    let id = reservation_id(path, &state)?;
     let bytes = body(bytes)?;
     let lines = if bytes.iter().all(u8::is_ascii_whitespace) {
         None
@@ -129,9 +142,10 @@ pub async fn commit(
 pub async fn release(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(Action::Reserve)?;
+    let id = reservation_id(path, &state)?;
     submit(
         &state,
         &caller,
@@ -150,10 +164,11 @@ struct ExtendBody {
 pub async fn extend(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(Action::Reserve)?;
+    let id = reservation_id(path, &state)?;
     let parsed: ExtendBody = parse_json(&body(bytes)?)?;
     check_ttl("ttl_seconds", parsed.ttl_seconds, &state.config.limits).map_err(ApiError::field)?;
     submit(

@@ -13,15 +13,20 @@ use super::error::{parse_json, storage, ApiError};
 use super::{body, AppState};
 use crate::keys::Action;
 use crate::reservation_store::stock;
-use crate::reserve::limits::check_adjustments;
+use crate::reserve::limits::{check_adjustments, check_no_control};
 use crate::reserve::{Adjustment, FieldError, Operation, Outcome, Request};
 
-/// Query values for `name`, in order (`sku=A&sku=B`).
-pub fn query_values(query: Option<&str>, name: &str) -> Vec<String> {
+/// Query values for `name`, in order (`sku=A&sku=B`), percent-decoded; a value with a control
+/// character (`sku=A%00`) is a 422 naming the parameter, before the store sees it.
+pub fn query_values(query: Option<&str>, name: &str) -> Result<Vec<String>, ApiError> {
     form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .filter(|(key, _)| key == name)
         .map(|(_, value)| value.into_owned())
         .filter(|value| !value.is_empty())
+        .map(|value| {
+            check_no_control(name, &value).map_err(ApiError::field)?;
+            Ok(value)
+        })
         .collect()
 }
 
@@ -31,14 +36,14 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     caller.require(Action::Read)?;
-    let skus = query_values(query.as_deref(), "sku");
+    let skus = query_values(query.as_deref(), "sku")?;
     if skus.len() > state.config.limits.max_lines {
         return Err(ApiError::field(FieldError {
             field: "sku".into(),
             message: format!("at most {} skus per request", state.config.limits.max_lines),
         }));
     }
-    let warehouse = query_values(query.as_deref(), "warehouse")
+    let warehouse = query_values(query.as_deref(), "warehouse")?
         .into_iter()
         .next();
     let rows = stock(
@@ -73,6 +78,7 @@ pub async fn adjust(
         match &result {
             Ok(_) => "ok",
             Err(crate::reservation_store::CoreError::Refused(refusal)) => refusal.code(),
+            Err(crate::reservation_store::CoreError::Invalid(_)) => "invalid_field",
             Err(_) => "storage_error",
         },
     );
