@@ -111,6 +111,24 @@ impl StepExecutor for Hangs {
     }
 }
 
+/// The real steps, except that `step` panics (a bug in a step, as an unexpected input once
+/// made the ingest step do).
+struct Panics {
+    step: Step,
+    attempts: AtomicUsize,
+}
+
+impl StepExecutor for Panics {
+    async fn execute(&self, context: &mut RunContext, step: Step) -> Result<StepOutcome, String> {
+        if step == self.step {
+            self.attempts.fetch_add(1, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            panic!("injected panic in {}", step.as_str());
+        }
+        PipelineSteps.execute(context, step).await
+    }
+}
+
 /// Steps that take a while and record how many run at once, across schedulers.
 #[derive(Default)]
 struct Slow {
@@ -393,6 +411,86 @@ async fn a_step_over_its_timeout_is_cancelled_and_reported() {
     .unwrap();
     assert_eq!(again.status, RunStatus::Failed);
     store.close().await;
+}
+
+/// A step that panics is a failed step in the history (not a run left `running`), is not
+/// retried, gets a failure notice, and leaves the lock free for the next run.
+async fn a_panicking_step_is_recorded_failed(url: &str, dir: &Path) {
+    let store = common::open(url).await;
+    let notified = dir.join("notified.txt");
+    let job = job(
+        dir,
+        "hourly",
+        &format!(
+            "schedule = \"0 5 * * * *\"\nsteps = [\"expire-holds\", \"summary\"]\n\
+             [retry]\nretries = 2\nbackoff_seconds = 1\n\
+             [notify]\ncommand = [\"sh\", \"-c\", \"echo \\\"$STOCKCAST_STEP: $STOCKCAST_ERROR\\\" > {}\"]\n",
+            notified.display()
+        ),
+    );
+    let panics = Panics {
+        step: Step::Summary,
+        attempts: AtomicUsize::new(0),
+    };
+    let clock = TestClock::at(utc("2026-06-01T10:05:00Z"));
+    let report = run_job_with(&store, &job, &options(dir), &panics, &clock)
+        .await
+        .expect("a panicking step ends the run, not the runner");
+    assert_eq!(report.status, RunStatus::Failed);
+    assert_eq!(report.failed_step.as_deref(), Some("summary"));
+    assert_eq!(
+        panics.attempts.load(Ordering::SeqCst),
+        1,
+        "a panic is not retried"
+    );
+    assert!(clock.sleeps().is_empty(), "no backoff after a panic");
+    let error = report.error.clone().unwrap();
+    assert!(
+        error.contains("panicked: injected panic in summary"),
+        "{error}"
+    );
+
+    let runs = list_runs(&store, Some("hourly"), 10).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, "failed", "not left running");
+    assert!(runs[0].finished_at.is_some());
+    assert!(runs[0].error.as_deref().unwrap().contains("injected panic"));
+    let steps = run_steps(&store, &report.run_id).await.unwrap();
+    assert_eq!(steps[0].status, "succeeded");
+    assert_eq!((steps[1].status.as_str(), steps[1].attempts), ("failed", 1));
+    assert!(steps[1].finished_at.is_some());
+    assert!(steps[1]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("injected panic"));
+    let notice = std::fs::read_to_string(&notified).expect("the failure notice ran");
+    assert!(notice.starts_with("summary: "), "{notice}");
+    assert!(notice.contains("injected panic"), "{notice}");
+
+    // The lock was released and nothing is left half-done: the next run starts and succeeds.
+    let next = run_job(&store, &job, &options(dir)).await.unwrap();
+    assert_eq!(next.status, RunStatus::Succeeded, "{:?}", next.error);
+    assert_eq!(
+        next.abandoned_runs, 0,
+        "the panicked run was finished, not abandoned"
+    );
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_step_is_recorded_failed_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    a_panicking_step_is_recorded_failed(&common::sqlite_url(dir.path()), dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_step_is_recorded_failed_on_postgres() {
+    common::on_scratch_postgres(
+        "a_panicking_step_is_recorded_failed_on_postgres",
+        |url, dir| async move { a_panicking_step_is_recorded_failed(&url, &dir).await },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -356,6 +356,73 @@ fn empty_results_print_one_line_and_exit_zero() {
         ));
 }
 
+/// Every report on a database with nothing in it, in the machine formats: JSON is a valid
+/// document saying so (on stdout or in `--out`), CSV and HTML put nothing on stdout and the
+/// sentence on stderr; all exit 0.
+fn empty_reports_stay_machine_readable(url: &str, dir: &Path) {
+    for kind in KINDS {
+        let json = common::stockcast(url)
+            .current_dir(dir)
+            .args(["report", kind, "--format", "json"])
+            .output()
+            .unwrap();
+        assert_eq!(json.status.code(), Some(0), "{kind}");
+        let stdout = String::from_utf8(json.stdout).unwrap();
+        let document: serde_json::Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|error| panic!("{kind}: stdout is not JSON ({error}): {stdout}"));
+        assert_eq!(document["empty"], true, "{kind}: {document}");
+        assert_eq!(document["report"], kind);
+        assert!(!document["message"].as_str().unwrap().is_empty());
+
+        let out = dir.join(format!("{kind}.json"));
+        common::stockcast(url)
+            .current_dir(dir)
+            .args(["report", kind, "--format", "json", "--out"])
+            .arg(&out)
+            .assert()
+            .success()
+            .stdout(predicate::str::is_empty());
+        let written: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        assert_eq!(written, document, "{kind}");
+
+        for format in ["csv", "html"] {
+            let output = common::stockcast(url)
+                .current_dir(dir)
+                .args(["report", kind, "--format", format])
+                .output()
+                .unwrap();
+            assert_eq!(output.status.code(), Some(0), "{kind} {format}");
+            assert!(output.stdout.is_empty(), "{kind} {format}: stdout has text");
+            let stderr = String::from_utf8(output.stderr).unwrap();
+            assert_eq!(
+                stderr.trim(),
+                document["message"].as_str().unwrap(),
+                "{kind} {format}"
+            );
+        }
+    }
+}
+
+#[test]
+fn empty_reports_stay_machine_readable_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    empty_reports_stay_machine_readable(&common::sqlite_url(dir.path()), dir.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_reports_stay_machine_readable_on_postgres() {
+    common::on_scratch_postgres(
+        "empty_reports_stay_machine_readable_on_postgres",
+        |url, dir| async move {
+            tokio::task::spawn_blocking(move || empty_reports_stay_machine_readable(&url, &dir))
+                .await
+                .unwrap()
+        },
+    )
+    .await;
+}
+
 #[test]
 fn unknown_promotion_or_sku_exits_2_with_a_message() {
     let fixture = fixture();

@@ -94,11 +94,7 @@ pub async fn run(cli: &Cli, args: &ReportArgs) -> anyhow::Result<()> {
     progress.finish_and_clear();
     let built = match built {
         Ok(built) => built,
-        Err(ReportError::Empty(message)) => {
-            // Nothing to report is an answer, not a failure: one line, exit 0, no file.
-            println!("{message}");
-            return Ok(());
-        }
+        Err(ReportError::Empty(message)) => return report_nothing(cli, args, &message),
         Err(error) => {
             return Err(error).with_context(|| format!("report {}", args.kind.as_str()));
         }
@@ -121,6 +117,38 @@ pub async fn run(cli: &Cli, args: &ReportArgs) -> anyhow::Result<()> {
             }
         }
         None => print!("{text}"),
+    }
+    Ok(())
+}
+
+/// Nothing to report is an answer, not a failure: exit 0. A terminal table prints the one
+/// line; JSON prints a valid document saying so (to `--out` too, so a reader of the file never
+/// finds last time's report or no JSON at all); CSV and HTML print nothing on stdout and write
+/// no file, so a pipe or a redirect gets no text that is not CSV or HTML, and the line goes to
+/// stderr.
+fn report_nothing(cli: &Cli, args: &ReportArgs, message: &str) -> anyhow::Result<()> {
+    match args.format {
+        ReportFormat::Table => println!("{message}"),
+        ReportFormat::Json => {
+            let document = serde_json::json!({
+                "report": args.kind.as_str(),
+                "empty": true,
+                "message": message,
+            });
+            let mut text = serde_json::to_string_pretty(&document).context("writing JSON")?;
+            text.push('\n');
+            match &args.out {
+                Some(path) => {
+                    std::fs::write(path, text)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    if !cli.quiet {
+                        eprintln!("{message}; wrote {}", path.display());
+                    }
+                }
+                None => print!("{text}"),
+            }
+        }
+        ReportFormat::Csv | ReportFormat::Html => eprintln!("{message}"),
     }
     Ok(())
 }

@@ -4,7 +4,10 @@
 //! all come through [`run_job_with`].
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -138,8 +141,36 @@ pub async fn run_job(
 
 enum AttemptResult {
     Finished(Result<super::steps::StepOutcome, String>),
+    /// The step panicked (a bug, not a passing failure: never retried).
+    Panicked(String),
     TimedOut,
     Abandoned,
+}
+
+/// A step's future with a panic inside it turned into `Err(message)`, so the run records the
+/// step failed, finishes its history and releases its lock instead of unwinding past them
+/// (which left runs `running` until a later run abandoned them).
+struct CatchPanic<F>(F);
+
+impl<F: Future + Unpin> Future for CatchPanic<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|text| text.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown cause".to_string())
 }
 
 async fn wait_for_cancel(cancel: &Option<watch::Receiver<bool>>) {
@@ -262,10 +293,12 @@ async fn run_locked<E: StepExecutor, C: Clock>(
         let (step_status, outcome, error) = loop {
             attempts += 1;
             history::set_step_attempts(store, &run_id, position, attempts).await?;
+            let execute = CatchPanic(Box::pin(executor.execute(&mut context, *step)));
             let attempt = tokio::select! {
-                result = tokio::time::timeout(settings.timeout, executor.execute(&mut context, *step)) => {
+                result = tokio::time::timeout(settings.timeout, execute) => {
                     match result {
-                        Ok(finished) => AttemptResult::Finished(finished),
+                        Ok(Ok(finished)) => AttemptResult::Finished(finished),
+                        Ok(Err(panic)) => AttemptResult::Panicked(panic),
                         Err(_) => AttemptResult::TimedOut,
                     }
                 }
@@ -291,6 +324,14 @@ async fn run_locked<E: StepExecutor, C: Clock>(
                             options.grace.as_secs()
                         )),
                     )
+                }
+                AttemptResult::Panicked(message) => {
+                    tracing::error!(job = %job.name, step = step.as_str(), "step panicked: {message}");
+                    break (
+                        StepStatus::Failed,
+                        None,
+                        Some(format!("internal error: the step panicked: {message}")),
+                    );
                 }
                 AttemptResult::Finished(Err(message)) => (StepStatus::Failed, message),
                 AttemptResult::TimedOut => (
