@@ -184,12 +184,51 @@ pub fn main() -> i32 {
         Err(_) => 1,
         Ok(Ok(())) => 0,
         Ok(Err(error)) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", one_line(&error));
             if is_bad_input(&error) {
                 2
             } else {
                 1
             }
         }
+    }
+}
+
+/// The error and its causes on one line, as `{:#}` prints them, but a cause whose text the
+/// line already holds is left out: a library error that quotes its source in its own message
+/// and also returns it as `source()` would otherwise be printed twice or three times.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("database error: {0}")]
+    struct Quoting(#[source] std::io::Error);
+
+    #[test]
+    fn a_cause_already_quoted_is_printed_once() {
+        let io = std::io::Error::other("disk full");
+        let error = anyhow::Error::new(Quoting(io)).context("ingesting data/");
+        assert_eq!(
+            one_line(&error),
+            "ingesting data/: database error: disk full"
+        );
+        let plain = anyhow::anyhow!("disk full").context("saving");
+        assert_eq!(one_line(&plain), "saving: disk full");
     }
 }
