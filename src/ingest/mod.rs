@@ -27,6 +27,8 @@ pub use validate::{
     merge_sales_across_files, validate, validate_file, EarlierFiles, FileRows, KnownKeys, Validated,
 };
 
+use validate::text_column;
+
 use crate::contract::{FileFormat, Frequency, Table};
 use crate::store::{FrameRows, OnConflict, Store, StoreTx};
 use crate::{on_backend, on_tx};
@@ -541,16 +543,8 @@ async fn check_held_units(
         .map(|(sku, warehouse, reserved)| ((sku, warehouse), reserved))
         .collect();
     let accepted = &validated.accepted;
-    let sku = accepted
-        .column("sku")?
-        .as_materialized_series()
-        .str()?
-        .clone();
-    let warehouse = accepted
-        .column("warehouse")?
-        .as_materialized_series()
-        .str()?
-        .clone();
+    let sku = text_column(accepted, "sku")?;
+    let warehouse = text_column(accepted, "warehouse")?;
     let on_hand = accepted
         .column("on_hand")?
         .as_materialized_series()

@@ -521,19 +521,16 @@ fn check_weekly_anchor(typed: &Typed, reasons: &mut Reasons, height: usize) {
     }
 }
 
+/// A text column of a validated frame.
+pub(crate) fn text_column(frame: &DataFrame, name: &str) -> PolarsResult<StringChunked> {
+    Ok(frame.column(name)?.as_materialized_series().str()?.clone())
+}
+
 /// Whether rows are strictly increasing by (sku, warehouse, date), so no key repeats.
 /// Exports are usually sorted; checking is one pass, grouping is a hash of every row.
 fn strictly_sorted_by_key(accepted: &DataFrame) -> PolarsResult<bool> {
-    let sku = accepted
-        .column("sku")?
-        .as_materialized_series()
-        .str()?
-        .clone();
-    let warehouse = accepted
-        .column("warehouse")?
-        .as_materialized_series()
-        .str()?
-        .clone();
+    let sku = text_column(accepted, "sku")?;
+    let warehouse = text_column(accepted, "warehouse")?;
     let date = accepted
         .column("date")?
         .as_materialized_series()
