@@ -158,3 +158,48 @@ async fn db_migrate_and_status_on_postgres() {
         );
     scratch.drop_database().await.unwrap();
 }
+
+/// A schedule that is out of range, five-field or never fires is refused, exit 2, naming the
+/// file, the line and the rule, whichever database the job would run against.
+fn bad_schedules_are_refused(url: &str, dir: &std::path::Path) {
+    let jobs = dir.join("jobs");
+    std::fs::create_dir_all(&jobs).unwrap();
+    for (schedule, rule) in [
+        ("0 60 2 * * *", "minute 60 is out of range 0–59"),
+        ("30 2 * * *", "expected six fields"),
+        ("0 0 0 31 2 *", "never fires"),
+    ] {
+        std::fs::write(
+            jobs.join("nightly.toml"),
+            format!("name = \"nightly\"\nschedule = \"{schedule}\"\ndata_dir = \"data\"\nsteps = [\"ingest\"]\n"),
+        )
+        .unwrap();
+        common::stockcast(url)
+            .args(["jobs", "list", "--jobs-dir"])
+            .arg(&jobs)
+            .assert()
+            .code(2)
+            .stderr(
+                predicate::str::contains("nightly.toml: line 2")
+                    .and(predicate::str::contains(rule))
+                    .and(predicate::str::contains("panicked").not()),
+            );
+    }
+}
+
+#[test]
+fn bad_schedules_are_refused_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    bad_schedules_are_refused(&common::sqlite_url(dir.path()), dir.path());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_schedules_are_refused_on_postgres() {
+    common::on_scratch_postgres(
+        "bad_schedules_are_refused_on_postgres",
+        |url, dir| async move {
+            bad_schedules_are_refused(&url, &dir);
+        },
+    )
+    .await;
+}

@@ -4,32 +4,14 @@
 //! the file and line the key was first seen on. Each table is checked on SQLite and
 //! PostgreSQL.
 
+#[macro_use]
 mod common;
+use common::{rejected, write};
 
 use std::path::Path;
 
 use sqlx::AssertSqlSafe;
 use stockcast::store::Store;
-
-fn write(dir: &Path, name: &str, text: &str) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join(name), text).unwrap();
-}
-
-/// (line, reason) of every row in `<stem>.rejected.csv`.
-fn rejected(dir: &Path, stem: &str) -> Vec<(i64, String)> {
-    let mut reader = csv::Reader::from_path(dir.join(format!("{stem}.rejected.csv"))).unwrap();
-    let headers = reader.headers().unwrap().clone();
-    let line = headers.iter().position(|h| h == "line").unwrap();
-    let reason = headers.iter().position(|h| h == "reason").unwrap();
-    reader
-        .records()
-        .map(|record| {
-            let record = record.unwrap();
-            (record[line].parse().unwrap(), record[reason].to_string())
-        })
-        .collect()
-}
 
 fn ingest(url: &str, dir: &Path, extra: &[&str]) {
     common::stockcast(url)
@@ -273,33 +255,7 @@ async fn identical_poll_answers_are_both_kept(url: &str, dir: &Path) {
     }
 }
 
-/// One module per case, each with an SQLite and a PostgreSQL test (`cargo test postgres`
-/// runs the latter).
-macro_rules! on_both_backends {
-    ($($name:ident => $body:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread")]
-                async fn sqlite() {
-                    let dir = tempfile::tempdir().unwrap();
-                    super::$body(&super::common::sqlite_url(dir.path()), &dir.path().join("data"))
-                        .await;
-                }
-
-                #[tokio::test(flavor = "multi_thread")]
-                async fn postgres() {
-                    super::common::on_scratch_postgres(
-                        concat!(stringify!($name), "::postgres"),
-                        |url, dir| async move { super::$body(&url, &dir.join("data")).await },
-                    )
-                    .await;
-                }
-            }
-        )*
-    };
-}
-
-on_both_backends! {
+ingest_on_both_backends! {
     sales_across_files => sales_rows_are_summed,
     warehouses_across_files => warehouses_reject_the_later_row,
     products_across_files => products_reject_the_later_row,

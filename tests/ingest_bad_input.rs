@@ -2,15 +2,11 @@
 //! re-ingest adds nothing, and a file that cannot be parsed loads nothing at all.
 
 mod common;
+use common::{rejected, write};
 
 use std::path::Path;
 
 use sqlx::Row;
-
-fn write(dir: &Path, name: &str, text: &str) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join(name), text).unwrap();
-}
 
 fn write_bad_dataset(dir: &Path) {
     write(
@@ -66,20 +62,6 @@ not-a-date,S2,W1,1,,\n",
 2025-11-01T10:00:00Z,,sofas,6,false\n\
 2025-11-02T10:00:00Z,,,3,true\n",
     );
-}
-
-fn rejected(dir: &Path, name: &str) -> Vec<(i64, String)> {
-    let mut reader = csv::Reader::from_path(dir.join(format!("{name}.rejected.csv"))).unwrap();
-    let headers = reader.headers().unwrap().clone();
-    let line = headers.iter().position(|h| h == "line").unwrap();
-    let reason = headers.iter().position(|h| h == "reason").unwrap();
-    reader
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            (r[line].parse().unwrap(), r[reason].to_string())
-        })
-        .collect()
 }
 
 async fn bad_rows_are_quarantined(database_url: &str, dir: &Path) {

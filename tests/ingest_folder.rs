@@ -2,14 +2,11 @@
 //! is read, names are matched to tables without regard to case, and every file that is not
 //! read gets a note saying why. On SQLite and PostgreSQL.
 
+#[macro_use]
 mod common;
+use common::write;
 
 use std::path::Path;
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join(name), bytes).unwrap();
-}
 
 fn good_files(dir: &Path) {
     write(dir, "warehouses.csv", b"warehouse,region\nW1,East\n");
@@ -42,13 +39,7 @@ async fn assert_nothing_loaded(url: &str) {
 async fn a_gzip_file_is_refused_and_nothing_loads(url: &str, dir: &Path) {
     good_files(dir);
     write(dir, "sales.csv", &compressed(&[0x1f, 0x8b, 0x08, 0x00]));
-    let assert = common::stockcast(url)
-        .args(["ingest", "--data"])
-        .arg(dir)
-        .assert()
-        .code(2);
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
-    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    let stderr = common::ingest_refused(url, dir);
     assert!(stderr.contains("sales.csv"), "{stderr}");
     assert!(stderr.contains("gzip-compressed"), "{stderr}");
     assert!(stderr.contains("decompress it first"), "{stderr}");
@@ -66,13 +57,7 @@ async fn a_zstd_file_is_refused_and_nothing_loads(url: &str, dir: &Path) {
         "warehouses.parquet",
         &compressed(&[0x28, 0xb5, 0x2f, 0xfd]),
     );
-    let assert = common::stockcast(url)
-        .args(["ingest", "--data"])
-        .arg(dir)
-        .assert()
-        .code(2);
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
-    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    let stderr = common::ingest_refused(url, dir);
     assert!(stderr.contains("warehouses.parquet"), "{stderr}");
     assert!(stderr.contains("zstd-compressed"), "{stderr}");
     assert_nothing_loaded(url).await;
@@ -148,13 +133,7 @@ async fn skipped_files_are_noted(url: &str, dir: &Path) {
 async fn a_folder_of_misnamed_files_names_them(url: &str, dir: &Path) {
     write(dir, "salez.csv", b"date,sku,warehouse,units\n");
     write(dir, "products.xlsx", b"PK\x03\x04");
-    let assert = common::stockcast(url)
-        .args(["ingest", "--data"])
-        .arg(dir)
-        .assert()
-        .code(2);
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
-    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    let stderr = common::ingest_refused(url, dir);
     assert!(stderr.contains("no input files found"), "{stderr}");
     assert!(
         stderr.contains("skipped products.xlsx, salez.csv"),
@@ -162,31 +141,7 @@ async fn a_folder_of_misnamed_files_names_them(url: &str, dir: &Path) {
     );
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident => $body:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread")]
-                async fn sqlite() {
-                    let dir = tempfile::tempdir().unwrap();
-                    super::$body(&super::common::sqlite_url(dir.path()), &dir.path().join("data"))
-                        .await;
-                }
-
-                #[tokio::test(flavor = "multi_thread")]
-                async fn postgres() {
-                    super::common::on_scratch_postgres(
-                        concat!(stringify!($name), "::postgres"),
-                        |url, dir| async move { super::$body(&url, &dir.join("data")).await },
-                    )
-                    .await;
-                }
-            }
-        )*
-    };
-}
-
-on_both_backends! {
+ingest_on_both_backends! {
     gzip_input => a_gzip_file_is_refused_and_nothing_loads,
     zstd_input => a_zstd_file_is_refused_and_nothing_loads,
     skipped_files => skipped_files_are_noted,

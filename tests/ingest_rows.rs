@@ -4,32 +4,13 @@
 //! database error is printed once. On SQLite and PostgreSQL.
 
 mod common;
+use common::{rejected, write};
 
 use std::path::Path;
 
 use sqlx::AssertSqlSafe;
 use stockcast::contract::Table;
 use stockcast::store::Store;
-
-fn write(dir: &Path, name: &str, text: &str) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join(name), text).unwrap();
-}
-
-/// (line, reason) of every row in `<stem>.rejected.csv`.
-fn rejected(dir: &Path, stem: &str) -> Vec<(i64, String)> {
-    let mut reader = csv::Reader::from_path(dir.join(format!("{stem}.rejected.csv"))).unwrap();
-    let headers = reader.headers().unwrap().clone();
-    let line = headers.iter().position(|h| h == "line").unwrap();
-    let reason = headers.iter().position(|h| h == "reason").unwrap();
-    reader
-        .records()
-        .map(|record| {
-            let record = record.unwrap();
-            (record[line].parse().unwrap(), record[reason].to_string())
-        })
-        .collect()
-}
 
 async fn execute(store: &Store, sql: &str) {
     stockcast::on_backend!(store, pool => {
@@ -199,13 +180,7 @@ async fn a_count_below_the_holds_is_refused(url: &str, dir: &Path) {
         "sku,warehouse,on_hand,inbound\nS2,W1,3,0\nS1,W1,4,0\n",
     );
     write(dir, "events.csv", "date,event\n2025-11-28,BlackFriday\n");
-    let assert = common::stockcast(url)
-        .args(["ingest", "--data"])
-        .arg(dir)
-        .assert()
-        .code(2);
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
-    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    let stderr = common::ingest_refused(url, dir);
     assert!(stderr.contains("inventory.csv:3: on_hand: 4"), "{stderr}");
     assert!(
         stderr.contains("below the 6 unit(s) held by live reservations"),

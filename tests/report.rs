@@ -595,6 +595,7 @@ fn every_report_runs_on_postgres() {
             .unwrap_or_else(|e| panic!("{kind} on PostgreSQL is not JSON ({e}): {stdout}"));
         assert!(value.is_object(), "{kind}");
     }
+    assert_a_closed_stdout_ends_quietly(&url, dir.path());
     runtime.block_on(scratch.drop_database()).unwrap();
 }
 
@@ -618,15 +619,19 @@ fn insert_job_history_postgres(runtime: &tokio::runtime::Runtime, url: &str) {
 
 #[test]
 fn a_closed_stdout_ends_a_report_quietly() {
-    // `stockcast report forecast --format csv | head -1`: the reader goes away after a line.
     let fixture = fixture();
+    assert_a_closed_stdout_ends_quietly(&fixture.url, &fixture.dir);
+}
+
+/// `stockcast report forecast --format csv | head -1`: the reader goes away after a line.
+fn assert_a_closed_stdout_ends_quietly(url: &str, dir: &Path) {
     let program = std::env::var_os("STOCKCAST_TEST_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| assert_cmd::cargo::cargo_bin("stockcast"));
     let mut child = std::process::Command::new(program)
-        .env("STOCKCAST_DATABASE_URL", &fixture.url)
+        .env("STOCKCAST_DATABASE_URL", url)
         .env_remove("STOCKCAST_LOG")
-        .current_dir(&fixture.dir)
+        .current_dir(dir)
         .args(["report", "forecast", "--format", "csv"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -120,9 +120,7 @@ fn slow_body_head(app: &TestApp, announced: usize) -> String {
     )
 }
 
-#[tokio::test]
-async fn silent_and_slow_connections_cannot_crowd_out_a_working_client() {
-    let db = Db::sqlite().await;
+async fn silent_and_slow_connections_cannot_crowd_out_a_working_client(db: Db) {
     seed(&db.store, &[("SOFA", 5)]).await;
     // Timeouts far beyond the test: only the limit's eviction of idle connections can help.
     let config = ServeConfig {
@@ -259,9 +257,7 @@ async fn with_every_connection_busy_a_newcomer_gets_503_and_bodies_time_out_with
     db.finish().await;
 }
 
-#[tokio::test]
-async fn a_short_body_is_answered_408_not_left_hanging() {
-    let db = Db::sqlite().await;
+async fn a_short_body_is_answered_408_not_left_hanging(db: Db) {
     seed(&db.store, &[("SOFA", 5)]).await;
     let config = ServeConfig {
         request_body_timeout: Duration::from_millis(300),
@@ -414,4 +410,34 @@ fn serve_refuses_timeouts_out_of_range_naming_the_flag() {
         assert!(message.contains(flag), "{flag}: {message}");
         assert_eq!(message.trim().lines().count(), 1, "{message}");
     }
+}
+
+#[tokio::test]
+async fn silent_and_slow_connections_cannot_crowd_out_a_working_client_on_sqlite() {
+    silent_and_slow_connections_cannot_crowd_out_a_working_client(Db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn silent_and_slow_connections_cannot_crowd_out_a_working_client_on_postgres() {
+    let Some(db) =
+        Db::postgres("silent_and_slow_connections_cannot_crowd_out_a_working_client_on_postgres")
+            .await
+    else {
+        return;
+    };
+    silent_and_slow_connections_cannot_crowd_out_a_working_client(db).await;
+}
+
+#[tokio::test]
+async fn a_short_body_is_answered_408_not_left_hanging_on_sqlite() {
+    a_short_body_is_answered_408_not_left_hanging(Db::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn a_short_body_is_answered_408_not_left_hanging_on_postgres() {
+    let Some(db) = Db::postgres("a_short_body_is_answered_408_not_left_hanging_on_postgres").await
+    else {
+        return;
+    };
+    a_short_body_is_answered_408_not_left_hanging(db).await;
 }

@@ -110,3 +110,62 @@ pub async fn count(store: &Store, table: &str) -> i64 {
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await.expect("count query")
     })
 }
+
+pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(name), contents).unwrap();
+}
+
+/// Runs `ingest --data dir`, which must be refused with exit 2 and one line; returns it.
+pub fn ingest_refused(url: &str, dir: &Path) -> String {
+    let assert = stockcast(url)
+        .args(["ingest", "--data"])
+        .arg(dir)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    stderr
+}
+
+/// (line, reason) of every row in `<stem>.rejected.csv`.
+pub fn rejected(dir: &Path, stem: &str) -> Vec<(i64, String)> {
+    let mut reader = csv::Reader::from_path(dir.join(format!("{stem}.rejected.csv"))).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let line = headers.iter().position(|h| h == "line").unwrap();
+    let reason = headers.iter().position(|h| h == "reason").unwrap();
+    reader
+        .records()
+        .map(|record| {
+            let record = record.unwrap();
+            (record[line].parse().unwrap(), record[reason].to_string())
+        })
+        .collect()
+}
+
+/// One module per case, each with an SQLite and a PostgreSQL test (`cargo test postgres`
+/// runs the latter); each case is `async fn(url: &str, data_dir: &Path)`.
+#[allow(unused_macros)]
+macro_rules! ingest_on_both_backends {
+    ($($name:ident => $body:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread")]
+                async fn sqlite() {
+                    let dir = tempfile::tempdir().unwrap();
+                    super::$body(&super::common::sqlite_url(dir.path()), &dir.path().join("data"))
+                        .await;
+                }
+
+                #[tokio::test(flavor = "multi_thread")]
+                async fn postgres() {
+                    super::common::on_scratch_postgres(
+                        concat!(stringify!($name), "::postgres"),
+                        |url, dir| async move { super::$body(&url, &dir.join("data")).await },
+                    )
+                    .await;
+                }
+            }
+        )*
+    };
+}
