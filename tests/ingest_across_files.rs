@@ -148,12 +148,12 @@ async fn promotions_reject_the_later_row(url: &str, dir: &Path) {
     write(
         dir,
         "promotions_a.csv",
-        &format!("{header}P1,Black Friday,2025-11-28,2025-12-01,30\n"),
+        format!("{header}P1,Black Friday,2025-11-28,2025-12-01,30\n"),
     );
     write(
         dir,
         "promotions_b.csv",
-        &format!(
+        format!(
             "{header}P2,Boxing Day,2025-12-26,2025-12-28,20\nP1,Cyber Monday,2025-12-01,2025-12-02,10\n"
         ),
     );
@@ -241,8 +241,8 @@ async fn identical_poll_answers_are_both_kept(url: &str, dir: &Path) {
     dimensions(dir);
     let answer = "2025-11-01T10:00:00Z,S1,,4,true\n";
     let header = "responded_at,sku,category,interest,intends_to_buy\n";
-    write(dir, "poll_responses_a.csv", &format!("{header}{answer}"));
-    write(dir, "poll_responses_b.csv", &format!("{header}{answer}"));
+    write(dir, "poll_responses_a.csv", format!("{header}{answer}"));
+    write(dir, "poll_responses_b.csv", format!("{header}{answer}"));
     for extra in [&[][..], &["--force"][..]] {
         ingest(url, dir, extra);
         let store = common::open(url).await;

@@ -38,7 +38,7 @@ async fn assert_nothing_loaded(url: &str) {
 /// and nothing loaded from the good files either.
 async fn a_gzip_file_is_refused_and_nothing_loads(url: &str, dir: &Path) {
     good_files(dir);
-    write(dir, "sales.csv", &compressed(&[0x1f, 0x8b, 0x08, 0x00]));
+    write(dir, "sales.csv", compressed(&[0x1f, 0x8b, 0x08, 0x00]));
     let stderr = common::ingest_refused(url, dir);
     assert!(stderr.contains("sales.csv"), "{stderr}");
     assert!(stderr.contains("gzip-compressed"), "{stderr}");
@@ -55,7 +55,7 @@ async fn a_zstd_file_is_refused_and_nothing_loads(url: &str, dir: &Path) {
     write(
         dir,
         "warehouses.parquet",
-        &compressed(&[0x28, 0xb5, 0x2f, 0xfd]),
+        compressed(&[0x28, 0xb5, 0x2f, 0xfd]),
     );
     let stderr = common::ingest_refused(url, dir);
     assert!(stderr.contains("warehouses.parquet"), "{stderr}");
@@ -71,7 +71,7 @@ async fn skipped_files_are_noted(url: &str, dir: &Path) {
     write(dir, "Sales.CSV", day("2025-11-29").as_bytes());
     write(dir, "salez.csv", day("2025-11-30").as_bytes());
     write(dir, "sales.txt", day("2025-12-01").as_bytes());
-    write(dir, "sales.csv.gz", &compressed(&[0x1f, 0x8b]));
+    write(dir, "sales.csv.gz", compressed(&[0x1f, 0x8b]));
     write(dir, "notes.md", b"# notes\n");
     write(dir, ".sales.csv.swp", b"junk");
     write(dir, "old.rejected.csv", b"line,reason\n");

@@ -128,7 +128,7 @@ async fn only_required_columns_load(table: Table, url: &str, dir: &Path) {
         }
         _ => 0,
     };
-    write(dir, &name, &format!("{}\n{row}\n", columns.join(",")));
+    write(dir, &name, format!("{}\n{row}\n", columns.join(",")));
     let assert = common::stockcast(url)
         .args(["ingest", "--data"])
         .arg(dir)
