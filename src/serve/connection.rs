@@ -129,23 +129,21 @@ impl ConnState {
         let _ = self
             .phase
             .compare_exchange(BUSY, IDLE, Ordering::AcqRel, Ordering::Acquire);
-        self.wake.notify_one();
     }
 
+    /// The first byte of a request's head: from now the header timeout runs. The connection's
+    /// task sees the new deadline at its next recheck (see [`recheck_period`]), not through a
+    /// wake-up per request, which cost more than the request's own bookkeeping.
     fn saw_bytes(&self) {
         if self.phase.load(Ordering::Relaxed) == IDLE
-            && self
-                .head_started_ms
-                .compare_exchange(
-                    0,
-                    millis_since(self.epoch) + 1,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
+            && self.head_started_ms.load(Ordering::Relaxed) == 0
         {
-            // The deadline may now be the (shorter) header timeout from this byte.
-            self.wake.notify_one();
+            let _ = self.head_started_ms.compare_exchange(
+                0,
+                millis_since(self.epoch) + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
         }
     }
 
@@ -383,7 +381,13 @@ async fn serve_http<S>(
             // Evicted (the wake-up may have been taken by an earlier select).
             return;
         }
-        let deadline = state.deadline(timeouts).map(|(at, _)| at);
+        // Requests change the deadline without waking this task: it rechecks at least every
+        // `recheck_period`, so a deadline is kept to within that, at one timer per period
+        // instead of two wake-ups per request.
+        let recheck = Instant::now() + recheck_period(timeouts);
+        let deadline = state
+            .deadline(timeouts)
+            .map_or(recheck, |(at, _)| at.min(recheck));
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(error) = result {
@@ -396,7 +400,7 @@ async fn serve_http<S>(
                     return;
                 }
             }
-            _ = sleep_until(deadline) => {
+            _ = tokio::time::sleep_until(deadline) => {
                 if let Some(why) = state.close_if_due(timeouts) {
                     metrics.closed(match why {
                         IdleClose::HeaderTimeout => super::metrics::CloseReason::HeaderTimeout,
@@ -413,9 +417,8 @@ async fn serve_http<S>(
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
+/// How often an idle or busy connection's task looks at its deadline: a tenth of the shorter
+/// timeout, so a timeout fires at most 10% late.
+fn recheck_period(timeouts: &ConnectionTimeouts) -> Duration {
+    (timeouts.header_read.min(timeouts.idle) / 10).max(Duration::from_millis(1))
 }
