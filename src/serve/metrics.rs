@@ -90,46 +90,37 @@ impl ConnectionMetrics {
     }
 
     fn render(&self, out: &mut String) {
-        out.push_str(
-            "# HELP stockcast_connections_open Client connections open now.
-",
-        );
-        out.push_str(
-            "# TYPE stockcast_connections_open gauge
-",
-        );
-        let _ = writeln!(
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        metric_header(
             out,
-            "stockcast_connections_open {}",
-            self.open.load(Ordering::Relaxed)
+            "stockcast_connections_open",
+            "gauge",
+            "Client connections open now.",
         );
-        out.push_str(
-            "# HELP stockcast_connections_busy Client connections serving a request now.\n",
-        );
-        out.push_str("# TYPE stockcast_connections_busy gauge\n");
-        let _ = writeln!(
+        let _ = writeln!(out, "stockcast_connections_open {}", load(&self.open));
+        metric_header(
             out,
-            "stockcast_connections_busy {}",
-            self.busy.load(Ordering::Relaxed)
+            "stockcast_connections_busy",
+            "gauge",
+            "Client connections serving a request now.",
         );
-        out.push_str("# HELP stockcast_connections_refused_total Connections refused (503) at the limit with every connection busy.
-");
-        out.push_str(
-            "# TYPE stockcast_connections_refused_total counter
-",
+        let _ = writeln!(out, "stockcast_connections_busy {}", load(&self.busy));
+        metric_header(
+            out,
+            "stockcast_connections_refused_total",
+            "counter",
+            "Connections refused (503) at the limit with every connection busy.",
         );
         let _ = writeln!(
             out,
             "stockcast_connections_refused_total {}",
-            self.refused.load(Ordering::Relaxed)
+            load(&self.refused)
         );
-        out.push_str(
-            "# HELP stockcast_connections_closed_total Connections the server closed, by reason.
-",
-        );
-        out.push_str(
-            "# TYPE stockcast_connections_closed_total counter
-",
+        metric_header(
+            out,
+            "stockcast_connections_closed_total",
+            "counter",
+            "Connections the server closed, by reason.",
         );
         for reason in CloseReason::ALL {
             let _ = writeln!(
@@ -140,6 +131,12 @@ impl ConnectionMetrics {
             );
         }
     }
+}
+
+/// The `# HELP` and `# TYPE` lines that open a metric in the Prometheus text format.
+fn metric_header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 impl HttpMetrics {
@@ -168,10 +165,12 @@ impl HttpMetrics {
 
     pub fn render(&self, core: &CoreMetrics) -> String {
         let mut out = String::new();
-        out.push_str(
-            "# HELP stockcast_http_requests_total HTTP requests by route, method and status.\n",
+        metric_header(
+            &mut out,
+            "stockcast_http_requests_total",
+            "counter",
+            "HTTP requests by route, method and status.",
         );
-        out.push_str("# TYPE stockcast_http_requests_total counter\n");
         let requests = self.requests.lock().expect("metrics lock");
         for ((route, method, status), histogram) in requests.iter() {
             let _ = writeln!(
@@ -180,8 +179,12 @@ impl HttpMetrics {
                 histogram.count
             );
         }
-        out.push_str("# HELP stockcast_http_request_duration_seconds Request latency.\n");
-        out.push_str("# TYPE stockcast_http_request_duration_seconds histogram\n");
+        metric_header(
+            &mut out,
+            "stockcast_http_request_duration_seconds",
+            "histogram",
+            "Request latency.",
+        );
         for ((route, method, status), histogram) in requests.iter() {
             let labels = format!("route=\"{route}\",method=\"{method}\",status=\"{status}\"");
             let mut cumulative = 0;
@@ -209,16 +212,24 @@ impl HttpMetrics {
             );
         }
         drop(requests);
-        out.push_str("# HELP stockcast_reservation_requests_total Reservation core requests by operation and outcome.\n");
-        out.push_str("# TYPE stockcast_reservation_requests_total counter\n");
+        metric_header(
+            &mut out,
+            "stockcast_reservation_requests_total",
+            "counter",
+            "Reservation core requests by operation and outcome.",
+        );
         for ((operation, outcome), count) in self.outcomes.lock().expect("metrics lock").iter() {
             let _ = writeln!(
                 out,
                 "stockcast_reservation_requests_total{{operation=\"{operation}\",outcome=\"{outcome}\"}} {count}"
             );
         }
-        out.push_str("# HELP stockcast_batch_size Requests per group-commit batch.\n");
-        out.push_str("# TYPE stockcast_batch_size histogram\n");
+        metric_header(
+            &mut out,
+            "stockcast_batch_size",
+            "histogram",
+            "Requests per group-commit batch.",
+        );
         let mut cumulative = 0;
         for (index, bound) in BATCH_SIZE_BOUNDS.iter().enumerate() {
             cumulative += core.batch_size_buckets[index].load(Ordering::Relaxed);
@@ -258,7 +269,7 @@ impl HttpMetrics {
             ),
         ];
         for (name, help, value) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            metric_header(&mut out, name, "counter", help);
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
         self.connections.render(&mut out);
