@@ -14,6 +14,9 @@ fn header(id: &str) -> RunHeader {
         created_at: Utc::now(),
         as_of: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
         promotion: "P1".to_string(),
+        promotions: vec!["P1".to_string()],
+        window_start: NaiveDate::from_ymd_opt(2026, 11, 20),
+        window_end: NaiveDate::from_ymd_opt(2026, 11, 30),
         policy: Policy::Margin,
         input_fingerprint: "test".to_string(),
     }

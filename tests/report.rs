@@ -330,7 +330,15 @@ fn empty_results_print_one_line_and_exit_zero() {
             "no poll answers in",
         ),
         (
-            vec!["stockout-risk", "--min-probability", "1"],
+            // SKU00002 is never short; others are at 100%: the demand before the window
+            // uses up their stock (stock-out risk projects stock to the window's start).
+            vec![
+                "stockout-risk",
+                "--min-probability",
+                "1",
+                "--sku",
+                "SKU00002",
+            ],
             "no SKU × warehouse with P(stock-out) ≥ 100%",
         ),
     ] {

@@ -69,9 +69,11 @@
 mod bench_instance;
 mod demand;
 mod fair_share;
+mod figures;
 mod model;
 mod polish;
 mod problem;
+mod promotion_groups;
 mod solver;
 mod transfers;
 mod verify;
@@ -81,10 +83,12 @@ mod tests;
 
 pub use bench_instance::bench_instance;
 pub use demand::Demand;
+pub use figures::{plan_figures, PlanFigures, WarehouseFigures};
 pub use problem::{
     AllocationError, AllocationProblem, AllocationSolution, CellInput, InboundPlacement, Policy,
     QuantilePoint, SkuInput, SolveStats, Target, Transfer, WarehouseInput,
 };
+pub use promotion_groups::{group_of, overlapping_groups, PromotionWindow};
 pub use verify::verify;
 
 use model::Model;
@@ -206,11 +210,13 @@ pub fn solve_with(
     for (ci, c) in model.cells.iter().enumerate() {
         model_of_input[c.input as usize] = ci as u32;
     }
+    let changes = figures::cell_changes(problem, &plan.transfers, &plan.inbound);
     let targets: Vec<Target> = problem
         .cells
         .iter()
         .zip(&model_of_input)
-        .map(|(input, &ci)| {
+        .zip(changes)
+        .map(|((input, &ci), change_units)| {
             let ci = ci as usize;
             let mean = model.cells[ci].demand.mean();
             Target {
@@ -220,9 +226,12 @@ pub fn solve_with(
                 current_units: input.current_units,
                 expected_sales: sales[ci],
                 fill_rate: if mean > 0.0 { sales[ci] / mean } else { 1.0 },
+                expected_demand_units: mean,
+                change_units,
             }
         })
         .collect();
+    let figures = plan_figures(problem, &targets, &plan.transfers, &plan.inbound);
     stats.plan_transfer_cost = plan.cost;
     let objective = stats.expected_margin - stats.holding_cost - stats.modelled_transfer_cost;
     // The bound is exact up to rounding; don't report rounding noise below the objective.
@@ -246,6 +255,7 @@ pub fn solve_with(
         gap,
         messages,
         stats,
+        figures,
     };
     debug_assert!(
         problem.cells.len() > 200_000 || verify(problem, &solution).is_ok(),

@@ -84,6 +84,11 @@ pub struct Target {
     pub expected_sales: f64,
     /// expected_sales / mean demand; 1.0 when the mean demand is 0.
     pub fill_rate: f64,
+    /// Mean demand E[D] of the distribution the solver used.
+    pub expected_demand_units: f64,
+    /// Units the plan brings in (transfers, inbound) minus units it ships out: the change a
+    /// transfer or an inbound placement carries out (see [`super::PlanFigures`]).
+    pub change_units: i64,
 }
 
 /// Stock moved between two warehouses.
@@ -142,6 +147,8 @@ pub struct AllocationSolution {
     pub gap: f64,
     pub messages: Vec<String>,
     pub stats: SolveStats,
+    /// Totals per warehouse and over the plan, computed once for every reader.
+    pub figures: super::PlanFigures,
 }
 
 #[derive(Debug, Clone, PartialEq, Error)]

@@ -1,5 +1,5 @@
-//! Building an [`AllocationProblem`] for one promotion: its window and scope from
-//! `promotions`, demand over the window from a forecast (a file or the latest complete run
+//! Building an [`AllocationProblem`] for a group of overlapping promotions: their windows and
+//! scopes from `promotions`, demand over the window from a forecast (a file or the latest complete run
 //! in the database), stock from `inventory`, sizes and prices from `products`, capacities
 //! and regions from `warehouses`.
 
@@ -13,7 +13,8 @@ use sqlx::Row;
 
 use super::AllocationStoreError;
 use crate::allocate::{
-    AllocationProblem, CellInput, Policy, QuantilePoint, SkuInput, WarehouseInput,
+    group_of, AllocationProblem, CellInput, Policy, PromotionWindow, QuantilePoint, SkuInput,
+    WarehouseInput,
 };
 use crate::on_backend;
 use crate::store::Store;
@@ -103,14 +104,15 @@ impl ForecastRows {
         ForecastRows::from_store_run(store, &run).await
     }
 
-    /// The rows of one forecast run, whatever its status (a job reads its own staged run).
+    /// The rows of one forecast run, whatever its status (a job reads its own staged run), in
+    /// key order, so window sums add up in the same order on every backend.
     pub async fn from_store_run(
         store: &Store,
         run: &str,
     ) -> Result<ForecastRows, AllocationStoreError> {
         let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
         let (date, sku, warehouse, mean, p10, p90) = on_backend!(store, pool => {
-            let rows = sqlx::query("SELECT date, sku, warehouse, mean, p10, p90 FROM forecasts WHERE run_id = $1")
+            let rows = sqlx::query("SELECT date, sku, warehouse, mean, p10, p90 FROM forecasts WHERE run_id = $1 ORDER BY sku, warehouse, date")
                 .bind(run)
                 .fetch_all(pool)
                 .await?;
@@ -140,6 +142,8 @@ impl ForecastRows {
 }
 
 struct Promotion {
+    id: String,
+    /// The part of the window ahead of the as-of date.
     start: NaiveDate,
     end: NaiveDate,
     discount_pct: f64,
@@ -151,39 +155,118 @@ struct Promotion {
 /// z of the 10th/90th percentile: (p90 − p10) ≈ 2·1.2816·σ.
 const P10_P90_WIDTH_IN_SD: f64 = 2.0 * 1.281_551_565_5;
 
+/// Every promotion's window, for grouping overlapping promotions.
+pub async fn promotion_windows(
+    store: &Store,
+) -> Result<Vec<PromotionWindow>, AllocationStoreError> {
+    let rows: Vec<(String, NaiveDate, NaiveDate)> = on_backend!(store, pool => {
+        sqlx::query_as("SELECT promo_id, start_date, end_date FROM promotions ORDER BY start_date, promo_id")
+            .fetch_all(pool)
+            .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(promotion, start, end)| PromotionWindow {
+            promotion,
+            start,
+            end,
+        })
+        .collect())
+}
+
+/// `promotion` and every promotion whose window overlaps it (directly or through others),
+/// as of `as_of`: what one plan must cover (see `allocate::overlapping_groups`).
+pub async fn group_for_promotion(
+    store: &Store,
+    promotion: &str,
+    as_of: NaiveDate,
+) -> Result<Vec<PromotionWindow>, AllocationStoreError> {
+    let windows = promotion_windows(store).await?;
+    let Some(own) = windows.iter().find(|w| w.promotion == promotion) else {
+        return Err(AllocationStoreError::BadInput(format!(
+            "--promotion {promotion}: no such promotion"
+        )));
+    };
+    if own.end <= as_of {
+        return Err(AllocationStoreError::BadInput(format!(
+            "--promotion {promotion} ended on {} (before --as-of {as_of})",
+            own.end
+        )));
+    }
+    Ok(group_of(&windows, promotion, as_of).unwrap_or_default())
+}
+
+/// A problem for a group of promotions planned together, and what it covers.
+pub struct BuiltProblem {
+    pub problem: AllocationProblem,
+    pub fingerprint: String,
+    /// The promotions, with the part of their windows ahead of the as-of date.
+    pub windows: Vec<PromotionWindow>,
+    pub window_start: NaiveDate,
+    pub window_end: NaiveDate,
+}
+
+/// Builds one problem for `promotions` (a group whose windows overlap): the SKUs in any of
+/// their scopes, each cell's demand summed over the days on which at least one promotion
+/// covering it runs (a day two promotions share counts once), and one pool of stock and
+/// warehouse capacity for all of them. A SKU in several promotions earns the margin of the
+/// deepest discount among them.
 pub async fn build_problem(
     store: &Store,
-    promotion_id: &str,
+    promotion_ids: &[String],
     as_of: NaiveDate,
     forecast: &ForecastRows,
     policy: Policy,
     economics: &Economics,
-) -> Result<(AllocationProblem, String), AllocationStoreError> {
-    let promotion = on_backend!(store, pool => {
-        match sqlx::query("SELECT start_date, end_date, discount_pct, sku, category, warehouse FROM promotions WHERE promo_id = $1")
-            .bind(promotion_id)
-            .fetch_optional(pool)
-            .await?
-        {
-            Some(row) => Some(Promotion {
-                start: row.try_get("start_date")?,
-                end: row.try_get("end_date")?,
-                discount_pct: row.try_get("discount_pct")?,
-                sku: row.try_get("sku")?,
-                category: row.try_get("category")?,
-                warehouse: row.try_get("warehouse")?,
-            }),
-            None => None,
-        }
-    })
-    .ok_or_else(|| AllocationStoreError::BadInput(format!("--promotion {promotion_id}: no such promotion")))?;
-    if promotion.end <= as_of {
-        return Err(AllocationStoreError::BadInput(format!(
-            "--promotion {promotion_id} ended on {} (before --as-of {as_of})",
-            promotion.end
-        )));
+) -> Result<BuiltProblem, AllocationStoreError> {
+    if promotion_ids.is_empty() {
+        return Err(AllocationStoreError::BadInput(
+            "no promotion to allocate".to_string(),
+        ));
     }
-    let window_start = promotion.start.max(as_of + chrono::Duration::days(1));
+    let mut promotions: Vec<Promotion> = Vec::new();
+    for promotion_id in promotion_ids {
+        let promotion = on_backend!(store, pool => {
+            match sqlx::query("SELECT start_date, end_date, discount_pct, sku, category, warehouse FROM promotions WHERE promo_id = $1")
+                .bind(promotion_id)
+                .fetch_optional(pool)
+                .await?
+            {
+                Some(row) => Some(Promotion {
+                    id: promotion_id.clone(),
+                    start: row.try_get("start_date")?,
+                    end: row.try_get("end_date")?,
+                    discount_pct: row.try_get("discount_pct")?,
+                    sku: row.try_get("sku")?,
+                    category: row.try_get("category")?,
+                    warehouse: row.try_get("warehouse")?,
+                }),
+                None => None,
+            }
+        })
+        .ok_or_else(|| AllocationStoreError::BadInput(format!("--promotion {promotion_id}: no such promotion")))?;
+        if promotion.end <= as_of {
+            return Err(AllocationStoreError::BadInput(format!(
+                "--promotion {promotion_id} ended on {} (before --as-of {as_of})",
+                promotion.end
+            )));
+        }
+        promotions.push(Promotion {
+            start: promotion.start.max(as_of + chrono::Duration::days(1)),
+            ..promotion
+        });
+    }
+    promotions.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+    let window_start = promotions
+        .iter()
+        .map(|p| p.start)
+        .min()
+        .expect("one promotion");
+    let window_end = promotions
+        .iter()
+        .map(|p| p.end)
+        .max()
+        .expect("one promotion");
 
     // Catalogue and sites.
     type ProductRow = (String, String, Option<f64>, Option<i64>, Option<f64>);
@@ -233,104 +316,131 @@ pub async fn build_problem(
         .map(|(i, w)| (w.warehouse.as_str(), i))
         .collect();
 
-    let in_scope = |sku: &str, category: &str| match (&promotion.sku, &promotion.category) {
+    let in_scope = |promotion: &Promotion, sku: &str, category: &str| match (
+        &promotion.sku,
+        &promotion.category,
+    ) {
         (Some(scope), _) => scope == sku,
         (None, Some(scope)) => scope == category,
         (None, None) => true,
     };
     let mut skus: Vec<SkuInput> = Vec::new();
     let mut sku_index: HashMap<String, usize> = HashMap::new();
+    // Per promotion, which of `skus` it covers.
+    let mut covers: Vec<Vec<bool>> = vec![Vec::new(); promotions.len()];
     for (sku, category, volume, case_pack, price) in &products {
-        if !in_scope(sku, category) {
+        let covering: Vec<bool> = promotions
+            .iter()
+            .map(|p| in_scope(p, sku, category))
+            .collect();
+        let Some(discount_pct) = promotions
+            .iter()
+            .zip(&covering)
+            .filter(|(_, covered)| **covered)
+            .map(|(p, _)| p.discount_pct)
+            .reduce(f64::max)
+        else {
             continue;
+        };
+        for (list, covered) in covers.iter_mut().zip(covering) {
+            list.push(covered);
         }
         let price = price.unwrap_or(100.0);
         sku_index.insert(sku.clone(), skus.len());
         skus.push(SkuInput {
             sku: sku.clone(),
-            unit_margin: price * (1.0 - promotion.discount_pct / 100.0) * economics.margin_rate,
+            unit_margin: price * (1.0 - discount_pct / 100.0) * economics.margin_rate,
             holding_cost: price * economics.holding_rate,
             unit_volume_m3: volume.unwrap_or(0.0),
             case_pack: case_pack.unwrap_or(1).clamp(1, u32::MAX as i64) as u32,
             inbound_units: 0,
         });
     }
+    let scoped_warehouse: Vec<Option<usize>> = promotions
+        .iter()
+        .map(|p| {
+            p.warehouse
+                .as_deref()
+                .map(|w| warehouse_index.get(w).copied().unwrap_or(usize::MAX))
+        })
+        .collect();
 
-    // Demand over the window per (sku, warehouse): summed means, variances from p10–p90.
+    // Demand per (sku, warehouse): summed daily means and variances (from p10–p90) over the
+    // days some promotion covering the cell runs.
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
-    let (from_days, to_days) = (
-        (window_start - epoch).num_days() as i32,
-        (promotion.end - epoch).num_days() as i32,
-    );
-    let window = forecast
+    let day = |date: NaiveDate| (date - epoch).num_days() as i32;
+    let windows_days: Vec<(i32, i32)> = promotions
+        .iter()
+        .map(|p| (day(p.start), day(p.end)))
+        .collect();
+    let rows = forecast
         .frame
         .clone()
         .lazy()
         .filter(
             col("date")
                 .cast(DataType::Int32)
-                .gt_eq(lit(from_days))
-                .and(col("date").cast(DataType::Int32).lt_eq(lit(to_days))),
+                .gt_eq(lit(day(window_start)))
+                .and(
+                    col("date")
+                        .cast(DataType::Int32)
+                        .lt_eq(lit(day(window_end))),
+                ),
         )
-        .group_by([col("sku"), col("warehouse")])
-        .agg([
-            col("mean").sum().alias("mean"),
+        .select([
+            col("date").cast(DataType::Int32).alias("day"),
+            col("sku"),
+            col("warehouse"),
+            col("mean"),
             ((col("p90") - col("p10")) / lit(P10_P90_WIDTH_IN_SD))
                 .pow(2)
-                .sum()
                 .alias("variance"),
-            col("date").count().alias("days"),
         ])
         .collect()?;
-    if window.height() == 0 {
+    if rows.height() == 0 {
         return Err(AllocationStoreError::BadInput(format!(
-            "the forecast does not cover the promotion window {window_start} … {}",
-            promotion.end
+            "the forecast does not cover the promotion window {window_start} … {window_end}"
         )));
     }
     let mut demand: HashMap<(usize, usize), (f64, f64)> = HashMap::new();
     {
-        let sku = window
-            .column("sku")?
-            .as_materialized_series()
-            .str()?
-            .clone();
-        let warehouse = window
-            .column("warehouse")?
-            .as_materialized_series()
-            .str()?
-            .clone();
-        let mean = window
-            .column("mean")?
-            .as_materialized_series()
-            .f64()?
-            .clone();
-        let variance = window
-            .column("variance")?
-            .as_materialized_series()
-            .f64()?
-            .clone();
-        for row in 0..window.height() {
-            let (Some(sku), Some(warehouse)) = (sku.get(row), warehouse.get(row)) else {
+        let column = |name: &str| -> Result<Series, AllocationStoreError> {
+            Ok(rows.column(name)?.as_materialized_series().clone())
+        };
+        let (days, sku, warehouse, mean, variance) = (
+            column("day")?,
+            column("sku")?,
+            column("warehouse")?,
+            column("mean")?,
+            column("variance")?,
+        );
+        let (days, sku, warehouse, mean, variance) = (
+            days.i32()?,
+            sku.str()?,
+            warehouse.str()?,
+            mean.f64()?,
+            variance.f64()?,
+        );
+        for row in 0..rows.height() {
+            let (Some(d), Some(sku), Some(warehouse)) =
+                (days.get(row), sku.get(row), warehouse.get(row))
+            else {
                 continue;
             };
             let (Some(&s), Some(&w)) = (sku_index.get(sku), warehouse_index.get(warehouse)) else {
                 continue;
             };
-            if promotion
-                .warehouse
-                .as_deref()
-                .is_some_and(|scope| scope != warehouse)
-            {
+            let covered = (0..promotions.len()).any(|p| {
+                covers[p][s]
+                    && scoped_warehouse[p].is_none_or(|only| only == w)
+                    && (windows_days[p].0..=windows_days[p].1).contains(&d)
+            });
+            if !covered {
                 continue;
             }
-            demand.insert(
-                (s, w),
-                (
-                    mean.get(row).unwrap_or(0.0).max(0.0),
-                    variance.get(row).unwrap_or(0.0).max(0.0),
-                ),
-            );
+            let entry = demand.entry((s, w)).or_default();
+            entry.0 += mean.get(row).unwrap_or(0.0).max(0.0);
+            entry.1 += variance.get(row).unwrap_or(0.0).max(0.0);
         }
     }
 
@@ -425,5 +535,18 @@ pub async fn build_problem(
         hasher.update(serde_json::to_vec(&problem).unwrap_or_default());
         hex::encode(&hasher.finalize()[..16])
     };
-    Ok((problem, fingerprint))
+    Ok(BuiltProblem {
+        problem,
+        fingerprint,
+        windows: promotions
+            .iter()
+            .map(|p| PromotionWindow {
+                promotion: p.id.clone(),
+                start: p.start,
+                end: p.end,
+            })
+            .collect(),
+        window_start,
+        window_end,
+    })
 }

@@ -1,6 +1,8 @@
 //! The edge around the allocation solver: building a problem from the store and a forecast
-//! (`inputs`), and writing, publishing and reading allocation runs (`runs`).
+//! (`inputs`), writing, publishing and reading allocation runs (`runs`), and the rule for
+//! which published run is in force (`in_force`).
 
+pub mod in_force;
 pub mod inputs;
 pub mod promotion;
 pub mod runs;

@@ -1,12 +1,13 @@
-//! Allocating one promotion end to end, shared by `stockcast allocate` and the job runner:
-//! build the problem from the store and a forecast, solve, write the run.
+//! Allocating a group of overlapping promotions end to end, shared by `stockcast allocate` and
+//! the job runner: build one problem for the group from the store and a forecast, solve it,
+//! write the run with the figures the solver computed.
 
 use chrono::{NaiveDate, Utc};
 
-use super::inputs::{build_problem, Economics, ForecastRows};
+use super::inputs::{build_problem, group_for_promotion, Economics, ForecastRows};
 use super::runs::{new_run_id, write_run, RunHeader};
 use super::AllocationStoreError;
-use crate::allocate::{solve, AllocationProblem, AllocationSolution, Policy};
+use crate::allocate::{solve, AllocationProblem, AllocationSolution, Policy, PromotionWindow};
 use crate::store::Store;
 
 pub struct AllocationOutcome {
@@ -15,17 +16,8 @@ pub struct AllocationOutcome {
     pub solution: AllocationSolution,
 }
 
-impl AllocationOutcome {
-    pub fn units_placed(&self) -> u64 {
-        self.solution.targets.iter().map(|t| t.target_units).sum()
-    }
-
-    pub fn units_moved(&self) -> u64 {
-        self.solution.transfers.iter().map(|t| t.units).sum()
-    }
-}
-
-/// Solves `promotion` as of `as_of` and writes the run, published now or staged for a
+/// Solves `promotion` together with every promotion whose window overlaps it (they share
+/// stock and capacity), as of `as_of`, and writes the run, published now or staged for a
 /// job's publish step.
 pub async fn allocate_promotion(
     store: &Store,
@@ -36,22 +28,50 @@ pub async fn allocate_promotion(
     economics: &Economics,
     publish_now: bool,
 ) -> Result<AllocationOutcome, AllocationStoreError> {
-    let (problem, fingerprint) =
-        build_problem(store, promotion, as_of, forecast, policy, economics).await?;
-    let solution = solve(&problem)?;
+    let group = group_for_promotion(store, promotion, as_of).await?;
+    allocate_group(
+        store,
+        &group,
+        as_of,
+        forecast,
+        policy,
+        economics,
+        publish_now,
+    )
+    .await
+}
+
+/// Solves one group of promotions (see `allocate::overlapping_groups`) in one problem.
+pub async fn allocate_group(
+    store: &Store,
+    group: &[PromotionWindow],
+    as_of: NaiveDate,
+    forecast: &ForecastRows,
+    policy: Policy,
+    economics: &Economics,
+    publish_now: bool,
+) -> Result<AllocationOutcome, AllocationStoreError> {
+    let ids: Vec<String> = group.iter().map(|w| w.promotion.clone()).collect();
+    let built = build_problem(store, &ids, as_of, forecast, policy, economics).await?;
+    let solution = solve(&built.problem)?;
     let now = Utc::now();
+    let mut promotions: Vec<String> = built.windows.iter().map(|w| w.promotion.clone()).collect();
+    promotions.sort();
     let header = RunHeader {
         id: new_run_id(now),
         created_at: now,
         as_of,
-        promotion: promotion.to_string(),
+        promotion: promotions.join("+"),
+        promotions,
+        window_start: Some(built.window_start),
+        window_end: Some(built.window_end),
         policy,
-        input_fingerprint: fingerprint,
+        input_fingerprint: built.fingerprint,
     };
-    write_run(store, &header, &problem, &solution, publish_now).await?;
+    write_run(store, &header, &built.problem, &solution, publish_now).await?;
     Ok(AllocationOutcome {
         header,
-        problem,
+        problem: built.problem,
         solution,
     })
 }

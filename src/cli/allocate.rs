@@ -7,7 +7,7 @@ use super::{open_store, Cli};
 use stockcast::allocate::Policy;
 use stockcast::allocation::inputs::{Economics, ForecastRows};
 use stockcast::allocation::promotion::{allocate_promotion, AllocationOutcome};
-use stockcast::allocation::runs::policy_name;
+use stockcast::allocation::runs::{figures_line, find_run, policy_name, warehouse_figures};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum PolicyArg {
@@ -23,6 +23,7 @@ pub struct AllocateArgs {
     #[arg(long)]
     pub as_of: NaiveDate,
     /// Promotion to allocate for (promo_id); its window and scope come from `promotions`.
+    /// Promotions whose windows overlap it are planned with it, in the same run.
     #[arg(long)]
     pub promotion: String,
     /// Forecast file (date, sku, warehouse, mean, p10, p90); default: the latest complete
@@ -87,43 +88,38 @@ pub async fn run(cli: &Cli, args: &AllocateArgs) -> anyhow::Result<()> {
     if cli.quiet {
         return Ok(());
     }
-    let placed: u64 = solution.targets.iter().map(|t| t.target_units).sum();
-    let moved: u64 = solution.transfers.iter().map(|t| t.units).sum();
+    // Everything printed comes from the run as stored, the same figures `report allocation`
+    // and the nightly summary read.
+    let stored = find_run(&store, &header.id).await?;
     println!(
-        "allocation {} for {} ({}), policy {}: {} units placed over {} SKUs × {} warehouses, {} units to move; gap {:.3}%",
-        header.id,
-        args.promotion,
-        args.as_of,
+        "{}; policy {}, {} SKUs × {} warehouses, gap {:.3}%",
+        figures_line(&stored),
         policy_name(policy),
-        thousands(placed as usize),
         problem.skus.len(),
         problem.warehouses.len(),
-        thousands(moved as usize),
         solution.gap * 100.0
     );
-    let mut per_warehouse = vec![(0u64, 0.0f64, 0.0f64); problem.warehouses.len()];
-    for (target, cell) in solution.targets.iter().zip(&problem.cells) {
-        let entry = &mut per_warehouse[target.warehouse_index];
-        entry.0 += target.target_units;
-        entry.1 += target.expected_sales;
-        entry.2 += cell.mean.unwrap_or(0.0);
+    if stored.promotions.len() > 1 {
+        println!(
+            "note: {} overlap in time and were planned together in one run (shared stock and capacity)",
+            stored.promotions.join(", ")
+        );
     }
     let mut out = table(&[
         "warehouse",
         "target units",
+        "change units",
         "expected sales",
         "expected fill rate",
     ]);
-    for (index, (units, sales, demand)) in per_warehouse.iter().enumerate() {
+    for row in warehouse_figures(&store, &header.id).await? {
         out.add_row(vec![
-            problem.warehouses[index].warehouse.clone(),
-            thousands(*units as usize),
-            format!("{sales:.0}"),
-            if *demand > 0.0 {
-                format!("{:.1}%", 100.0 * sales / demand)
-            } else {
-                "–".to_string()
-            },
+            row.warehouse.clone(),
+            thousands(row.target_units.max(0) as usize),
+            format!("{:+}", row.change_units),
+            format!("{:.0}", row.expected_sales_units),
+            row.fill_rate
+                .map_or("–".to_string(), |rate| format!("{:.1}%", 100.0 * rate)),
         ]);
     }
     println!("{out}");

@@ -1,6 +1,10 @@
 use super::output::{table, thousands};
 use super::{open_store, Cli};
-use stockcast::allocation::runs::{diff_runs, find_run, latest_published, list_runs, run_targets};
+use stockcast::allocation::in_force::{load_published, resolve, Standing};
+use stockcast::allocation::runs::{
+    diff_runs, figures_line, find_run, latest_for_promotion, latest_published, list_runs,
+    run_targets,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct AllocationArgs {
@@ -10,22 +14,33 @@ pub struct AllocationArgs {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AllocationCommand {
-    /// Every allocation run, newest first; the one in force is marked.
-    List,
-    /// One run's summary and targets ("latest" for the one in force).
-    Show { run: String },
-    /// Targets that differ between two runs.
+    /// Every allocation run, newest first, with its standing (in force, scheduled,
+    /// superseded, ended).
+    List {
+        /// Only runs that plan this promotion.
+        #[arg(long)]
+        promotion: Option<String>,
+    },
+    /// One run's summary and targets ("latest" for the one in force, or with --promotion the
+    /// latest published plan for that promotion).
+    Show {
+        run: String,
+        #[arg(long)]
+        promotion: Option<String>,
+    },
+    /// Targets that differ between two runs (warns when they plan different promotions).
     Diff { run_a: String, run_b: String },
 }
 
 pub async fn run(cli: &Cli, args: &AllocationArgs) -> anyhow::Result<()> {
     let store = open_store(cli).await?;
     match &args.command {
-        AllocationCommand::List => {
-            let current = latest_published(&store).await?.map(|run| run.id);
+        AllocationCommand::List { promotion } => {
+            let resolution = resolve(&load_published(&store, None).await?);
             let mut out = table(&[
                 "run",
-                "promotion",
+                "promotions",
+                "window",
                 "as of",
                 "policy",
                 "status",
@@ -34,14 +49,24 @@ pub async fn run(cli: &Cli, args: &AllocationArgs) -> anyhow::Result<()> {
                 "created",
             ]);
             for run in list_runs(&store).await? {
-                let status = if current.as_deref() == Some(run.id.as_str()) {
-                    "published (in force)".to_string()
-                } else {
-                    run.status.clone()
+                if promotion
+                    .as_ref()
+                    .is_some_and(|p| !run.promotions.contains(p))
+                {
+                    continue;
+                }
+                let status = match resolution.standings.get(&run.id) {
+                    Some(standing) => format!("{} ({})", run.status, standing.label()),
+                    None => run.status.clone(),
+                };
+                let window = match (run.window_start, run.window_end) {
+                    (Some(start), Some(end)) => format!("{start} … {end}"),
+                    _ => "–".to_string(),
                 };
                 out.add_row(vec![
                     run.id,
-                    run.promotion,
+                    run.promotions.join(", "),
+                    window,
                     run.as_of.to_string(),
                     run.policy,
                     status,
@@ -51,26 +76,45 @@ pub async fn run(cli: &Cli, args: &AllocationArgs) -> anyhow::Result<()> {
                 ]);
             }
             println!("{out}");
+            if let Some(id) = &resolution.in_force {
+                println!("in force: {id}");
+            }
         }
-        AllocationCommand::Show { run } => {
-            let summary = if run == "latest" {
-                latest_published(&store)
+        AllocationCommand::Show { run, promotion } => {
+            let summary = match (run.as_str(), promotion) {
+                ("latest", None) => latest_published(&store)
                     .await?
-                    .ok_or_else(|| super::BadInput("no published allocation yet".to_string()))?
+                    .ok_or_else(|| super::BadInput("no allocation in force".to_string()))?,
+                ("latest", Some(promotion)) => latest_for_promotion(&store, promotion)
+                    .await?
+                    .ok_or_else(|| {
+                        super::BadInput(format!(
+                            "no published allocation for promotion {promotion}"
+                        ))
+                    })?,
+                (id, _) => find_run(&store, id).await?,
+            };
+            let standing = if summary.status == "published" {
+                resolve(&load_published(&store, None).await?)
+                    .standings
+                    .get(&summary.id)
+                    .map(Standing::label)
             } else {
-                find_run(&store, run).await?
+                None
             };
             println!(
-                "{} · promotion {} · as of {} · {} · {} · objective {:.0}, bound {:.0}, gap {:.3}%",
+                "{} · promotions {} · as of {} · {} · {}{} · objective {:.0}, bound {:.0}, gap {:.3}%",
                 summary.id,
-                summary.promotion,
+                summary.promotions.join(", "),
                 summary.as_of,
                 summary.policy,
                 summary.status,
+                standing.map_or(String::new(), |s| format!(" ({s})")),
                 summary.objective,
                 summary.bound,
                 summary.gap * 100.0
             );
+            println!("{}", figures_line(&summary));
             let targets = run_targets(&store, &summary.id).await?;
             let mut out = table(&[
                 "sku",
@@ -81,37 +125,38 @@ pub async fn run(cli: &Cli, args: &AllocationArgs) -> anyhow::Result<()> {
                 "expected sales",
                 "fill rate",
             ]);
-            for row in targets
-                .iter()
-                .filter(|row| row.target_units != row.current_units)
-                .take(50)
-            {
+            // A change is what the plan's transfers and inbound placements carry out; a
+            // target below current stock that nobody needs moves nothing.
+            let changed: Vec<_> = targets.iter().filter(|row| row.change_units != 0).collect();
+            for row in changed.iter().take(50) {
                 out.add_row(vec![
                     row.sku.clone(),
                     row.warehouse.clone(),
                     row.current_units.to_string(),
                     row.target_units.to_string(),
-                    format!("{:+}", row.target_units - row.current_units),
+                    format!("{:+}", row.change_units),
                     format!("{:.1}", row.expected_sales),
                     format!("{:.1}%", row.fill_rate * 100.0),
                 ]);
             }
             println!(
-                "{} targets, {} changed (first 50 changes):\n{out}",
+                "{} targets, {} changed by a transfer or inbound stock (first 50):\n{out}",
                 thousands(targets.len()),
-                targets
-                    .iter()
-                    .filter(|r| r.target_units != r.current_units)
-                    .count()
+                changed.len()
             );
             for message in summary.messages.lines().take(20) {
                 println!("note: {message}");
             }
         }
         AllocationCommand::Diff { run_a, run_b } => {
-            let differences = diff_runs(&store, run_a, run_b).await?;
+            let diff = diff_runs(&store, run_a, run_b).await?;
+            if let Some(warning) = diff.mismatch() {
+                println!("warning: {warning}");
+            } else {
+                println!("both runs plan {}", diff.a.promotions.join(", "));
+            }
             let mut out = table(&["sku", "warehouse", run_a.as_str(), run_b.as_str(), "change"]);
-            for ((sku, warehouse), (a, b)) in differences.iter().take(200) {
+            for ((sku, warehouse), (a, b)) in diff.differences.iter().take(200) {
                 out.add_row(vec![
                     sku.clone(),
                     warehouse.clone(),
@@ -120,7 +165,7 @@ pub async fn run(cli: &Cli, args: &AllocationArgs) -> anyhow::Result<()> {
                     format!("{:+}", b - a),
                 ]);
             }
-            println!("{} target(s) differ:\n{out}", differences.len());
+            println!("{} target(s) differ:\n{out}", diff.differences.len());
         }
     }
     Ok(())

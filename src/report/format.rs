@@ -73,6 +73,7 @@ pub fn display(value: &Value) -> String {
             }
         }
         Value::Missing => "–".to_string(),
+        Value::SmallBase => "n/a (small base)".to_string(),
     }
 }
 
@@ -101,6 +102,7 @@ pub fn raw(value: &Value) -> String {
         Value::Multiplier(factor) => number(*factor, 4),
         Value::Seconds(seconds) => number(*seconds, 3),
         Value::Missing => String::new(),
+        Value::SmallBase => "n/a".to_string(),
     }
 }
 
@@ -124,5 +126,6 @@ mod tests {
         assert_eq!(display(&Value::Seconds(754.0)), "12.6 min");
         assert_eq!(raw(&Value::Share(0.1234)), "0.1234");
         assert_eq!(raw(&Value::Missing), "");
+        assert_eq!(display(&Value::SmallBase), "n/a (small base)");
     }
 }

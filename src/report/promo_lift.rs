@@ -16,6 +16,7 @@ use chrono::{Duration, NaiveDate};
 
 use super::lookup::{latest_forecast_run, promotion, promotions_overlapping, Promotion, RunRef};
 use super::query::{Bind, Sql};
+use super::small_base::is_small;
 use super::view::{column, cut, Chart, ReportView, Section, Value};
 use super::{Filters, ReportError};
 use crate::forecast::engine::Forecaster;
@@ -52,6 +53,8 @@ pub struct ForecastLiftRow {
     pub forecast_units: f64,
     pub lift: Option<f64>,
     pub extra_units: Option<f64>,
+    /// The forecast without the promotion (forecast ÷ lift) is below the minimum base.
+    pub small_base: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -63,6 +66,11 @@ pub struct RealisedLiftRow {
     pub units_per_day: f64,
     pub baseline_units_per_day: f64,
     pub lift: Option<f64>,
+    /// The units in the days before are below the minimum base.
+    pub small_base: bool,
+    /// Promotions that overlapped this one for the category: their days are the same sales,
+    /// counted once, here.
+    pub overlapping: Vec<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -71,6 +79,7 @@ pub struct DepthRow {
     pub model_lift: Option<f64>,
     pub realised_lift: Option<f64>,
     pub realised_promotions: usize,
+    pub realised_small_base: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -214,7 +223,7 @@ async fn realised_units(
     let mut daily: Vec<(String, String, String, NaiveDate, f64)> = Vec::new();
     if promotions.iter().any(|p| p.sku.is_none()) {
         let mut sql = Sql::new(
-            "SELECT p.category, s.warehouse, s.date, SUM(s.units) FROM sales s JOIN products p ON p.sku = s.sku WHERE ",
+            "SELECT p.category, s.warehouse, s.date, SUM(s.units) FROM sales_in_force s JOIN products p ON p.sku = s.sku WHERE ",
         );
         sql.clause(
             "s.date >= ? AND s.date <= ?",
@@ -236,7 +245,7 @@ async fn realised_units(
     };
     if !skus.is_empty() {
         let mut sql = Sql::new(
-            "SELECT s.sku, s.warehouse, s.date, SUM(s.units) FROM sales s WHERE s.sku IN (",
+            "SELECT s.sku, s.warehouse, s.date, SUM(s.units) FROM sales_in_force s WHERE s.sku IN (",
         );
         for (index, sku) in skus.iter().enumerate() {
             if index > 0 {
@@ -301,6 +310,9 @@ pub fn build(input: &LiftInput, filters: &Filters) -> Result<LiftReport, ReportE
                 .forecaster
                 .as_ref()
                 .and_then(|f| model_lift(f, category, promotion.discount_pct, promotion.days()));
+            // The base of a lift is what would sell without the promotion.
+            let small_base = lift.is_some_and(|l| l <= 0.0 || is_small(units / l));
+            let lift = lift.filter(|_| !small_base);
             forecast.push(ForecastLiftRow {
                 promotion: promotion.promo_id.clone(),
                 category: category.clone(),
@@ -309,14 +321,34 @@ pub fn build(input: &LiftInput, filters: &Filters) -> Result<LiftReport, ReportE
                 forecast_units: *units,
                 lift,
                 extra_units: lift.filter(|l| *l > 0.0).map(|l| units * (1.0 - 1.0 / l)),
+                small_base,
             });
         }
     }
-    let mut realised = Vec::new();
+    let mut realised: Vec<RealisedLiftRow> = Vec::new();
+    // (category, row index, promotion) of each row kept: a later promotion overlapping a kept
+    // one for the same category and warehouses is the same sales, so it is not a second row.
+    let mut kept: Vec<(String, usize, &Promotion)> = Vec::new();
     for (promotion, per_category) in &input.past {
         for (category, (window, baseline)) in per_category {
+            let same_sales = kept.iter().find(|(kept_category, _, other)| {
+                kept_category == category
+                    && other.start_date <= promotion.end_date
+                    && promotion.start_date <= other.end_date
+                    && (other.warehouse.is_none()
+                        || promotion.warehouse.is_none()
+                        || other.warehouse == promotion.warehouse)
+            });
+            if let Some((_, index, _)) = same_sales {
+                realised[*index]
+                    .overlapping
+                    .push(promotion.promo_id.clone());
+                continue;
+            }
             let per_day = window / promotion.days() as f64;
             let baseline_per_day = baseline / BASELINE_DAYS as f64;
+            let small_base = *baseline > 0.0 && is_small(*baseline);
+            kept.push((category.clone(), realised.len(), promotion));
             realised.push(RealisedLiftRow {
                 promotion: promotion.promo_id.clone(),
                 category: category.clone(),
@@ -324,7 +356,9 @@ pub fn build(input: &LiftInput, filters: &Filters) -> Result<LiftReport, ReportE
                 start_date: promotion.start_date,
                 units_per_day: per_day,
                 baseline_units_per_day: baseline_per_day,
-                lift: (baseline_per_day > 0.0).then(|| per_day / baseline_per_day),
+                lift: (baseline_per_day > 0.0 && !small_base).then(|| per_day / baseline_per_day),
+                small_base,
+                overlapping: Vec::new(),
             });
         }
     }
@@ -355,14 +389,17 @@ pub fn build(input: &LiftInput, filters: &Filters) -> Result<LiftReport, ReportE
     let order = ["under 20%", "20–29%", "30–39%", "40% and more"];
     let mut by_depth: Vec<DepthRow> = bands
         .into_iter()
-        .map(
-            |(band, (weighted, units, window, baseline, promotions))| DepthRow {
+        .map(|(band, (weighted, units, window, baseline, promotions))| {
+            // Baseline per day summed over rows; the base is its units over the days.
+            let small = baseline > 0.0 && is_small(baseline * BASELINE_DAYS as f64);
+            DepthRow {
                 discount_band: band.to_string(),
                 model_lift: (units > 0.0).then(|| weighted / units),
-                realised_lift: (baseline > 0.0).then(|| window / baseline),
+                realised_lift: (baseline > 0.0 && !small).then(|| window / baseline),
                 realised_promotions: promotions,
-            },
-        )
+                realised_small_base: small,
+            }
+        })
         .collect();
     by_depth.sort_by_key(|row| order.iter().position(|b| *b == row.discount_band));
     forecast.sort_by(|a, b| {
@@ -381,6 +418,14 @@ pub fn build(input: &LiftInput, filters: &Filters) -> Result<LiftReport, ReportE
         by_depth,
         notes,
     })
+}
+
+fn lift_value(lift: Option<f64>, small_base: bool) -> Value {
+    if small_base {
+        Value::SmallBase
+    } else {
+        Value::opt_multiplier(lift)
+    }
 }
 
 impl LiftReport {
@@ -408,7 +453,7 @@ impl LiftReport {
                 Value::text(&row.category),
                 Value::Share(row.discount_pct / 100.0),
                 Value::Units(row.forecast_units),
-                Value::opt_multiplier(row.lift),
+                lift_value(row.lift, row.small_base),
                 Value::opt_units(row.extra_units),
             ]);
         }
@@ -426,7 +471,7 @@ impl LiftReport {
             section.push(vec![
                 Value::text(&row.discount_band),
                 Value::opt_multiplier(row.model_lift),
-                Value::opt_multiplier(row.realised_lift),
+                lift_value(row.realised_lift, row.realised_small_base),
                 Value::Count(row.realised_promotions as i64),
             ]);
         }
@@ -444,14 +489,19 @@ impl LiftReport {
             ],
         );
         for row in &self.realised {
+            let promotion = if row.overlapping.is_empty() {
+                row.promotion.clone()
+            } else {
+                format!("{} (with {})", row.promotion, row.overlapping.join(", "))
+            };
             section.push(vec![
-                Value::text(&row.promotion),
+                Value::Text(promotion),
                 Value::text(&row.category),
                 Value::Share(row.discount_pct / 100.0),
                 Value::Date(row.start_date),
                 Value::Units(row.units_per_day),
                 Value::Units(row.baseline_units_per_day),
-                Value::opt_multiplier(row.lift),
+                lift_value(row.lift, row.small_base),
             ]);
         }
         section.rows_left_out = self.realised_left_out;
@@ -483,7 +533,8 @@ impl LiftReport {
             reference: Some(1.0),
         });
         view.notes.extend(self.notes.iter().cloned());
-        view.notes.push("Forecast lift = exp(Σ β·Δx / scale) of the category model's promotion features (flag, ln(1 − discount), first day, progress), averaged over the promotion's days; extra units = forecast × (1 − 1/lift). Realised lift = units/day in the window ÷ units/day in the 28 days before, same scope.".to_string());
+        view.notes.push("Forecast lift = exp(Σ β·Δx / scale) of the category model's promotion features (flag, ln(1 − discount), first day, progress), averaged over the promotion's days; extra units = forecast × (1 − 1/lift). Realised lift = units/day in the window ÷ units/day in the 28 days before, same scope; promotions overlapping for a category share its sales, so they are one row (\"with …\") and count once by depth.".to_string());
+        view.notes.push(super::small_base::note());
         view
     }
 }

@@ -25,7 +25,7 @@ fn section_table(section: &Section, width: u16) -> Table {
             .rows
             .iter()
             .map(|row| &row[index])
-            .find(|value| !matches!(value, Value::Missing))
+            .find(|value| !matches!(value, Value::Missing | Value::SmallBase))
             .is_some_and(Value::is_numeric);
         if numeric {
             column.set_cell_alignment(CellAlignment::Right);

@@ -2,13 +2,16 @@
 //! likely to exceed stock on hand plus inbound, ranked by margin at risk, each with the
 //! transfer that would fix it.
 //!
-//! - P(stock-out) = P(D > on_hand + inbound), D the window demand from the forecast
-//!   quantiles (see `window_demand`).
+//! - P(stock-out) = P(D > S), D the window demand from the forecast quantiles (see
+//!   `window_demand`) and S the stock projected at the window's start: on_hand + inbound −
+//!   the forecast's expected demand from the day after its as-of date to the day before the
+//!   window (never below 0). Inbound is stock on order (`inventory.inbound`), taken to arrive
+//!   before the window.
 //! - Margin at risk = unit margin × E[(D − stock)⁺]; unit margin = regular price ×
 //!   (1 − discount) × margin rate (40% by default, as `allocate --margin-rate`), regular price
 //!   100 where the catalogue has none (as `allocate`).
-//! - The fix: the transfers into that cell in the latest published allocation run for the
-//!   promotion; otherwise the same SKU's warehouse with the most surplus over its own p90
+//! - The fix: the transfers into that cell in the latest published allocation run planning
+//!   the promotion (`allocation::in_force`); otherwise the same SKU's warehouse with the most surplus over its own p90
 //!   demand, moving enough to reach the cell's p90 (or all the surplus, if less).
 
 use std::collections::{BTreeMap, HashMap};
@@ -20,6 +23,7 @@ use super::query::{Bind, Sql};
 use super::view::{column, cut, Chart, ReportView, Section, Value};
 use super::window_demand::{load_window, shortfall, CellWindow};
 use super::{Filters, ReportError};
+use crate::allocation::in_force::run_for_promotion;
 use crate::report_fetch;
 use crate::store::Store;
 
@@ -40,6 +44,8 @@ pub struct StockoutInput {
     pub cells: Vec<CellWindow>,
     /// (on_hand, inbound) per (sku, warehouse).
     pub stock: HashMap<(String, String), (i64, i64)>,
+    /// Expected demand between the forecast's as-of date and the window's start.
+    pub demand_before: HashMap<(String, String), f64>,
     /// The latest published allocation run for the promotion and its transfers
     /// (sku, from, to, units).
     pub allocation: Option<(String, Vec<TransferLine>)>,
@@ -53,7 +59,12 @@ pub struct RiskRow {
     pub stockout_probability: f64,
     pub expected_demand_units: f64,
     pub p90_demand_units: f64,
+    /// On hand + inbound today.
     pub stock_units: i64,
+    /// Expected demand from the day after the as-of date to the day before the window.
+    pub demand_before_units: f64,
+    /// stock − demand before, at least 0: what the window starts with.
+    pub projected_stock_units: f64,
     pub expected_shortfall_units: f64,
     pub margin_at_risk: f64,
     pub fix: Fix,
@@ -134,13 +145,31 @@ pub async fn load(store: &Store, filters: &Filters) -> Result<StockoutInput, Rep
         .map(|(sku, warehouse, on_hand, inbound)| ((sku, warehouse), (on_hand, inbound)))
         .collect();
 
-    let mut sql = Sql::new("SELECT id FROM allocation_runs WHERE status = 'published'");
-    sql.clause(
-        " AND promotion = ? ORDER BY published_at DESC, id DESC LIMIT 1",
-        vec![Bind::Text(promotion.promo_id.clone())],
-    );
-    let allocation = match report_fetch!(store, sql, (String,)).into_iter().next() {
-        Some((run_id,)) => {
+    let demand_before = if from > run.first_date() {
+        load_window(
+            store,
+            &run,
+            &promotion,
+            run.first_date(),
+            from - chrono::Duration::days(1),
+            &everywhere,
+        )
+        .await?
+        .into_iter()
+        .map(|c| ((c.sku, c.warehouse), c.mean))
+        .collect()
+    } else {
+        HashMap::new()
+    };
+
+    let planned = run_for_promotion(store, &promotion.promo_id, None)
+        .await
+        .map_err(|e| match e {
+            crate::allocation::AllocationStoreError::Store(e) => ReportError::Store(e),
+            other => ReportError::BadInput(other.to_string()),
+        })?;
+    let allocation = match planned {
+        Some(run_id) => {
             let mut sql = Sql::new(
                 "SELECT t.sku, t.from_warehouse, t.to_warehouse, t.units FROM allocation_transfers t WHERE ",
             );
@@ -162,17 +191,28 @@ pub async fn load(store: &Store, filters: &Filters) -> Result<StockoutInput, Rep
         to,
         cells,
         stock,
+        demand_before,
         allocation,
     })
 }
 
 pub fn build(input: &StockoutInput, filters: &Filters) -> Result<StockoutReport, ReportError> {
     let discount = input.promotion.discount_pct / 100.0;
+    let before = |sku: &str, warehouse: &str| {
+        input
+            .demand_before
+            .get(&(sku.to_string(), warehouse.to_string()))
+            .copied()
+            .unwrap_or(0.0)
+    };
     let stock_of = |sku: &str, warehouse: &str| {
         input
             .stock
             .get(&(sku.to_string(), warehouse.to_string()))
             .map_or(0, |(on_hand, inbound)| on_hand + inbound)
+    };
+    let projected = |sku: &str, warehouse: &str| {
+        (stock_of(sku, warehouse) as f64 - before(sku, warehouse)).max(0.0)
     };
     // Surplus over p90 demand per (sku, warehouse): what could leave without creating a risk.
     let mut surplus: HashMap<&str, Vec<(&str, i64)>> = HashMap::new();
@@ -187,7 +227,7 @@ pub fn build(input: &StockoutInput, filters: &Filters) -> Result<StockoutReport,
             .copied()
             .unwrap_or(0.0)
             .ceil() as i64;
-        let spare = on_hand + inbound - need;
+        let spare = ((*on_hand + *inbound) as f64 - before(sku, warehouse)).floor() as i64 - need;
         if spare > 0 {
             surplus
                 .entry(sku.as_str())
@@ -213,7 +253,8 @@ pub fn build(input: &StockoutInput, filters: &Filters) -> Result<StockoutReport,
         }
         cells_checked += 1;
         let stock = stock_of(&cell.sku, &cell.warehouse);
-        let (probability, short) = shortfall(cell, stock as f64);
+        let at_start = projected(&cell.sku, &cell.warehouse);
+        let (probability, short) = shortfall(cell, at_start);
         if probability < filters.min_probability || short <= 0.0 {
             continue;
         }
@@ -232,7 +273,7 @@ pub fn build(input: &StockoutInput, filters: &Filters) -> Result<StockoutReport,
                 }
             }
             _ => {
-                let need = ((cell.p90() - stock as f64).ceil() as i64).max(1);
+                let need = ((cell.p90() - at_start).ceil() as i64).max(1);
                 let best = surplus.get(cell.sku.as_str()).and_then(|sources| {
                     sources
                         .iter()
@@ -256,6 +297,8 @@ pub fn build(input: &StockoutInput, filters: &Filters) -> Result<StockoutReport,
             expected_demand_units: cell.mean,
             p90_demand_units: cell.p90(),
             stock_units: stock,
+            demand_before_units: before(&cell.sku, &cell.warehouse),
+            projected_stock_units: at_start,
             expected_shortfall_units: short,
             margin_at_risk: unit_margin * short,
             fix,
@@ -320,7 +363,7 @@ impl StockoutReport {
             self.forecast_run
         ));
         view.context.push(format!(
-            "{} of {} SKU × warehouse cells have P(demand > stock + inbound) ≥ {:.0}%; margin at risk {}",
+            "{} of {} SKU × warehouse cells have P(window demand > stock at the window's start) ≥ {:.0}%; margin at risk {}",
             super::format::grouped(self.cells_at_risk as f64, 0),
             super::format::grouped(self.cells_checked as f64, 0),
             self.min_probability * 100.0,
@@ -333,7 +376,8 @@ impl StockoutReport {
                 column("warehouse", "warehouse"),
                 column("stockout_probability", "P(out)"),
                 column("expected_demand_units", "demand, units"),
-                column("stock_units", "stock+inbound, units"),
+                column("demand_before_units", "demand before, units"),
+                column("projected_stock_units", "at start, units"),
                 column("expected_shortfall_units", "short, units"),
                 column("margin_at_risk", "margin at risk"),
                 column("fix", "fix"),
@@ -345,7 +389,8 @@ impl StockoutReport {
                 Value::text(&row.warehouse),
                 Value::Share(row.stockout_probability),
                 Value::Units(row.expected_demand_units),
-                Value::Count(row.stock_units),
+                Value::Units(row.demand_before_units),
+                Value::Units(row.projected_stock_units),
                 Value::Units(row.expected_shortfall_units),
                 Value::Money(row.margin_at_risk),
                 Value::Text(row.fix.describe()),
@@ -387,7 +432,7 @@ impl StockoutReport {
             values,
         });
         view.notes.push(format!(
-            "Margin at risk = regular price × (1 − discount) × {:.0}% margin × expected shortfall E[(D − stock)⁺]; a fix \"plan\" comes from the latest published allocation run for the promotion, \"move\" from the warehouse with the most stock above its own p90 demand.",
+            "Stock at the window's start = on hand + inbound (stock on order, the inventory file's inbound column) − expected demand from the day after the forecast's as-of date to the day before the window, at least 0. Margin at risk = regular price × (1 − discount) × {:.0}% margin × expected shortfall E[(D − stock at start)⁺]; a fix \"plan\" comes from the latest published allocation run for the promotion, \"move\" from the warehouse with the most stock above its own p90 demand.",
             self.margin_rate * 100.0
         ));
         view

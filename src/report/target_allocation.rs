@@ -1,6 +1,12 @@
-//! `report allocation`: a published allocation run (the one in force, or `--run`): targets
-//! against current stock per warehouse, fill rate, capacity use, the transfers, and with
-//! `--diff` the change from the previous published run for the same promotion.
+//! `report allocation`: a published allocation run (the one in force by `allocation::in_force`,
+//! the latest for `--promotion`, or `--run`): targets against current stock per warehouse, the
+//! change the plan carries out, fill rate, capacity use, the transfers, and with `--diff` the
+//! change from the previous published run for the same promotions.
+//!
+//! Every figure is the one the allocator computed and stored with the run
+//! (`allocation_runs`, `allocation_warehouse_figures`, `allocation_targets`): nothing here
+//! recomputes fill rate, change, transfers or inbound with a formula of its own. With `--sku`
+//! or `--category` the per-warehouse rows are sums of the stored per-cell figures.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +16,9 @@ use super::lookup::promotion;
 use super::query::{Bind, Sql};
 use super::view::{column, cut, Chart, ReportView, Section, Value};
 use super::{Filters, ReportError};
+use crate::allocation::in_force::{latest_for_promotion, load_published, resolve, Standing};
+use crate::allocation::runs::{find_run, RunFigures};
+use crate::allocation::AllocationStoreError;
 use crate::report_fetch;
 use crate::store::Store;
 
@@ -17,9 +26,14 @@ use crate::store::Store;
 pub struct RunInfo {
     pub id: String,
     pub promotion: String,
+    pub promotions: Vec<String>,
     pub as_of: NaiveDate,
     pub policy: String,
     pub gap: f64,
+    /// in force, scheduled, superseded by …, ended (`allocation::in_force`).
+    pub standing: String,
+    /// The run's stored figures (`None` on runs written before they were kept).
+    pub figures: Option<RunFigures>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -27,8 +41,15 @@ pub struct WarehouseTotals {
     pub cells: i64,
     pub current_units: f64,
     pub target_units: f64,
+    /// Transfers and inbound in, minus transfers out: the change the plan carries out.
+    pub change_units: f64,
+    pub inbound_units: f64,
+    /// Stock left in place beyond the targets.
+    pub untargeted_units: f64,
     pub expected_sales_units: f64,
     pub expected_demand_units: f64,
+    /// As stored for the whole warehouse; `None` when filtered to SKUs (then the sums give it).
+    pub stored_fill_rate: Option<f64>,
 }
 
 /// The previous run, its per-warehouse totals and the number of changed cells per warehouse.
@@ -58,6 +79,8 @@ pub struct WarehouseRow {
     pub current_units: f64,
     pub target_units: f64,
     pub change_units: f64,
+    pub from_inbound_units: f64,
+    pub untargeted_units: f64,
     pub fill_rate: Option<f64>,
     pub capacity_use: Option<f64>,
 }
@@ -84,8 +107,11 @@ pub struct AllocationReport {
     pub run: RunInfo,
     pub warehouses: Vec<WarehouseRow>,
     pub fill_rate: Option<f64>,
+    /// Transfers between warehouses, and their units ("to move").
     pub transfers_total: usize,
     pub transfer_units_total: i64,
+    /// Units placed straight from inbound stock.
+    pub from_inbound_units_total: i64,
     pub transfers: Vec<TransferRow>,
     pub transfers_left_out: usize,
     pub previous_run: Option<RunInfo>,
@@ -93,67 +119,164 @@ pub struct AllocationReport {
     pub diff_note: Option<String>,
 }
 
-type RunRow = (String, String, NaiveDate, String, f64);
-
-fn run_info(row: RunRow) -> RunInfo {
-    RunInfo {
-        id: row.0,
-        promotion: row.1,
-        as_of: row.2,
-        policy: row.3,
-        gap: row.4,
+fn store_error(error: AllocationStoreError) -> ReportError {
+    match error {
+        AllocationStoreError::Store(error) => ReportError::Store(error),
+        other => ReportError::BadInput(other.to_string()),
     }
 }
 
-const RUN_SQL: &str =
-    "SELECT id, promotion, as_of, policy, gap FROM allocation_runs WHERE status = 'published'";
+async fn run_info(
+    store: &Store,
+    id: &str,
+    standings: &BTreeMap<String, Standing>,
+) -> Result<RunInfo, ReportError> {
+    let run = find_run(store, id).await.map_err(store_error)?;
+    Ok(RunInfo {
+        standing: standings
+            .get(&run.id)
+            .map_or_else(|| run.status.clone(), Standing::label),
+        id: run.id,
+        promotion: run.promotion,
+        promotions: run.promotions,
+        as_of: run.as_of,
+        policy: run.policy,
+        gap: run.gap,
+        figures: run.figures,
+    })
+}
 
+/// Per-warehouse figures: as stored for the whole warehouse, or summed from the stored
+/// per-cell figures when the report is narrowed to some SKUs.
 async fn totals(
     store: &Store,
     run_id: &str,
     filters: &Filters,
 ) -> Result<BTreeMap<String, WarehouseTotals>, ReportError> {
+    if filters.sku.is_none() && filters.category.is_none() {
+        let mut sql = Sql::new(
+            "SELECT f.warehouse, f.cells, CAST(f.current_units AS DOUBLE PRECISION), \
+             CAST(f.target_units AS DOUBLE PRECISION), CAST(f.change_units AS DOUBLE PRECISION), \
+             CAST(f.inbound_units AS DOUBLE PRECISION), CAST(f.untargeted_units AS DOUBLE PRECISION), \
+             f.expected_sales_units, f.expected_demand_units, f.fill_rate \
+             FROM allocation_warehouse_figures f WHERE ",
+        );
+        sql.clause("f.run_id = ?", vec![Bind::Text(run_id.to_string())]);
+        if let Some(warehouse) = &filters.warehouse {
+            sql.clause(" AND f.warehouse = ?", vec![Bind::Text(warehouse.clone())]);
+        }
+        type Row = (String, i64, f64, f64, f64, f64, f64, f64, f64, Option<f64>);
+        return Ok(report_fetch!(store, sql, Row)
+            .into_iter()
+            .map(
+                |(
+                    warehouse,
+                    cells,
+                    current,
+                    target,
+                    change,
+                    inbound,
+                    untargeted,
+                    sales,
+                    demand,
+                    fill,
+                )| {
+                    (
+                        warehouse,
+                        WarehouseTotals {
+                            cells,
+                            current_units: current,
+                            target_units: target,
+                            change_units: change,
+                            inbound_units: inbound,
+                            untargeted_units: untargeted,
+                            expected_sales_units: sales,
+                            expected_demand_units: demand,
+                            stored_fill_rate: fill,
+                        },
+                    )
+                },
+            )
+            .collect());
+    }
     let mut sql = Sql::new(
         "SELECT t.warehouse, COUNT(*), CAST(SUM(t.current_units) AS DOUBLE PRECISION), \
-         CAST(SUM(t.target_units) AS DOUBLE PRECISION), SUM(t.expected_sales), \
-         SUM(CASE WHEN t.fill_rate > 0 THEN t.expected_sales / t.fill_rate ELSE 0.0 END) \
+         CAST(SUM(t.target_units) AS DOUBLE PRECISION), CAST(SUM(t.change_units) AS DOUBLE PRECISION), \
+         CAST(SUM(t.current_units + t.change_units - t.target_units) AS DOUBLE PRECISION), \
+         SUM(t.expected_sales), SUM(t.expected_demand_units) \
          FROM allocation_targets t WHERE ",
     );
     sql.clause("t.run_id = ?", vec![Bind::Text(run_id.to_string())]);
     filters.restrict(&mut sql, "t");
     sql.push(" GROUP BY t.warehouse");
-    Ok(report_fetch!(store, sql, (String, i64, f64, f64, f64, f64))
-        .into_iter()
-        .map(|(warehouse, cells, current, target, sales, demand)| {
-            (
-                warehouse,
-                WarehouseTotals {
-                    cells,
-                    current_units: current,
-                    target_units: target,
-                    expected_sales_units: sales,
-                    expected_demand_units: demand,
+    let mut totals: BTreeMap<String, WarehouseTotals> =
+        report_fetch!(store, sql, (String, i64, f64, f64, f64, f64, f64, f64))
+            .into_iter()
+            .map(
+                |(warehouse, cells, current, target, change, untargeted, sales, demand)| {
+                    (
+                        warehouse,
+                        WarehouseTotals {
+                            cells,
+                            current_units: current,
+                            target_units: target,
+                            change_units: change,
+                            inbound_units: 0.0,
+                            untargeted_units: untargeted,
+                            expected_sales_units: sales,
+                            expected_demand_units: demand,
+                            stored_fill_rate: None,
+                        },
+                    )
                 },
             )
-        })
-        .collect())
+            .collect();
+    let mut sql = Sql::new(
+        "SELECT t.to_warehouse, CAST(SUM(t.units) AS DOUBLE PRECISION) FROM allocation_transfers t WHERE ",
+    );
+    sql.clause(
+        "t.run_id = ? AND t.from_warehouse = 'inbound'",
+        vec![Bind::Text(run_id.to_string())],
+    );
+    Filters {
+        warehouse: None,
+        ..filters.clone()
+    }
+    .restrict(&mut sql, "t");
+    sql.push(" GROUP BY t.to_warehouse");
+    for (warehouse, units) in report_fetch!(store, sql, (String, f64)) {
+        if let Some(row) = totals.get_mut(&warehouse) {
+            row.inbound_units = units;
+        }
+    }
+    Ok(totals)
 }
 
 pub async fn load(store: &Store, filters: &Filters) -> Result<AllocationInput, ReportError> {
-    let mut sql = Sql::new(RUN_SQL);
-    if let Some(id) = &filters.run {
-        sql.clause(" AND id = ?", vec![Bind::Text(id.clone())]);
-    }
     if let Some(id) = &filters.promotion {
         promotion(store, id).await?;
-        sql.clause(" AND promotion = ?", vec![Bind::Text(id.clone())]);
     }
-    if let Some(as_of) = filters.as_of {
-        sql.clause(" AND as_of <= ?", vec![Bind::Date(as_of)]);
-    }
-    sql.push(" ORDER BY published_at DESC, id DESC LIMIT 1");
-    let run = match report_fetch!(store, sql, RunRow).into_iter().next() {
-        Some(row) => run_info(row),
+    let published = load_published(store, filters.as_of)
+        .await
+        .map_err(store_error)?;
+    let resolution = resolve(&published);
+    let chosen = match (&filters.run, &filters.promotion) {
+        (Some(id), promotion) => published
+            .iter()
+            .find(|r| {
+                &r.id == id
+                    && promotion
+                        .as_ref()
+                        .is_none_or(|p| r.promotions.iter().any(|q| q == p))
+            })
+            .map(|r| r.id.clone()),
+        (None, Some(promotion)) => {
+            latest_for_promotion(&published, promotion).map(|r| r.id.clone())
+        }
+        (None, None) => resolution.in_force.clone(),
+    };
+    let run = match chosen {
+        Some(id) => run_info(store, &id, &resolution.standings).await?,
         None => {
             if let Some(id) = &filters.run {
                 return Err(ReportError::BadInput(format!(
@@ -196,20 +319,28 @@ pub async fn load(store: &Store, filters: &Filters) -> Result<AllocationInput, R
     let transfers = report_fetch!(store, sql, (String, String, String, i64));
 
     let previous = if filters.diff {
-        let mut sql = Sql::new(RUN_SQL);
-        sql.clause(
-            " AND promotion = ? AND id <> ? AND published_at <= \
-             (SELECT published_at FROM allocation_runs WHERE id = ?) \
-             ORDER BY published_at DESC, id DESC LIMIT 1",
-            vec![
-                Bind::Text(run.promotion.clone()),
-                Bind::Text(run.id.clone()),
-                Bind::Text(run.id.clone()),
-            ],
-        );
-        match report_fetch!(store, sql, RunRow).into_iter().next() {
-            Some(row) => {
-                let before = run_info(row);
+        // Like with like: the latest run published before this one for the same promotions.
+        let this = published.iter().find(|r| r.id == run.id);
+        let before = this.and_then(|this| {
+            published
+                .iter()
+                .filter(|r| {
+                    r.id != this.id
+                        && r.promotions == this.promotions
+                        && (r.published_at, r.created_at, &r.id)
+                            < (this.published_at, this.created_at, &this.id)
+                })
+                .max_by(|a, b| {
+                    (a.published_at, a.created_at, &a.id).cmp(&(
+                        b.published_at,
+                        b.created_at,
+                        &b.id,
+                    ))
+                })
+        });
+        match before {
+            Some(before) => {
+                let before = run_info(store, &before.id, &resolution.standings).await?;
                 let before_totals = totals(store, &before.id, filters).await?;
                 let mut sql = Sql::new(
                     "SELECT t.warehouse, COUNT(*) FROM allocation_targets t \
@@ -257,9 +388,14 @@ pub fn build(input: &AllocationInput, filters: &Filters) -> Result<AllocationRep
             warehouse: warehouse.clone(),
             current_units: t.current_units,
             target_units: t.target_units,
-            change_units: t.target_units - t.current_units,
-            fill_rate: (t.expected_demand_units > 0.0)
-                .then(|| t.expected_sales_units / t.expected_demand_units),
+            change_units: t.change_units,
+            from_inbound_units: t.inbound_units,
+            untargeted_units: t.untargeted_units,
+            fill_rate: match t.stored_fill_rate {
+                Some(rate) => Some(rate),
+                None => (t.expected_demand_units > 0.0)
+                    .then(|| t.expected_sales_units / t.expected_demand_units),
+            },
             capacity_use: match (
                 input.capacity_units.get(warehouse).copied().flatten(),
                 input.all_targets.get(warehouse),
@@ -279,6 +415,8 @@ pub fn build(input: &AllocationInput, filters: &Filters) -> Result<AllocationRep
         .values()
         .map(|t| t.expected_demand_units)
         .sum();
+    let unfiltered =
+        filters.sku.is_none() && filters.category.is_none() && filters.warehouse.is_none();
     let mut transfers: Vec<TransferRow> = input
         .transfers
         .iter()
@@ -296,8 +434,25 @@ pub fn build(input: &AllocationInput, filters: &Filters) -> Result<AllocationRep
             .then_with(|| a.from_warehouse.cmp(&b.from_warehouse))
             .then_with(|| a.to_warehouse.cmp(&b.to_warehouse))
     });
-    let transfers_total = transfers.len();
-    let transfer_units_total = transfers.iter().map(|t| t.units).sum();
+    // "to move" is between warehouses; inbound placements are counted apart.
+    let (transfers_total, transfer_units_total, from_inbound_units_total) =
+        match (&input.run.figures, unfiltered) {
+            (Some(f), true) => (f.transfers as usize, f.units_to_move, f.units_from_inbound),
+            _ => {
+                let (inbound, between): (Vec<&TransferRow>, Vec<&TransferRow>) = transfers
+                    .iter()
+                    .partition(|t| t.from_warehouse == "inbound");
+                (
+                    between.len(),
+                    between.iter().map(|t| t.units).sum(),
+                    inbound.iter().map(|t| t.units).sum(),
+                )
+            }
+        };
+    let fill_rate = match (&input.run.figures, unfiltered) {
+        (Some(f), true) => f.fill_rate,
+        _ => (demand > 0.0).then(|| sales / demand),
+    };
     let transfers_left_out = cut(&mut transfers, filters.rows());
 
     let (previous_run, diff, diff_note) = match &input.previous {
@@ -332,8 +487,8 @@ pub fn build(input: &AllocationInput, filters: &Filters) -> Result<AllocationRep
             None,
             Vec::new(),
             Some(format!(
-                "--diff: no earlier published run for promotion {}",
-                input.run.promotion
+                "--diff: no earlier published run for the same promotions ({}); runs for other promotions are not compared",
+                input.run.promotions.join(", ")
             )),
         ),
         None => (None, Vec::new(), None),
@@ -341,9 +496,10 @@ pub fn build(input: &AllocationInput, filters: &Filters) -> Result<AllocationRep
     Ok(AllocationReport {
         run: input.run.clone(),
         warehouses,
-        fill_rate: (demand > 0.0).then(|| sales / demand),
+        fill_rate,
         transfers_total,
         transfer_units_total,
+        from_inbound_units_total,
         transfers,
         transfers_left_out,
         previous_run,
@@ -355,17 +511,25 @@ pub fn build(input: &AllocationInput, filters: &Filters) -> Result<AllocationRep
 impl AllocationReport {
     pub fn view(&self) -> ReportView {
         let mut view = ReportView::new(format!(
-            "Allocation for promotion {} (run {})",
-            self.run.promotion, self.run.id
+            "Allocation for promotion{} {} (run {}, {})",
+            if self.run.promotions.len() > 1 {
+                "s"
+            } else {
+                ""
+            },
+            self.run.promotions.join(", "),
+            self.run.id,
+            self.run.standing
         ));
         view.context.push(format!(
-            "As of {}, policy {}, gap to the bound {:.3}%; expected fill rate {}; {} transfers moving {} units",
+            "As of {}, policy {}, gap to the bound {:.3}%; expected fill rate {}; {} transfers moving {} units between warehouses; {} units from inbound",
             self.run.as_of,
             self.run.policy,
             self.run.gap * 100.0,
             super::format::display(&Value::opt_share(self.fill_rate)),
             super::format::grouped(self.transfers_total as f64, 0),
-            super::format::grouped(self.transfer_units_total as f64, 0)
+            super::format::grouped(self.transfer_units_total as f64, 0),
+            super::format::grouped(self.from_inbound_units_total as f64, 0)
         ));
         let mut section = Section::new(
             "Targets vs current stock per warehouse",
@@ -374,6 +538,8 @@ impl AllocationReport {
                 column("current_units", "current, units"),
                 column("target_units", "target, units"),
                 column("change_units", "change, units"),
+                column("from_inbound_units", "from inbound, units"),
+                column("untargeted_units", "left in place, units"),
                 column("fill_rate", "fill rate"),
                 column("capacity_use", "capacity use"),
             ],
@@ -384,6 +550,8 @@ impl AllocationReport {
                 Value::Units(row.current_units),
                 Value::Units(row.target_units),
                 Value::Units(row.change_units),
+                Value::Units(row.from_inbound_units),
+                Value::Units(row.untargeted_units),
                 Value::opt_share(row.fill_rate),
                 Value::opt_share(row.capacity_use),
             ]);
@@ -411,7 +579,7 @@ impl AllocationReport {
         if let Some(before) = &self.previous_run {
             let mut section = Section::new(
                 format!(
-                    "Change from the previous run {} (as of {})",
+                    "Change from the previous run {} for the same promotions (as of {})",
                     before.id, before.as_of
                 ),
                 vec![
@@ -436,7 +604,7 @@ impl AllocationReport {
         if let Some(note) = &self.diff_note {
             view.notes.push(note.clone());
         }
-        view.notes.push("Capacity use is every SKU's target in the warehouse over its unit capacity, whatever the filters; fill rate is expected sales over expected demand.".to_string());
+        view.notes.push("Figures are those the allocator stored with the run. Change = units the plan's transfers and inbound placements bring in minus units shipped out; stock above a target that no transfer moves is \"left in place\". Inbound = stock on order (the inventory file's inbound column) due before the window, placed by the plan at any warehouse. Capacity use is every SKU's target in the warehouse over its unit capacity, whatever the filters; fill rate is expected sales over expected demand.".to_string());
         view.charts.push(Chart::Bars {
             title: "Current stock and target per warehouse".to_string(),
             unit: "units".to_string(),

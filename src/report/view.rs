@@ -24,6 +24,8 @@ pub enum Value {
     Seconds(f64),
     /// Shown as "–": a figure that does not exist (no history, nothing to compare with).
     Missing,
+    /// A growth or lift whose base is below `small_base::MIN_BASE_UNITS`.
+    SmallBase,
 }
 
 impl Value {
@@ -48,7 +50,10 @@ impl Value {
     }
 
     pub fn is_numeric(&self) -> bool {
-        !matches!(self, Value::Text(_) | Value::Date(_) | Value::Missing)
+        !matches!(
+            self,
+            Value::Text(_) | Value::Date(_) | Value::Missing | Value::SmallBase
+        )
     }
 }
 

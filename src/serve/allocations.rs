@@ -1,5 +1,7 @@
-//! `/v1/allocations`: the latest published allocation run's targets, cursor-paginated by
-//! (sku, warehouse).
+//! `/v1/allocations`: the targets of the allocation run in force (`?run=latest`, the
+//! default), of the latest published run for one promotion (`?promotion=P`), or of one
+//! published run (`?run=ID`), cursor-paginated by (sku, warehouse). Which run is in force is
+//! `allocation::in_force`'s rule, the same as the CLI's and the reports'.
 
 use std::sync::Arc;
 
@@ -14,6 +16,7 @@ use super::caller::Caller;
 use super::error::{storage, ApiError};
 use super::stock::query_values;
 use super::AppState;
+use crate::allocation::in_force::{latest_for_promotion, load_published, resolve};
 use crate::keys::Action;
 use crate::on_backend;
 use crate::reserve::FieldError;
@@ -81,25 +84,46 @@ pub async fn list(
     let warehouse = one("warehouse")?;
     let sku = one("sku")?;
 
-    type RunRow = (String, String, DateTime<Utc>, NaiveDate, String);
-    let found: Option<RunRow> = on_backend!(&state.store, pool => {
+    let promotion = one("promotion")?;
+    // The one in-force rule every reader shares (`allocation::in_force`).
+    let published = load_published(&state.store, None).await.map_err(storage)?;
+    let chosen = match (run.as_str(), &promotion) {
+        ("latest", None) => resolve(&published).in_force,
+        ("latest", Some(promotion)) => {
+            latest_for_promotion(&published, promotion).map(|r| r.id.clone())
+        }
+        (id, promotion) => published
+            .iter()
+            .find(|r| {
+                r.id == id
+                    && promotion
+                        .as_ref()
+                        .is_none_or(|p| r.promotions.iter().any(|q| q == p))
+            })
+            .map(|r| r.id.clone()),
+    };
+    let Some(chosen) = chosen.and_then(|id| published.iter().find(|r| r.id == id)) else {
+        return Err(ApiError::not_found(match (run.as_str(), &promotion) {
+            ("latest", None) => "no published allocation run".to_string(),
+            ("latest", Some(promotion)) => {
+                format!("no published allocation run for promotion {promotion}")
+            }
+            (id, _) => format!("no published allocation run {id}"),
+        }));
+    };
+    type RunRow = (String, DateTime<Utc>, NaiveDate, String);
+    let (run_id, published_at, as_of, policy): RunRow = on_backend!(&state.store, pool => {
         sqlx::query_as(
-            "SELECT id, promotion, published_at, as_of, policy FROM allocation_runs \
-             WHERE status = 'published' AND ($1 = 'latest' OR id = $1) \
-             ORDER BY published_at DESC, id DESC LIMIT 1",
+            "SELECT id, published_at, as_of, policy FROM allocation_runs WHERE id = $1",
         )
-        .bind(&run)
-        .fetch_optional(pool)
+        .bind(&chosen.id)
+        .fetch_one(pool)
         .await
         .map_err(storage)?
     });
-    let Some((run_id, promotion, published_at, as_of, policy)) = found else {
-        return Err(ApiError::not_found(if run == "latest" {
-            "no published allocation run".to_string()
-        } else {
-            format!("no published allocation run {run}")
-        }));
-    };
+    let standing = resolve(&published).standings.get(&run_id).cloned();
+    let promotions = chosen.promotions.clone();
+    let (window_start, window_end) = (chosen.window_start, chosen.window_end);
     let targets: Vec<Target> = on_backend!(&state.store, pool => {
         sqlx::query_as(
             "SELECT sku, warehouse, target_units, current_units, expected_sales, fill_rate \
@@ -129,7 +153,17 @@ pub async fn list(
         None
     };
     Ok(Json(json!({
-        "run": {"id": run_id, "promotion": promotion, "published_at": published_at, "as_of": as_of, "policy": policy},
+        "run": {
+            "id": run_id,
+            "promotion": promotions.join("+"),
+            "promotions": promotions,
+            "window_start": window_start,
+            "window_end": window_end,
+            "standing": standing.map(|s| s.label()),
+            "published_at": published_at,
+            "as_of": as_of,
+            "policy": policy,
+        },
         "targets": targets,
         "next_cursor": next_cursor,
     }))

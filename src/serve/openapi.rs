@@ -81,7 +81,7 @@ pub fn document() -> Value {
             "/v1/stock/adjustments": {"post": {"summary": "Bulk adjustments, all or nothing. Role: admin.",
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Adjustment"}}}}},
                 "responses": with(json!({"200": {"description": "the adjusted rows"}, "409": error_response("below_reserved"), "422": error_response("invalid_field or unknown_stock")}))}},
-            "/v1/allocations": {"get": {"summary": "Targets of the latest published allocation run: ?run=latest&warehouse=&sku=&limit=&cursor=.",
+            "/v1/allocations": {"get": {"summary": "Targets of the allocation run in force (?run=latest, the default), of the latest published run for a promotion (?promotion=P) or of one published run (?run=ID): ?run=&promotion=&warehouse=&sku=&limit=&cursor=.",
                 "responses": with(json!({"200": {"description": "{run, targets, next_cursor}"}, "404": error_response("no published run")}))}},
             "/v1/poll-responses": {"post": {"summary": "Bulk poll responses, validated like poll_responses.csv. Roles: poller, admin.",
                 "responses": with(json!({"200": {"description": "{received, loaded, rejected: [{index, reason}]}"}}))}},
