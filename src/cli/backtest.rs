@@ -44,7 +44,7 @@ pub async fn run(cli: &Cli, args: &BacktestArgs) -> anyhow::Result<()> {
     }
     let store = open_store(cli).await?;
     let dataset = args.input.load(&store, cli.quiet).await?;
-    let as_of = resolve_as_of(&dataset, args.as_of)?;
+    let as_of = resolve_as_of(&store, &args.input, &dataset, args.as_of).await?;
     let panel = build_panel(&dataset, args.input.freq, as_of, args.horizon)?;
     let settings = ForecastSettings::new(args.input.freq, args.horizon);
     let progress = spinner(&format!("backtesting {} origins", args.origins), cli.quiet);

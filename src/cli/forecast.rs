@@ -70,11 +70,24 @@ pub struct ForecastArgs {
     pub models_dir: PathBuf,
 }
 
-pub fn resolve_as_of(dataset: &Dataset, as_of: Option<NaiveDate>) -> anyhow::Result<NaiveDate> {
-    match as_of {
-        Some(date) => Ok(date),
-        None => Ok(dataset.sales_date_range()?.ok_or(ForecastError::NoSales)?.1),
+/// `--as-of`, or the last day of known sales: for a folder, its last sales date; for the
+/// database, the last date ingested files cover (live sales past it are provisional and never
+/// move the origin; see `store::sales_source`).
+pub async fn resolve_as_of(
+    store: &Store,
+    input: &InputArgs,
+    dataset: &Dataset,
+    as_of: Option<NaiveDate>,
+) -> anyhow::Result<NaiveDate> {
+    if let Some(date) = as_of {
+        return Ok(date);
     }
+    if input.from_db {
+        if let Some(last) = stockcast::store::sales_source::ingested_through(store).await? {
+            return Ok(last);
+        }
+    }
+    Ok(dataset.sales_date_range()?.ok_or(ForecastError::NoSales)?.1)
 }
 
 pub async fn run(cli: &Cli, args: &ForecastArgs) -> anyhow::Result<()> {
@@ -82,7 +95,7 @@ pub async fn run(cli: &Cli, args: &ForecastArgs) -> anyhow::Result<()> {
     let dataset = args.input.load(&store, cli.quiet).await?;
     let request = ForecastRequest {
         freq: args.input.freq,
-        as_of: resolve_as_of(&dataset, args.as_of)?,
+        as_of: resolve_as_of(&store, &args.input, &dataset, args.as_of).await?,
         horizon: args.horizon,
         quantiles: parse_quantiles(&args.quantiles)?,
         models_dir: args.models_dir.clone(),

@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use super::output::{spinner, table, thousands};
 use super::{open_store, BadInput, Cli};
 use stockcast::jobs::history::{find_run, list_runs, run_outputs, run_steps, RunRow};
+use stockcast::jobs::holds::{approve, find_hold};
 use stockcast::jobs::shards::run_worker;
 use stockcast::jobs::{find_job, load_jobs_dir, run_job, JobRunReport, RunOptions};
 
@@ -28,9 +29,17 @@ pub enum JobsCommand {
         /// Job name (the file name without .toml).
         name: String,
         /// Business date the run is for; default: yesterday in the job's time zone, moved
-        /// back to the last sales date when the data ends earlier.
+        /// back to the last date ingested sales cover when the data ends earlier.
         #[arg(long)]
         as_of: Option<NaiveDate>,
+        /// Publish even if the publish guard would hold the run (its findings are noted).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Publish a run the publish guard held, on purpose (see `jobs show RUN` for why it was held).
+    Approve {
+        /// Run id (see `jobs history`: status `held`).
+        run: String,
     },
     /// Past runs, newest first.
     History {
@@ -91,7 +100,7 @@ pub async fn run(cli: &Cli, args: &JobsArgs) -> anyhow::Result<()> {
             }
             println!("{out}");
         }
-        JobsCommand::Run { name, as_of } => {
+        JobsCommand::Run { name, as_of, force } => {
             let jobs = load_jobs_dir(&args.jobs_dir)?;
             let job = find_job(&jobs, name, &args.jobs_dir)?;
             if let Some(as_of) = as_of {
@@ -102,7 +111,11 @@ pub async fn run(cli: &Cli, args: &JobsArgs) -> anyhow::Result<()> {
             let store = open_store(cli).await?;
             let progress = spinner(&format!("running job {name}"), cli.quiet);
             let base_dir = std::env::current_dir().context("reading the working directory")?;
-            let report = run_job(&store, job, &RunOptions::manual(base_dir, *as_of)).await;
+            let options = RunOptions {
+                force_publish: *force,
+                ..RunOptions::manual(base_dir, *as_of)
+            };
+            let report = run_job(&store, job, &options).await;
             progress.finish_and_clear();
             let report = report.with_context(|| format!("job {name}"))?;
             if !cli.quiet {
@@ -116,6 +129,23 @@ pub async fn run(cli: &Cli, args: &JobsArgs) -> anyhow::Result<()> {
                 print_report(&report);
             }
             report.into_result()?;
+        }
+        JobsCommand::Approve { run } => {
+            let store = open_store(cli).await?;
+            let who = format!(
+                "{}@{}",
+                std::env::var("USER").unwrap_or_else(|_| "unknown".to_string()),
+                stockcast::jobs::lock::host_name()
+            );
+            let published = approve(&store, run, &who, chrono::Utc::now()).await?;
+            if !cli.quiet {
+                println!(
+                    "approved {run}: published {} forecast run(s) and {} allocation run(s); replaced {} earlier output(s)",
+                    published.forecast_runs,
+                    published.allocation_runs,
+                    published.replaced.total()
+                );
+            }
         }
         JobsCommand::History { name, limit } => {
             let store = open_store(cli).await?;
@@ -144,6 +174,18 @@ pub async fn run(cli: &Cli, args: &JobsArgs) -> anyhow::Result<()> {
             }
             if let Some(error) = &row.error {
                 println!("error: {error}");
+            }
+            if let Some(hold) = find_hold(&store, run).await? {
+                println!(
+                    "publish guard: {} at {}{}: {}",
+                    hold.status,
+                    hold.held_at.to_rfc3339(),
+                    match (&hold.resolved_at, &hold.resolved_by) {
+                        (Some(at), Some(by)) => format!(" (resolved {} by {by})", at.to_rfc3339()),
+                        _ => String::new(),
+                    },
+                    hold.reason
+                );
             }
             let mut out = table(&[
                 "#", "step", "status", "attempts", "seconds", "rows in", "rows out", "detail",

@@ -97,7 +97,8 @@ impl Dataset {
         })
     }
 
-    /// Reads what the forecaster needs from the store (imported and live sales together).
+    /// Reads what the forecaster needs from the store. Sales are the rows in force
+    /// (`store::sales_source`): ingested days, and live ones only where no file covers the day.
     pub async fn from_store(store: &Store) -> Result<Dataset, ForecastError> {
         Dataset::from_store_for(store, None).await
     }
@@ -138,13 +139,13 @@ impl Dataset {
         let packed_sql = match store {
             Store::Sqlite(_) => {
                 "SELECT sku, warehouse, group_concat(date || '=' || units, ',') FROM \
-                 (SELECT sku, warehouse, date, SUM(units) AS units FROM sales \
+                 (SELECT sku, warehouse, date, SUM(units) AS units FROM sales_in_force \
                   WHERE ($1 IS NULL OR sku IN (SELECT sku FROM products WHERE category = $1)) \
                   GROUP BY sku, warehouse, date) GROUP BY sku, warehouse"
             }
             Store::Postgres(_) => {
                 "SELECT sku, warehouse, string_agg(date::text || '=' || units::text, ',') FROM \
-                 (SELECT sku, warehouse, date, SUM(units) AS units FROM sales \
+                 (SELECT sku, warehouse, date, SUM(units) AS units FROM sales_in_force \
                   WHERE ($1::text IS NULL OR sku IN (SELECT sku FROM products WHERE category = $1)) \
                   GROUP BY sku, warehouse, date) AS daily GROUP BY sku, warehouse"
             }
@@ -231,7 +232,7 @@ impl Dataset {
             None => None,
             Some(_) => {
                 let span: (Option<NaiveDate>, Option<NaiveDate>) = on_backend!(store, pool => {
-                    sqlx::query_as("SELECT MIN(date), MAX(date) FROM sales").fetch_one(pool).await.map_err(query_error)?
+                    sqlx::query_as("SELECT MIN(date), MAX(date) FROM sales_in_force").fetch_one(pool).await.map_err(query_error)?
                 });
                 match span {
                     (Some(first), Some(last)) => Some((first, last)),

@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row;
 
 pub use error::IngestError;
@@ -30,7 +30,7 @@ pub use validate::{
 use validate::text_column;
 
 use crate::contract::{FileFormat, Frequency, Table};
-use crate::store::{FrameRows, OnConflict, Store, StoreTx};
+use crate::store::{sales_source, FrameRows, OnConflict, Store, StoreTx};
 use crate::{on_backend, on_tx};
 
 #[derive(Debug, Clone)]
@@ -460,6 +460,7 @@ pub async fn load(
 ) -> Result<(), IngestError> {
     let mut tx = store.begin_write().await?;
     for (index, file) in prepared.iter().enumerate() {
+        let run_id = format!("{}-{:03}", context.batch_id, index + 1);
         let (status, read, accepted, rejected, merged) = match &file.validated {
             Some(validated) => {
                 if file.table == Table::Inventory {
@@ -486,6 +487,12 @@ pub async fn load(
                     }
                     other => other?,
                 }
+                // The dates this file speaks for: live rows on them stop counting.
+                if file.table == Table::Sales {
+                    if let Some(span) = accepted_date_span(&validated.accepted)? {
+                        sales_source::record_coverage(&mut tx, &run_id, span).await?;
+                    }
+                }
                 (
                     FileStatus::Loaded,
                     validated.rows_read,
@@ -498,7 +505,7 @@ pub async fn load(
         };
         record_run(
             &mut tx,
-            &format!("{}-{:03}", context.batch_id, index + 1),
+            &run_id,
             context,
             file,
             status,
@@ -518,6 +525,25 @@ pub async fn load(
     });
     tx.commit().await?;
     Ok(())
+}
+
+/// First and last date of accepted sales rows (`None` when every row was rejected).
+fn accepted_date_span(
+    accepted: &polars::prelude::DataFrame,
+) -> Result<Option<(NaiveDate, NaiveDate)>, IngestError> {
+    use polars::prelude::*;
+    let days = accepted
+        .column("date")?
+        .as_materialized_series()
+        .date()?
+        .physical()
+        .clone();
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    let day = |n: i32| epoch + chrono::Duration::days(i64::from(n));
+    Ok(days
+        .min()
+        .zip(days.max())
+        .map(|(first, last)| (day(first), day(last))))
 }
 
 /// Refuses an inventory count below the units live reservations hold on a row (the

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use thiserror::Error;
 use toml::Spanned;
 
+use super::guard::GuardSettings;
 use crate::contract::Frequency;
 
 #[derive(Debug, Error)]
@@ -46,6 +47,16 @@ pub enum JobError {
     },
     #[error("no job run '{0}'")]
     UnknownRun(String),
+    #[error(
+        "job {job}: run {run_id} published nothing, the run in force stays in force: {reason}; `stockcast jobs approve {run_id}` publishes it"
+    )]
+    Held {
+        job: String,
+        run_id: String,
+        reason: String,
+    },
+    #[error("run {run_id} cannot be approved: {why}")]
+    NotHeld { run_id: String, why: String },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
@@ -54,7 +65,10 @@ impl JobError {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            JobError::Invalid { .. } | JobError::UnknownJob { .. } | JobError::UnknownRun(_)
+            JobError::Invalid { .. }
+                | JobError::UnknownJob { .. }
+                | JobError::UnknownRun(_)
+                | JobError::NotHeld { .. }
         )
     }
 }
@@ -350,6 +364,8 @@ struct JobToml {
     allocate: AllocateStepSettings,
     #[serde(default)]
     backtest: BacktestStepSettings,
+    #[serde(default)]
+    guard: GuardSettings,
     #[serde(default = "default_models_dir")]
     models_dir: PathBuf,
     #[serde(default = "default_reports_dir")]
@@ -394,6 +410,8 @@ pub struct JobDefinition {
     pub forecast: ForecastStepSettings,
     pub allocate: AllocateStepSettings,
     pub backtest: BacktestStepSettings,
+    /// The publish guard's bound (`[guard]`).
+    pub guard: GuardSettings,
     pub models_dir: PathBuf,
     pub reports_dir: PathBuf,
     pub sample: Option<SampleData>,
@@ -641,6 +659,9 @@ pub fn parse_job(path: &Path, text: &str) -> Result<JobDefinition, JobError> {
                 .to_string(),
         ));
     }
+    if let Some(problem) = job.guard.problem() {
+        return Err(invalid(problem));
+    }
     let expected_name = path
         .file_stem()
         .map(|stem| stem.to_string_lossy().to_string());
@@ -666,6 +687,7 @@ pub fn parse_job(path: &Path, text: &str) -> Result<JobDefinition, JobError> {
         forecast: job.forecast,
         allocate: job.allocate,
         backtest: job.backtest,
+        guard: job.guard,
         models_dir: job.models_dir,
         reports_dir: job.reports_dir,
         sample: job.sample,
@@ -833,12 +855,40 @@ mod tests {
     }
 
     #[test]
+    fn the_publish_guard_is_set_per_job_with_a_default_and_checked() {
+        let default = parse(&format!("{HEAD}steps = [\"summary\"]\n")).unwrap();
+        assert_eq!(default.guard.max_ratio, 3.0);
+        assert!(default.guard.enabled);
+        let loose = parse(&format!(
+            "{HEAD}steps = [\"summary\"]\n[guard]\nmax_ratio = 5.0\nrun_rate_days = 14\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            (loose.guard.max_ratio, loose.guard.run_rate_days),
+            (5.0, 14)
+        );
+        let error = parse(&format!(
+            "{HEAD}steps = [\"summary\"]\n[guard]\nmax_ratio = 0.5\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("guard.max_ratio"), "{error}");
+        let error = parse(&format!(
+            "{HEAD}steps = [\"summary\"]\n[guard]\nmax_ration = 3.0\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("max_ration"), "{error}");
+    }
+
+    #[test]
     fn the_shipped_jobs_are_valid() {
         let jobs =
             load_jobs_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs").as_path()).unwrap();
         let names: Vec<&str> = jobs.iter().map(|job| job.name.as_str()).collect();
         assert_eq!(names, ["hourly", "nightly", "weekly-backtest"]);
         let nightly = &jobs[1];
+        assert_eq!(nightly.guard, GuardSettings::default());
         assert_eq!(
             nightly.steps,
             [

@@ -43,6 +43,8 @@ pub enum RunStatus {
     Succeeded,
     Failed,
     Cancelled,
+    /// Every step ran, but the publish guard stopped the publication (see `jobs::holds`).
+    Held,
 }
 
 impl RunStatus {
@@ -52,6 +54,17 @@ impl RunStatus {
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
             RunStatus::Cancelled => "cancelled",
+            RunStatus::Held => "held",
+        }
+    }
+
+    /// The value in `job_runs.status`, whose CHECK predates holds: a held run is stored
+    /// failed (it did not publish) and its `job_holds` row says why; readers of the history
+    /// show it as held.
+    pub fn stored_as(self) -> &'static str {
+        match self {
+            RunStatus::Held => RunStatus::Failed.as_str(),
+            other => other.as_str(),
         }
     }
 }
@@ -243,7 +256,7 @@ pub async fn finish_run(store: &Store, run_id: &str, end: &RunEnd<'_>) -> Result
              forecast_run_id = $6, allocation_run_id = $7 WHERE id = $1",
         )
         .bind(run_id)
-        .bind(end.status.as_str())
+        .bind(end.status.stored_as())
         .bind(end.finished_at)
         .bind(end.error)
         .bind(end.model_id)
@@ -342,8 +355,11 @@ macro_rules! run_from_row {
     };
 }
 
-const RUN_COLUMNS: &str = "id, job, as_of, trigger, status, started_at, finished_at, error, host, \
-     model_id, forecast_run_id, allocation_run_id, scheduled_for";
+/// A run the publish guard holds reads as `held` (see [`RunStatus::stored_as`]).
+const RUN_COLUMNS: &str = "id, job, as_of, trigger, \
+     CASE WHEN EXISTS (SELECT 1 FROM job_holds h WHERE h.run_id = job_runs.id AND h.status = 'held') \
+          THEN 'held' ELSE status END AS status, \
+     started_at, finished_at, error, host, model_id, forecast_run_id, allocation_run_id, scheduled_for";
 
 /// Runs newest first, optionally of one job, at most `limit` (bounded by [`MAX_HISTORY_ROWS`]).
 pub async fn list_runs(

@@ -9,14 +9,19 @@
 //! - `lock`: one run per job (PostgreSQL advisory lock / SQLite lease).
 //! - `history`: `job_runs`, `job_steps`, `job_outputs`.
 //! - `notice`: failure notices (log, webhook, command).
+//! - `guard` (pure): the publish guard's rule; `publish_guard` loads its input; `holds`: runs
+//!   the guard held, and `jobs approve`.
 //! - `scheduler`: the long-running loop; `shards`: the PostgreSQL forecast shard queue.
 //! - `reservation_hook`: the one wiring point for the reservation core's steps.
 
 mod definition;
+pub mod guard;
 pub mod history;
+pub mod holds;
 pub mod lock;
 mod notice;
 pub mod outputs;
+pub mod publish_guard;
 pub mod reservation_hook;
 mod run;
 pub mod schedule;

@@ -15,6 +15,11 @@ const EARLIER_OUTPUTS: &str =
     "SELECT o.output_id FROM job_outputs o JOIN job_runs r ON r.id = o.run_id \
      WHERE r.job = $1 AND r.id <> $2 AND o.kind = $3 AND ($4 IS NULL OR r.as_of = $4)";
 
+/// Outputs of runs the publish guard holds: kept staged for `jobs approve`.
+const HELD_OUTPUTS: &str =
+    "SELECT o.output_id FROM job_outputs o JOIN job_holds h ON h.run_id = o.run_id \
+     WHERE h.status = 'held'";
+
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Discarded {
     pub forecast_runs: u64,
@@ -36,20 +41,24 @@ fn remove_artifacts(paths: &[String]) {
 }
 
 /// Deletes the never-published outputs of earlier runs of `job` (their runs are over: the
-/// caller holds the job's lock), with the models only those outputs used.
+/// caller holds the job's lock), with the models only those outputs used. Outputs of a run
+/// the publish guard holds are kept until it is approved or superseded.
 pub async fn discard_unpublished(
     store: &Store,
     job: &str,
     current_run: &str,
 ) -> Result<Discarded, JobError> {
-    let forecast_sql =
-        format!("DELETE FROM forecast_runs WHERE status = 'writing' AND id IN ({EARLIER_OUTPUTS})");
+    let forecast_sql = format!(
+        "DELETE FROM forecast_runs WHERE status = 'writing' AND id IN ({EARLIER_OUTPUTS}) \
+         AND id NOT IN ({HELD_OUTPUTS})"
+    );
     let allocation_sql = format!(
-        "DELETE FROM allocation_runs WHERE status = 'writing' AND id IN ({EARLIER_OUTPUTS})"
+        "DELETE FROM allocation_runs WHERE status = 'writing' AND id IN ({EARLIER_OUTPUTS}) \
+         AND id NOT IN ({HELD_OUTPUTS})"
     );
     let orphan_models_sql = format!(
         "SELECT id, artifact_path FROM model_runs WHERE id IN ({EARLIER_OUTPUTS}) \
-         AND id NOT IN (SELECT model_id FROM forecast_runs) \
+         AND id NOT IN (SELECT model_id FROM forecast_runs) AND id NOT IN ({HELD_OUTPUTS}) \
          AND id IN (SELECT o.output_id FROM job_outputs o JOIN job_runs r ON r.id = o.run_id \
                     WHERE o.kind = 'model' AND r.status <> 'succeeded')"
     );
@@ -92,6 +101,13 @@ pub struct Publication<'a> {
     pub forecast_run: Option<&'a str>,
     pub allocation_runs: &'a [String],
     pub published_at: DateTime<Utc>,
+    /// Set when a person publishes a run the guard held (`jobs approve`).
+    pub approval: Option<Approval<'a>>,
+}
+
+pub struct Approval<'a> {
+    /// Who approved, recorded with the hold.
+    pub by: &'a str,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -103,7 +119,9 @@ pub struct Published {
 }
 
 /// Flips this run's staged outputs to published and removes earlier runs' outputs for the
-/// same job and as-of date, in one transaction.
+/// same job and as-of date, in one transaction. Earlier runs of the job still held by the
+/// publish guard are superseded; an approval marks this run's own hold approved and the run
+/// succeeded.
 pub async fn publish(store: &Store, publication: &Publication<'_>) -> Result<Published, JobError> {
     let replaced_forecasts_sql =
         format!("DELETE FROM forecast_runs WHERE id IN ({EARLIER_OUTPUTS})");
@@ -144,6 +162,23 @@ pub async fn publish(store: &Store, publication: &Publication<'_>) -> Result<Pub
             .fetch_all(&mut **conn).await?;
         for (id, _) in &models {
             sqlx::query("DELETE FROM model_runs WHERE id = $1").bind(id).execute(&mut **conn).await?;
+        }
+        sqlx::query(
+            "UPDATE job_holds SET status = 'superseded', resolved_at = $3, resolved_by = $2 \
+             WHERE job = $1 AND run_id <> $2 AND status = 'held'",
+        )
+        .bind(job).bind(run).bind(publication.published_at)
+        .execute(&mut **conn).await?;
+        if let Some(approval) = &publication.approval {
+            sqlx::query(
+                "UPDATE job_holds SET status = 'approved', resolved_at = $2, resolved_by = $3 \
+                 WHERE run_id = $1 AND status = 'held'",
+            )
+            .bind(run).bind(publication.published_at).bind(approval.by)
+            .execute(&mut **conn).await?;
+            sqlx::query("UPDATE job_runs SET status = 'succeeded', error = NULL WHERE id = $1")
+                .bind(run)
+                .execute(&mut **conn).await?;
         }
         (forecast_runs, allocation_runs, replaced_forecasts, replaced_allocations, models)
     });

@@ -56,6 +56,9 @@ pub struct RunOptions {
     /// Set to true to stop: the current step gets `grace` to finish, then is abandoned.
     pub cancel: Option<watch::Receiver<bool>>,
     pub grace: Duration,
+    /// Publish even when the publish guard would hold the run (`jobs run --force`); the
+    /// guard's findings go to the run's notes.
+    pub force_publish: bool,
 }
 
 impl RunOptions {
@@ -68,6 +71,7 @@ impl RunOptions {
             holder: Holder::for_this_process(),
             cancel: None,
             grace: Duration::from_secs(30),
+            force_publish: false,
         }
     }
 }
@@ -115,6 +119,11 @@ impl JobRunReport {
     pub fn into_result(self) -> Result<JobRunReport, JobError> {
         match self.status {
             RunStatus::Succeeded => Ok(self),
+            RunStatus::Held => Err(JobError::Held {
+                job: self.job,
+                run_id: self.run_id,
+                reason: self.error.unwrap_or_default(),
+            }),
             RunStatus::Cancelled => Err(JobError::Cancelled {
                 job: self.job,
                 run_id: self.run_id,
@@ -262,6 +271,7 @@ async fn run_locked<E: StepExecutor, C: Clock>(
         as_of,
         options.as_of.is_some(),
     );
+    context.force_publish = options.force_publish;
     let mut steps = Vec::new();
     let mut status = RunStatus::Succeeded;
     let mut run_error: Option<String> = None;
@@ -401,6 +411,15 @@ async fn run_locked<E: StepExecutor, C: Clock>(
         }
     }
 
+    // Every step ran but the guard stopped the publication: not a success, and the notice
+    // fires like a failure's.
+    if status == RunStatus::Succeeded {
+        if let Some(reason) = &context.held {
+            status = RunStatus::Held;
+            run_error = Some(format!("held by the publish guard: {reason}"));
+            failed_step = Some(Step::Publish.as_str().to_string());
+        }
+    }
     let finished_at = clock.now();
     let first_allocation = context.allocations.first().map(|a| a.run_id.clone());
     history::finish_run(

@@ -125,6 +125,7 @@ impl<'a, E: StepExecutor, C: Clock> Scheduler<'a, E, C> {
                         holder: self.holder.clone(),
                         cancel: Some(cancel.clone()),
                         grace: self.grace,
+                        force_publish: false,
                     };
                     if trigger == Trigger::CatchUp {
                         tracing::warn!(job = %job.name, "catching up the run missed at {scheduled_for}");

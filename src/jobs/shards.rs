@@ -222,10 +222,11 @@ pub(super) async fn sharded_forecast_step(
     if categories.is_empty() {
         return Err("no products to forecast".to_string());
     }
-    let training_start: Option<NaiveDate> = sqlx::query_scalar("SELECT MIN(date) FROM sales")
-        .fetch_one(&pool)
-        .await
-        .map_err(|e| e.to_string())?;
+    let training_start: Option<NaiveDate> =
+        sqlx::query_scalar("SELECT MIN(date) FROM sales_in_force")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| e.to_string())?;
     let training_start = training_start.ok_or("the store has no sales")?;
     let now = Utc::now();
     let model_id = new_model_id(now);

@@ -11,10 +11,14 @@ use polars::prelude::*;
 
 use super::outputs::{publish, Publication, Published};
 use super::reservation_hook::{run_reservation_step, ReservationStepOutcome};
+use super::{guard, holds, publish_guard};
 use super::{history, JobDefinition, PolicySetting, Step};
 use crate::allocate::Policy;
+use crate::allocate::{overlapping_groups, PromotionWindow};
+use crate::allocation::inputs::promotion_windows;
 use crate::allocation::inputs::{Economics, ForecastRows};
-use crate::allocation::promotion::allocate_promotion;
+use crate::allocation::promotion::allocate_group;
+use crate::allocation::runs::{figures_line, find_run};
 use crate::allocation::AllocationStoreError;
 use crate::contract::Table;
 use crate::forecast::backtest::backtest;
@@ -75,6 +79,10 @@ pub struct RunContext {
     pub published: Option<Published>,
     pub report_path: Option<PathBuf>,
     pub notes: Vec<String>,
+    /// Publish even when the publish guard would hold the run (`jobs run --force`).
+    pub force_publish: bool,
+    /// Set by the publish step when the guard held the run: the reason.
+    pub held: Option<String>,
 }
 
 impl RunContext {
@@ -104,6 +112,8 @@ impl RunContext {
             published: None,
             report_path: None,
             notes: Vec::new(),
+            force_publish: false,
+            held: None,
         }
     }
 
@@ -117,21 +127,19 @@ impl RunContext {
     }
 
     /// The date the run is for. Without `--as-of`, a scheduled date past the history (data
-    /// not in yet, or a fixed sample) is moved back to the last sales date, once.
+    /// not in yet, or a fixed sample) is moved back to the last date ingested sales files
+    /// cover, once. Live sales never move it (see `store::sales_source`).
     pub async fn resolve_as_of(&mut self) -> Result<NaiveDate, String> {
         if self.as_of_checked || self.as_of_explicit {
             return Ok(self.as_of);
         }
-        let last: Option<NaiveDate> = on_backend!(&self.store, pool => {
-            sqlx::query_scalar("SELECT MAX(date) FROM sales")
-                .fetch_one(pool)
-                .await
-                .map_err(|e| e.to_string())?
-        });
+        let last = crate::store::sales_source::ingested_through(&self.store)
+            .await
+            .map_err(|e| e.to_string())?;
         if let Some(last) = last {
             if last < self.as_of {
                 self.notes.push(format!(
-                    "as-of moved from {} to {last}, the last sales date",
+                    "as-of moved from {} to {last}, the last date ingested sales cover",
                     self.as_of
                 ));
                 self.as_of = last;
@@ -460,10 +468,24 @@ async fn allocate_step(context: &mut RunContext) -> Result<StepOutcome, String> 
     let publish_now = !context.stages_outputs();
     let mut rows_out = 0i64;
     let mut skipped_promotions = Vec::new();
-    for (promotion, _) in &promotions {
-        let outcome = allocate_promotion(
+    // Overlapping promotions share stock and capacity: one plan (one run) per group.
+    let upcoming: Vec<&str> = promotions.iter().map(|(id, _)| id.as_str()).collect();
+    let mut allocated_promotions = 0usize;
+    let windows: Vec<PromotionWindow> = promotion_windows(&context.store)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|w| upcoming.contains(&w.promotion.as_str()))
+        .collect();
+    for group in overlapping_groups(&windows, as_of) {
+        let label = group
+            .iter()
+            .map(|w| w.promotion.as_str())
+            .collect::<Vec<_>>()
+            .join("+");
+        let outcome = allocate_group(
             &context.store,
-            promotion,
+            &group,
             as_of,
             &forecast,
             policy,
@@ -473,22 +495,23 @@ async fn allocate_step(context: &mut RunContext) -> Result<StepOutcome, String> 
         .await;
         let outcome = match outcome {
             Ok(outcome) => outcome,
-            // One promotion whose data cannot be allocated must not hold back the others.
+            // One group whose data cannot be allocated must not hold back the others.
             Err(error @ AllocationStoreError::BadInput(_)) => {
-                skipped_promotions.push(format!("{promotion}: {error}"));
+                skipped_promotions.push(format!("{label}: {error}"));
                 continue;
             }
-            Err(error) => return Err(format!("promotion {promotion}: {error}")),
+            Err(error) => return Err(format!("promotions {label}: {error}")),
         };
         context
             .record_output("allocation", &outcome.header.id)
             .await?;
         rows_out += outcome.solution.targets.len() as i64;
+        allocated_promotions += outcome.header.promotions.len();
         context.allocations.push(StagedAllocation {
             run_id: outcome.header.id.clone(),
-            promotion: promotion.clone(),
-            units_placed: outcome.units_placed(),
-            units_moved: outcome.units_moved(),
+            promotion: outcome.header.promotion.clone(),
+            units_placed: outcome.solution.figures.units_placed,
+            units_moved: outcome.solution.figures.units_to_move,
             skus: outcome.problem.skus.len(),
             warehouses: outcome.problem.warehouses.len(),
         });
@@ -498,7 +521,8 @@ async fn allocate_step(context: &mut RunContext) -> Result<StepOutcome, String> 
         rows_in: Some(forecast.frame.height() as i64),
         rows_out: Some(rows_out),
         detail: format!(
-            "{} promotion(s) allocated{}{}",
+            "{} promotion(s) allocated in {} plan(s){}{}",
+            allocated_promotions,
             context.allocations.len(),
             if publish_now { "" } else { " (staged)" },
             if skipped_promotions.is_empty() {
@@ -539,6 +563,9 @@ async fn publish_step(context: &mut RunContext) -> Result<StepOutcome, String> {
         .iter()
         .map(|a| a.run_id.clone())
         .collect();
+    if let Some(held) = guard_before_publish(context, as_of, &allocation_runs).await? {
+        return Ok(held);
+    }
     let published = publish(
         &context.store,
         &Publication {
@@ -548,6 +575,7 @@ async fn publish_step(context: &mut RunContext) -> Result<StepOutcome, String> {
             forecast_run: context.forecast_run_id.as_deref(),
             allocation_runs: &allocation_runs,
             published_at: Utc::now(),
+            approval: None,
         },
     )
     .await
@@ -565,6 +593,60 @@ async fn publish_step(context: &mut RunContext) -> Result<StepOutcome, String> {
     };
     context.published = Some(published);
     Ok(outcome)
+}
+
+/// Runs the publish guard on the staged forecast and allocations. `Some(outcome)`: the run is
+/// held (recorded, nothing published); `None`: publish. `--force` publishes anyway and keeps
+/// the findings in the notes.
+async fn guard_before_publish(
+    context: &mut RunContext,
+    as_of: NaiveDate,
+    allocation_runs: &[String],
+) -> Result<Option<StepOutcome>, String> {
+    let settings = context.job.guard.clone();
+    let Some(forecast_run) = context.forecast_run_id.clone() else {
+        return Ok(None);
+    };
+    if !settings.enabled {
+        return Ok(None);
+    }
+    let input = publish_guard::load(&context.store, &forecast_run, allocation_runs, &settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let verdict = guard::judge(&input, &settings);
+    if verdict.passed() {
+        return Ok(None);
+    }
+    let reason = verdict.reason();
+    if context.force_publish {
+        context
+            .notes
+            .push(format!("publish guard overridden by --force: {reason}"));
+        return Ok(None);
+    }
+    holds::record_hold(
+        &context.store,
+        &holds::NewHold {
+            run_id: &context.run_id,
+            job: &context.job.name,
+            as_of,
+            held_at: Utc::now(),
+            verdict: &verdict,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    context.notes.push(format!(
+        "held by the publish guard, nothing published: {reason}; `stockcast jobs approve {}` publishes it",
+        context.run_id
+    ));
+    context.held = Some(reason.clone());
+    Ok(Some(StepOutcome {
+        rows_in: Some((allocation_runs.len() + 1) as i64),
+        rows_out: Some(0),
+        detail: format!("held by the publish guard: {reason}"),
+        skipped: true,
+    }))
 }
 
 async fn report_step(context: &mut RunContext) -> Result<StepOutcome, String> {
@@ -604,14 +686,15 @@ async fn report_step(context: &mut RunContext) -> Result<StepOutcome, String> {
         lines.push(format!("forecast run: {forecast}"));
     }
     for allocation in &context.allocations {
+        // The figures as stored with the run, so this line matches `report allocation`.
+        let run = find_run(&context.store, &allocation.run_id)
+            .await
+            .map_err(|e| e.to_string())?;
         lines.push(format!(
-            "allocation {} for {}: {} units placed over {} SKUs × {} warehouses, {} to move",
-            allocation.run_id,
-            allocation.promotion,
-            allocation.units_placed,
+            "{} over {} SKUs × {} warehouses",
+            figures_line(&run),
             allocation.skus,
-            allocation.warehouses,
-            allocation.units_moved
+            allocation.warehouses
         ));
     }
     if let Some(published) = &context.published {

@@ -211,8 +211,8 @@ async fn realised_range(
     // re-evaluates them in every aggregate that names them).
     let mut sql = Sql::new(&format!(
         "WITH x AS MATERIALIZED (SELECT f.sku, f.date, f.mean, f.p10, f.p90, \
-         COALESCE((SELECT SUM(s.units) FROM sales s WHERE s.sku = f.sku AND s.warehouse = f.warehouse AND s.date = f.date), 0.0) AS actual, \
-         COALESCE((SELECT SUM(s.units) FROM sales s WHERE s.sku = f.sku AND s.warehouse = f.warehouse AND s.date = {last_year}), 0.0) AS naive \
+         COALESCE((SELECT SUM(s.units) FROM sales_in_force s WHERE s.sku = f.sku AND s.warehouse = f.warehouse AND s.date = f.date), 0.0) AS actual, \
+         COALESCE((SELECT SUM(s.units) FROM sales_in_force s WHERE s.sku = f.sku AND s.warehouse = f.warehouse AND s.date = {last_year}), 0.0) AS naive \
          FROM forecasts f WHERE "
     ));
     sql.clause(

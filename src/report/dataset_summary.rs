@@ -20,14 +20,17 @@ pub struct DatasetSummary {
 pub async fn dataset_summary(store: &Store) -> Result<DatasetSummary, StoreError> {
     let status = store.status().await?;
     let (first, last, units_total, series) = on_backend!(store, pool => {
+        // The history span is what ingested files cover; units and series count the rows in
+        // force (store::sales_source), so a live sale later ingested is counted once.
         let row = sqlx::query(
-            "SELECT MIN(date) AS first_date, MAX(date) AS last_date, \
-             COALESCE(SUM(units), 0.0) AS units_total FROM sales",
+            "SELECT (SELECT MIN(first_date) FROM sales_coverage) AS first_date, \
+             (SELECT MAX(last_date) FROM sales_coverage) AS last_date, \
+             (SELECT COALESCE(SUM(units), 0.0) FROM sales_in_force) AS units_total",
         )
         .fetch_one(pool)
         .await?;
         let series: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM (SELECT DISTINCT sku, warehouse FROM sales) AS s",
+            "SELECT COUNT(*) FROM (SELECT DISTINCT sku, warehouse FROM sales_in_force) AS s",
         )
         .fetch_one(pool)
         .await?;

@@ -71,8 +71,19 @@ pub struct ForecastReport {
     pub fans: Vec<FanSeries>,
 }
 
+/// Growth over last year, only against a base of at least `small_base::MIN_BASE_UNITS`.
 fn change(now: f64, before: f64) -> Option<f64> {
-    (before > 0.0).then(|| now / before - 1.0)
+    (before > 0.0 && !super::small_base::is_small(before)).then(|| now / before - 1.0)
+}
+
+/// The cell for a growth figure: `n/a (small base)` when last year had some units, but too
+/// few to compare against; "–" when it had none.
+fn change_value(change: Option<f64>, before: f64) -> Value {
+    match change {
+        Some(change) => Value::Change(change),
+        None if before > 0.0 => Value::SmallBase,
+        None => Value::Missing,
+    }
 }
 
 /// The SKUs with the most expected units over the window, for the fan charts.
@@ -96,7 +107,7 @@ pub async fn load(store: &Store, filters: &Filters) -> Result<ForecastInput, Rep
     let cells = load_window(store, &run, &promotion, from, to, filters).await?;
     let shift = Duration::days(LAST_YEAR_DAYS);
 
-    let mut sql = Sql::new("SELECT s.sku, s.warehouse, SUM(s.units) FROM sales s WHERE ");
+    let mut sql = Sql::new("SELECT s.sku, s.warehouse, SUM(s.units) FROM sales_in_force s WHERE ");
     sql.clause(
         "s.date >= ? AND s.date <= ?",
         vec![Bind::Date(from - shift), Bind::Date(to - shift)],
@@ -134,7 +145,7 @@ pub async fn load(store: &Store, filters: &Filters) -> Result<ForecastInput, Rep
         );
 
         // History before the origin and last year's window, in one indexed range per SKU.
-        let mut sql = Sql::new("SELECT s.date, SUM(s.units) FROM sales s WHERE ");
+        let mut sql = Sql::new("SELECT s.date, SUM(s.units) FROM sales_in_force s WHERE ");
         sql.clause(
             "s.sku = ? AND ((s.date >= ? AND s.date <= ?) OR (s.date >= ? AND s.date <= ?))",
             vec![
@@ -303,7 +314,10 @@ impl ForecastReport {
             super::format::units(self.totals.p10_units),
             super::format::units(self.totals.p90_units),
             super::format::units(self.totals.last_year_units),
-            super::format::display(&Value::opt_change(self.totals.change))
+            super::format::display(&change_value(
+                self.totals.change,
+                self.totals.last_year_units
+            ))
         ));
         let mut section = Section::new(
             "Expected units per SKU × warehouse (largest first)",
@@ -327,7 +341,7 @@ impl ForecastReport {
                 Value::Units(row.p10_units),
                 Value::Units(row.p90_units),
                 Value::Units(row.last_year_units),
-                Value::opt_change(row.change),
+                change_value(row.change, row.last_year_units),
             ]);
         }
         section.rows_left_out = self.rows_left_out;
@@ -344,6 +358,7 @@ impl ForecastReport {
             "p10–p90 of a window adds the daily variances (read off each day's p10–p90) as if days were independent; last year is {} … {} (364 days earlier).",
             self.last_year_from, self.last_year_to
         ));
+        view.notes.push(super::small_base::note());
         view
     }
 }

@@ -60,8 +60,12 @@ pub struct JobsReport {
 pub const MAX_JOB_RUNS: i64 = 500;
 
 pub async fn load(store: &Store, filters: &Filters) -> Result<JobsInput, ReportError> {
+    // A run the publish guard holds is stored failed; it reads as held (see jobs::holds).
     let mut sql = Sql::new(
-        "SELECT id, job, as_of, trigger, status, started_at, finished_at, error FROM job_runs WHERE 1 = 1",
+        "SELECT id, job, as_of, trigger, \
+         CASE WHEN EXISTS (SELECT 1 FROM job_holds h WHERE h.run_id = job_runs.id AND h.status = 'held') \
+              THEN 'held' ELSE status END, \
+         started_at, finished_at, error FROM job_runs WHERE 1 = 1",
     );
     if let Some(as_of) = filters.as_of {
         sql.clause(" AND as_of <= ?", vec![Bind::Date(as_of)]);

@@ -286,11 +286,8 @@ pub async fn categories(
         .collect())
 }
 
-/// The last day with sales (one pass over the sales table).
+/// The last day of known sales: the last date ingested files cover. Live rows past it are
+/// provisional (see `store::sales_source`), so accuracy is never scored against them.
 pub async fn last_sales_date(store: &Store) -> Result<Option<NaiveDate>, ReportError> {
-    let sql = Sql::new("SELECT MAX(date) FROM sales");
-    Ok(report_fetch!(store, sql, (Option<NaiveDate>,))
-        .into_iter()
-        .next()
-        .and_then(|row| row.0))
+    Ok(crate::store::sales_source::ingested_through(store).await?)
 }

@@ -15,8 +15,10 @@ pub mod lookup;
 pub mod poll_signals;
 pub mod promo_lift;
 pub mod query;
+pub mod reconciliation;
 pub mod render_html;
 pub mod render_text;
+pub mod small_base;
 pub mod stockout_risk;
 pub mod target_allocation;
 pub mod view;
@@ -75,10 +77,12 @@ pub enum ReportKind {
     PollSignals,
     /// Pipeline job runs: durations and failures.
     Jobs,
+    /// Live sales (committed by the reservation core) beside ingested sales per day and SKU.
+    Reconciliation,
 }
 
 impl ReportKind {
-    pub const ALL: [ReportKind; 7] = [
+    pub const ALL: [ReportKind; 8] = [
         ReportKind::Forecast,
         ReportKind::PromoLift,
         ReportKind::StockoutRisk,
@@ -86,6 +90,7 @@ impl ReportKind {
         ReportKind::Accuracy,
         ReportKind::PollSignals,
         ReportKind::Jobs,
+        ReportKind::Reconciliation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +102,7 @@ impl ReportKind {
             ReportKind::Accuracy => "accuracy",
             ReportKind::PollSignals => "poll-signals",
             ReportKind::Jobs => "jobs",
+            ReportKind::Reconciliation => "reconciliation",
         }
     }
 }
@@ -255,6 +261,11 @@ pub async fn build_report(
         ReportKind::Jobs => {
             let input = job_history::load(store, filters).await?;
             let model = job_history::build(&input, filters)?;
+            built(&model, model.view())
+        }
+        ReportKind::Reconciliation => {
+            let input = reconciliation::load(store, filters).await?;
+            let model = reconciliation::build(&input, filters)?;
             built(&model, model.view())
         }
     }

@@ -4,6 +4,7 @@
 
 mod bulk;
 mod error;
+pub mod sales_source;
 pub mod scratch;
 mod status;
 
