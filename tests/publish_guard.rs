@@ -6,44 +6,18 @@
 
 mod common;
 
+use common::{at, day, FixedClock};
+
 use std::path::Path;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use stockcast::jobs::history::{find_run, list_runs, RunStatus, StepStatus};
 use stockcast::jobs::holds::find_hold;
 use stockcast::jobs::outputs::discard_unpublished;
 use stockcast::jobs::steps::PipelineSteps;
-use stockcast::jobs::{
-    parse_job, run_job, run_job_with, Clock, JobDefinition, JobError, RunOptions,
-};
+use stockcast::jobs::{parse_job, run_job, run_job_with, JobDefinition, JobError, RunOptions};
 use stockcast::on_backend;
 use stockcast::store::Store;
-
-fn day(text: &str) -> NaiveDate {
-    text.parse().unwrap()
-}
-
-fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-/// A clock stopped at one instant: the run's "yesterday" is fixed by the test.
-struct FixedClock(DateTime<Utc>);
-
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-
-    fn sleep(
-        &self,
-        _duration: std::time::Duration,
-    ) -> impl std::future::Future<Output = ()> + Send {
-        tokio::task::yield_now()
-    }
-}
 
 fn nightly(dir: &Path, notice_file: &Path) -> JobDefinition {
     let text = format!(

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::{at, day};
+
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -18,16 +20,6 @@ use stockcast::reservation_store::{apply_batch, Durability};
 use stockcast::reserve::{LineRequest, Operation, Outcome, Request, ReserveRequest};
 use stockcast::store::sales_source::ingested_through;
 use stockcast::store::Store;
-
-fn day(text: &str) -> NaiveDate {
-    text.parse().unwrap()
-}
-
-fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
-}
 
 /// Two sofas in one warehouse, October sold: S1 2 units a day, S2 1 unit a day (93 units).
 fn october(data: &Path) {

@@ -6,50 +6,26 @@
 //! within the publish guard and the accuracy report gives sane figures.
 
 mod common;
+
+use common::{at, day, FixedClock};
 mod reserve_support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use axum::http::StatusCode;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate};
 use reserve_support::spawn_app;
 use serde_json::json;
 use stockcast::jobs::history::{RunStatus, StepStatus};
 use stockcast::jobs::steps::PipelineSteps;
-use stockcast::jobs::{parse_job, run_job_with, Clock, JobDefinition, JobRunReport, RunOptions};
+use stockcast::jobs::{parse_job, run_job_with, JobDefinition, JobRunReport, RunOptions};
 use stockcast::keys::Role;
 use stockcast::on_backend;
 use stockcast::report::{build_report, dataset_summary, Filters, ReportKind};
 use stockcast::serve::ServeConfig;
 use stockcast::store::sales_source::ingested_through;
 use stockcast::store::Store;
-
-fn day(text: &str) -> NaiveDate {
-    text.parse().unwrap()
-}
-
-fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-/// A clock stopped at one instant: the nightly's "yesterday" is the test's choice.
-struct FixedClock(DateTime<Utc>);
-
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-
-    fn sleep(
-        &self,
-        _duration: std::time::Duration,
-    ) -> impl std::future::Future<Output = ()> + Send {
-        tokio::task::yield_now()
-    }
-}
 
 fn nightly(dir: &Path) -> JobDefinition {
     parse_job(

@@ -169,3 +169,31 @@ macro_rules! ingest_on_both_backends {
         )*
     };
 }
+
+/// A date written as `YYYY-MM-DD`.
+pub fn day(text: &str) -> chrono::NaiveDate {
+    text.parse().expect("a YYYY-MM-DD date")
+}
+
+/// An instant written in RFC 3339.
+pub fn at(text: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .expect("an RFC 3339 instant")
+        .with_timezone(&chrono::Utc)
+}
+
+/// A clock stopped at one instant, so a job's "yesterday" is the test's choice.
+pub struct FixedClock(pub chrono::DateTime<chrono::Utc>);
+
+impl stockcast::jobs::Clock for FixedClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0
+    }
+
+    fn sleep(
+        &self,
+        _duration: std::time::Duration,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        tokio::task::yield_now()
+    }
+}
