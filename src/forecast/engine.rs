@@ -57,8 +57,24 @@ pub struct ForecastSettings {
     pub max_holdout_series: usize,
 }
 
+/// What artifacts saved before the count depended on the horizon were fitted with.
 fn default_holdout_origins() -> usize {
-    3
+    MIN_HOLDOUT_ORIGINS
+}
+
+const MIN_HOLDOUT_ORIGINS: usize = 3;
+const MAX_HOLDOUT_ORIGINS: usize = 5;
+/// Held-out forecasts each series needs for the choice: three origins of a 12-week horizon
+/// (36) left a category's choice to chase the noise of a few overlapping horizons, while
+/// three of a 56-day one (168) are plenty.
+const MIN_HELD_OUT_PERIODS_PER_SERIES: usize = 60;
+
+/// Enough origins that each series has [`MIN_HELD_OUT_PERIODS_PER_SERIES`] held-out
+/// forecasts, within bounds.
+pub fn holdout_origins_for(horizon: usize) -> usize {
+    MIN_HELD_OUT_PERIODS_PER_SERIES
+        .div_ceil(horizon.max(1))
+        .clamp(MIN_HOLDOUT_ORIGINS, MAX_HOLDOUT_ORIGINS)
 }
 
 fn default_holdout_series() -> usize {
@@ -78,7 +94,7 @@ impl ForecastSettings {
             },
             max_training_rows: 250_000,
             model: None,
-            holdout_origins: default_holdout_origins(),
+            holdout_origins: holdout_origins_for(horizon),
             max_holdout_series: default_holdout_series(),
         }
     }
@@ -358,6 +374,7 @@ struct CandidateInputs<'a> {
     promotion_naive: &'a PromotionNaive,
     poisson: Option<&'a FittedModel>,
     log_linear: Option<&'a FittedModel>,
+    boosted: Option<&'a FittedModel>,
 }
 
 /// The baselines that stay flat (or repeat by weekday) over a horizon, at one origin.
@@ -425,6 +442,7 @@ impl CandidateInputs<'_> {
         for (kind, model) in [
             (Candidate::Poisson, self.poisson),
             (Candidate::LogLinear, self.log_linear),
+            (Candidate::Boosted, self.boosted),
         ] {
             out[kind.index()] = match model {
                 Some(model) if finite => model.predict(features, state.base),
@@ -489,6 +507,7 @@ fn held_out(
                     promotion_naive: &naives[index],
                     poisson: find(ModelKind::Poisson),
                     log_linear: find(ModelKind::LogLinear),
+                    boosted: find(ModelKind::Boosted),
                 };
                 let flat = candidates.flat(&inputs, origin);
                 for target in origin..(origin + settings.horizon).min(panel.history_len) {
@@ -585,6 +604,28 @@ fn choice_blocks(
     (periods, 1, medians_meaningful)
 }
 
+/// Whether the periods since `from` sold in at least a share of cells near the one a median
+/// model needs, in some category (lenient: the choice applies the exact rule per category
+/// on the held-out cells).
+fn any_category_busy(panel: &Panel, from: usize) -> bool {
+    const LENIENT_EMPTY_SHARE: f64 = MAX_EMPTY_PERIOD_SHARE_FOR_MEDIANS + 0.1;
+    let mut counts = vec![(0usize, 0usize); panel.categories.len()];
+    for (sku, warehouse) in cells_with_history(panel) {
+        let entry = &mut counts[panel.sku_category[sku]];
+        for period in from..panel.history_len {
+            if panel.cell_observed(sku, warehouse, period) {
+                entry.0 += 1;
+                if panel.cell(sku, warehouse, period) <= 0.0 {
+                    entry.1 += 1;
+                }
+            }
+        }
+    }
+    counts.iter().any(|(observed, empty)| {
+        *observed > 0 && (*empty as f64) <= LENIENT_EMPTY_SHARE * *observed as f64
+    })
+}
+
 /// `[category][regular, promoted][band]` dispersions from the held-out cells of each
 /// category's chosen blend, falling back to the pool of all categories, then a default.
 /// (mean, actual) pairs per promotion state and volume band.
@@ -638,7 +679,10 @@ pub fn fit_forecaster(panel: &Panel, settings: &ForecastSettings) -> Forecaster 
 
     let kinds: Vec<ModelKind> = match settings.model {
         Some(kind) => vec![kind],
-        None => vec![ModelKind::LogLinear, ModelKind::Poisson],
+        // Median models are candidates only where the median period sells; where no
+        // category's does, fitting them is wasted work.
+        None if !any_category_busy(panel, select_end) => vec![ModelKind::Poisson],
+        None => vec![ModelKind::LogLinear, ModelKind::Poisson, ModelKind::Boosted],
     };
     let mut select_models = Vec::new();
     let mut fit_errors = Vec::new();
@@ -661,25 +705,32 @@ pub fn fit_forecaster(panel: &Panel, settings: &ForecastSettings) -> Forecaster 
         }
     }
     for model in &select_models {
-        available.push(match model.kind {
-            ModelKind::Poisson => Candidate::Poisson,
-            ModelKind::LogLinear => Candidate::LogLinear,
-        });
+        available.push(candidate_of(model.kind));
     }
     let cells = held_out(panel, &builder, settings, &holdouts, &select_models);
-    // Each category is scored at its own block length; the log-linear model forecasts the
-    // median period, which for intermittent series is no sale, so it is no candidate there.
+    // Each category is scored at its own block length; the log-linear and boosted models
+    // forecast the median period, which for intermittent series is no sale, so they are no
+    // candidates there.
     let evidence: Vec<Evidence> = (0..panel.categories.len())
         .map(|category| {
             let own: Vec<&HeldOutCell> = cells
                 .iter()
                 .filter(|c| c.category as usize == category)
                 .collect();
-            let (blocks, length, medians_meaningful) =
-                choice_blocks(&own, panel.freq, settings.horizon);
+            // A category with nothing held out is judged as the whole panel is, so the
+            // pooled choice it takes is made under the same rules.
+            let (blocks, length, medians_meaningful) = if own.is_empty() {
+                let all: Vec<&HeldOutCell> = cells.iter().collect();
+                let (_, length, medians) = choice_blocks(&all, panel.freq, settings.horizon);
+                (Vec::new(), length, medians)
+            } else {
+                choice_blocks(&own, panel.freq, settings.horizon)
+            };
             let mut available = available.clone();
             if !medians_meaningful && settings.model.is_none() {
-                available.retain(|candidate| *candidate != Candidate::LogLinear);
+                available.retain(|candidate| {
+                    !matches!(candidate, Candidate::LogLinear | Candidate::Boosted)
+                });
             }
             Evidence {
                 blocks,
@@ -722,10 +773,7 @@ pub fn fit_forecaster(panel: &Panel, settings: &ForecastSettings) -> Forecaster 
     // Refit the models some choice uses on every row, from the selection fit.
     let mut final_models: Vec<FittedModel> = Vec::new();
     for model in &select_models {
-        let candidate = match model.kind {
-            ModelKind::Poisson => Candidate::Poisson,
-            ModelKind::LogLinear => Candidate::LogLinear,
-        };
+        let candidate = candidate_of(model.kind);
         if blends.iter().any(|blend| blend.uses(candidate)) {
             match fit_from(model.kind, &rows.all, &penalties, Some(model)) {
                 Ok(refit) => final_models.push(refit),
@@ -740,12 +788,7 @@ pub fn fit_forecaster(panel: &Panel, settings: &ForecastSettings) -> Forecaster 
             let (blend, fallback_reason) = decided[category].clone();
             let models = final_models
                 .iter()
-                .filter(|model| {
-                    blend.uses(match model.kind {
-                        ModelKind::Poisson => Candidate::Poisson,
-                        ModelKind::LogLinear => Candidate::LogLinear,
-                    })
-                })
+                .filter(|model| blend.uses(candidate_of(model.kind)))
                 .cloned()
                 .collect();
             let choice = choices[category].as_ref();
@@ -769,6 +812,14 @@ pub fn fit_forecaster(panel: &Panel, settings: &ForecastSettings) -> Forecaster 
         features: settings.features,
         feature_names,
         categories,
+    }
+}
+
+fn candidate_of(kind: ModelKind) -> Candidate {
+    match kind {
+        ModelKind::Poisson => Candidate::Poisson,
+        ModelKind::LogLinear => Candidate::LogLinear,
+        ModelKind::Boosted => Candidate::Boosted,
     }
 }
 
@@ -977,6 +1028,7 @@ pub fn predict(
                 promotion_naive: &promotion_naive,
                 poisson: fit.and_then(|f| f.model(ModelKind::Poisson)),
                 log_linear: fit.and_then(|f| f.model(ModelKind::LogLinear)),
+                boosted: fit.and_then(|f| f.model(ModelKind::Boosted)),
             });
             let flat = candidates.as_ref().map(|c| c.flat(&inputs, origin));
             for target in origin..origin + horizon {

@@ -5,11 +5,12 @@
 //!
 //! `dataset` (reading a folder or the store), `registry`/`output` (writing artifacts, files
 //! and tables) and `pipeline` are the edges; `build_panel`, `cell`, `events`, `features`,
-//! `baselines`, `model`, `selection`, `engine`, `quantiles`, `metrics`, `evaluation` and
+//! `baselines`, `model`, `boosted`, `selection`, `engine`, `quantiles`, `metrics`, `evaluation` and
 //! `backtest` are pure.
 
 pub mod backtest;
 pub mod baselines;
+pub mod boosted;
 pub mod build_panel;
 pub mod cell;
 pub mod dataset;

@@ -17,6 +17,8 @@ use linfa_linear::LinearRegression;
 use ndarray::{Array1, Array2};
 use rayon::prelude::*;
 
+use super::boosted::{fit_boosted, BoostedTrees};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
@@ -25,6 +27,9 @@ pub enum ModelKind {
     /// Least squares on log units: estimates the median, robust to promotion spikes (the
     /// choice blends it with mean estimates where its shortfall in total matters).
     LogLinear,
+    /// Gradient-boosted trees on the log-linear model's response: the median too, with the
+    /// interactions (discount × ad × the series' own lift) a linear sum cannot express.
+    Boosted,
 }
 
 impl ModelKind {
@@ -32,6 +37,7 @@ impl ModelKind {
         match self {
             ModelKind::Poisson => "poisson",
             ModelKind::LogLinear => "log_linear",
+            ModelKind::Boosted => "boosted",
         }
     }
 }
@@ -46,6 +52,9 @@ pub struct FittedModel {
     /// Coefficients on the raw columns.
     pub coefficients: Vec<f64>,
     pub intercept: f64,
+    /// The trees of a boosted model (its coefficients are all zero).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trees: Option<BoostedTrees>,
 }
 
 /// How hard one column's coefficient is pulled toward zero.
@@ -154,7 +163,7 @@ impl TrainingData {
     }
 
     /// The log-linear response of one row: log(y + c) − log(base + c).
-    fn log_response(&self, row: usize) -> f64 {
+    pub(super) fn log_response(&self, row: usize) -> f64 {
         let shift = log_linear_shift(self.bases[row]);
         (self.targets[row].max(0.0) + shift).ln() - (self.bases[row] + shift).ln()
     }
@@ -166,6 +175,46 @@ impl TrainingData {
                 self.log_response(row) - model.intercept - self.dot(row, &model.coefficients)
             })
             .collect()
+    }
+
+    /// The columns that are not constant over `rows`, and their values column-major
+    /// (`values[k * rows.len() + i]` is column `columns[k]` of `rows[i]`).
+    pub(super) fn dense_varying_columns(&self, rows: &[usize]) -> (Vec<u16>, Vec<f64>) {
+        let mut first: Vec<Option<f32>> = vec![None; self.width];
+        let mut varies = vec![false; self.width];
+        let mut nonzero_rows = vec![0usize; self.width];
+        for &row in rows {
+            let (columns, values) = self.row(row);
+            for (column, value) in columns.iter().zip(values) {
+                let c = *column as usize;
+                nonzero_rows[c] += 1;
+                match first[c] {
+                    None => first[c] = Some(*value),
+                    Some(seen) if seen != *value => varies[c] = true,
+                    Some(_) => {}
+                }
+            }
+        }
+        // A column non-zero in some rows and zero in others varies too.
+        let columns: Vec<u16> = (0..self.width)
+            .filter(|c| varies[*c] || (nonzero_rows[*c] > 0 && nonzero_rows[*c] < rows.len()))
+            .map(|c| c as u16)
+            .collect();
+        let mut position = vec![usize::MAX; self.width];
+        for (k, column) in columns.iter().enumerate() {
+            position[*column as usize] = k;
+        }
+        let mut values = vec![0.0; columns.len() * rows.len()];
+        for (i, &row) in rows.iter().enumerate() {
+            let (row_columns, row_values) = self.row(row);
+            for (column, value) in row_columns.iter().zip(row_values) {
+                let k = position[*column as usize];
+                if k != usize::MAX {
+                    values[k * rows.len() + i] = f64::from(*value);
+                }
+            }
+        }
+        (columns, values)
     }
 
     fn row(&self, row: usize) -> (&[u16], &[f32]) {
@@ -272,7 +321,7 @@ const MAX_LINEAR_PREDICTOR: f64 = 15.0;
 /// at zero sales and close to log(y) for a busy series.
 const SHIFT_SHARE: f64 = 0.1;
 const SHIFT_UNITS: f64 = 0.05;
-fn median_units(eta: f64, base: f64) -> f64 {
+pub(super) fn median_units(eta: f64, base: f64) -> f64 {
     let shift = log_linear_shift(base);
     ((base + shift) * eta.clamp(-MAX_LINEAR_PREDICTOR, MAX_LINEAR_PREDICTOR).exp() - shift).max(0.0)
 }
@@ -515,6 +564,7 @@ pub fn fit_from(
                 scales,
                 coefficients,
                 intercept,
+                trees: None,
             })
         }
         ModelKind::LogLinear => {
@@ -533,6 +583,18 @@ pub fn fit_from(
                 scales,
                 coefficients,
                 intercept,
+                trees: None,
+            })
+        }
+        ModelKind::Boosted => {
+            let trees = fit_boosted(data)?;
+            Ok(FittedModel {
+                kind,
+                means,
+                coefficients: vec![0.0; scales.len()],
+                scales,
+                intercept: 0.0,
+                trees: Some(trees),
             })
         }
     }
@@ -547,10 +609,13 @@ impl FittedModel {
         for (value, coefficient) in row.iter().zip(&self.coefficients) {
             eta += coefficient * value;
         }
+        if let Some(trees) = &self.trees {
+            eta += trees.eta(row);
+        }
         let eta = eta.clamp(-MAX_LINEAR_PREDICTOR, MAX_LINEAR_PREDICTOR);
         let value = match self.kind {
             ModelKind::Poisson => base * eta.exp(),
-            ModelKind::LogLinear => median_units(eta, base),
+            ModelKind::LogLinear | ModelKind::Boosted => median_units(eta, base),
         };
         if value.is_finite() {
             value

@@ -18,15 +18,17 @@ pub enum Candidate {
     PromotionNaive,
     Poisson,
     LogLinear,
+    Boosted,
 }
 
-pub const CANDIDATES: [Candidate; 6] = [
+pub const CANDIDATES: [Candidate; 7] = [
     Candidate::SeasonalNaive,
     Candidate::RecentMean,
     Candidate::WeekdayMean,
     Candidate::PromotionNaive,
     Candidate::Poisson,
     Candidate::LogLinear,
+    Candidate::Boosted,
 ];
 
 impl Candidate {
@@ -38,7 +40,19 @@ impl Candidate {
             Candidate::PromotionNaive => "promotion_naive",
             Candidate::Poisson => "poisson",
             Candidate::LogLinear => "log_linear",
+            Candidate::Boosted => "boosted",
         }
+    }
+
+    /// The simple forecasts every choice is measured against.
+    pub fn is_baseline(self) -> bool {
+        matches!(
+            self,
+            Candidate::SeasonalNaive
+                | Candidate::RecentMean
+                | Candidate::WeekdayMean
+                | Candidate::PromotionNaive
+        )
     }
 
     pub fn index(self) -> usize {
@@ -175,6 +189,33 @@ fn choose_among(
     Some(blend.clone())
 }
 
+/// A category's own choice must beat the choice made on every category by this share of
+/// its error, on its own blocks: a few origins of one category are noisy evidence, and a
+/// choice that fits them by chance does worse on the next horizon than the pooled one.
+const OWN_CHOICE_MARGIN: f64 = 0.05;
+
+/// Whether the pooled blend stands in for the category's own: within the margin of the own
+/// choice on the category's blocks, and no worse there than the best baseline alone (so the
+/// choice is still never worse than a baseline on the held-out origins).
+fn pooled_holds(
+    own: &[&HeldOutBlock],
+    evidence: &Evidence,
+    own_blend: &Blend,
+    pooled_blend: &Blend,
+) -> bool {
+    let error = |blend: &Blend| score(own, String::new(), blend).error(evidence.penalise_bias);
+    let (Some(own_error), Some(pooled_error)) = (error(own_blend), error(pooled_blend)) else {
+        return false;
+    };
+    let best_baseline = evidence
+        .available
+        .iter()
+        .filter(|c| c.is_baseline())
+        .filter_map(|c| error(&Blend::single(*c)))
+        .fold(f64::INFINITY, f64::min);
+    pooled_error <= own_error * (1.0 + OWN_CHOICE_MARGIN) && pooled_error <= best_baseline
+}
+
 /// A category's held-out blocks and the candidates it may choose from.
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
@@ -202,26 +243,29 @@ pub fn choose(categories: &[Evidence]) -> Vec<Option<Choice>> {
             series.sort_unstable();
             series.dedup();
             let enough = units >= MIN_SELECTION_UNITS && series.len() >= MIN_SELECTION_SERIES;
+            let key = (evidence.available.clone(), evidence.penalise_bias);
+            let pooled_blend = match pooled.iter().find(|(k, _)| *k == key) {
+                Some((_, blend)) => blend.clone(),
+                None => {
+                    let blend = choose_among(&all, &evidence.available, evidence.penalise_bias);
+                    pooled.push((key, blend.clone()));
+                    blend
+                }
+            };
             let chosen = if enough {
                 choose_among(&own, &evidence.available, evidence.penalise_bias)
             } else {
                 None
             };
-            let (blend, pooled_choice) = match chosen {
-                Some(blend) => (blend, false),
-                None => {
-                    let key = (evidence.available.clone(), evidence.penalise_bias);
-                    let blend = match pooled.iter().find(|(k, _)| *k == key) {
-                        Some((_, blend)) => blend.clone(),
-                        None => {
-                            let blend =
-                                choose_among(&all, &evidence.available, evidence.penalise_bias);
-                            pooled.push((key, blend.clone()));
-                            blend
-                        }
-                    };
-                    (blend?, true)
+            let (blend, pooled_choice) = match (chosen, pooled_blend) {
+                (Some(own_blend), Some(pooled_blend))
+                    if own_blend != pooled_blend
+                        && pooled_holds(&own, evidence, &own_blend, &pooled_blend) =>
+                {
+                    (pooled_blend, true)
                 }
+                (Some(own_blend), _) => (own_blend, false),
+                (None, pooled_blend) => (pooled_blend?, true),
             };
             // Scores on the category's own blocks either way, so the table shows what the
             // choice did there.
@@ -257,7 +301,10 @@ pub fn choose(categories: &[Evidence]) -> Vec<Option<Choice>> {
 mod tests {
     use super::*;
 
-    fn block(category: u32, series: u32, actual: f64, forecasts: [f64; 6]) -> HeldOutBlock {
+    /// A block with the first six candidates' forecasts (the boosted one forecasts 0).
+    fn block(category: u32, series: u32, actual: f64, first: [f64; 6]) -> HeldOutBlock {
+        let mut forecasts = [0.0; CANDIDATES.len()];
+        forecasts[..first.len()].copy_from_slice(&first);
         HeldOutBlock {
             category,
             series,
@@ -332,5 +379,89 @@ mod tests {
         let small = choices[1].as_ref().unwrap();
         assert!(small.pooled);
         assert_eq!(small.blend, Blend::single(Candidate::SeasonalNaive));
+    }
+
+    #[test]
+    fn an_own_choice_barely_ahead_of_the_pooled_one_gives_way_to_it() {
+        // Category 0 (large) clearly prefers Poisson; category 1 prefers seasonal naive by
+        // 2% of its error, within the margin, so it takes the pooled Poisson. Category 2
+        // prefers seasonal naive by far and keeps it.
+        let rows = |category: u32, naive_error: f64, poisson_error: f64| -> Vec<HeldOutBlock> {
+            (0..40)
+                .map(|i| {
+                    let actual = 10.0;
+                    let sign = if i % 2 == 0 { 1.0 } else { -1.0 };
+                    block(
+                        category,
+                        category * 100 + i,
+                        actual,
+                        [
+                            actual + sign * naive_error,
+                            actual + 50.0,
+                            0.0,
+                            0.0,
+                            actual + sign * poisson_error,
+                            0.0,
+                        ],
+                    )
+                })
+                .collect()
+        };
+        let available = vec![Candidate::SeasonalNaive, Candidate::Poisson];
+        let evidence = |blocks| Evidence {
+            blocks,
+            available: available.clone(),
+            penalise_bias: false,
+        };
+        let choices = choose(&[
+            evidence(rows(0, 5.0, 1.0)),
+            evidence(rows(1, 2.0, 2.04)),
+            evidence(rows(2, 1.0, 3.0)),
+        ]);
+        let blend = |k: usize| choices[k].as_ref().unwrap().blend.clone();
+        assert_eq!(blend(0), Blend::single(Candidate::Poisson));
+        // The pooled Poisson is within 5% of naive on category 1 but worse than the naive
+        // baseline there, so the category keeps its own choice: never worse than a baseline.
+        assert_eq!(blend(1), Blend::single(Candidate::SeasonalNaive));
+        assert_eq!(blend(2), Blend::single(Candidate::SeasonalNaive));
+
+        // With a model (not a baseline) narrowly ahead, the pooled choice stands in.
+        let models = vec![
+            Candidate::SeasonalNaive,
+            Candidate::Poisson,
+            Candidate::LogLinear,
+        ];
+        let model_rows = |category: u32, poisson_error: f64, log_error: f64| -> Vec<HeldOutBlock> {
+            (0..40)
+                .map(|i| {
+                    let sign = if i % 2 == 0 { 1.0 } else { -1.0 };
+                    block(
+                        category,
+                        category * 100 + i,
+                        10.0,
+                        [
+                            20.0,
+                            0.0,
+                            0.0,
+                            0.0,
+                            10.0 + sign * poisson_error,
+                            10.0 + sign * log_error,
+                        ],
+                    )
+                })
+                .collect()
+        };
+        let evidence = |blocks| Evidence {
+            blocks,
+            available: models.clone(),
+            penalise_bias: false,
+        };
+        let choices = choose(&[
+            evidence(model_rows(0, 1.0, 4.0)),
+            evidence(model_rows(1, 2.04, 2.0)),
+        ]);
+        let second = choices[1].as_ref().unwrap();
+        assert!(second.pooled);
+        assert_eq!(second.blend, Blend::single(Candidate::Poisson));
     }
 }
