@@ -119,6 +119,56 @@ fn the_nightly_job_generates_sample_data_on_first_use_then_only_ingests_changes(
         );
 }
 
+/// A production job has no `[sample]`: a mistyped or empty data folder fails the run as bad
+/// input (exit 2) in one line naming the folder, and no data is invented into it.
+#[test]
+fn a_nightly_without_input_files_fails_as_bad_input_and_invents_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = dir.path().join("jobs");
+    std::fs::create_dir_all(&jobs).unwrap();
+    std::fs::create_dir_all(dir.path().join("data/empty")).unwrap();
+    let url = common::sqlite_url(dir.path());
+    for (folder, problem) in [
+        ("data/smaple", "No such file or directory"),
+        ("data/empty", "no input files found"),
+    ] {
+        std::fs::write(
+            jobs.join("nightly.toml"),
+            format!(
+                "name = \"nightly\"\nschedule = \"0 30 2 * * *\"\ndata_dir = \"{folder}\"\n\
+                 steps = [\"ingest\", \"summary\"]\n"
+            ),
+        )
+        .unwrap();
+        let output = common::stockcast(&url)
+            .current_dir(dir.path())
+            .args(["jobs", "run", "nightly", "--quiet"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{folder}: {stderr}");
+        // The failure is also logged (as every failure is); the error itself is one line.
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{stderr}");
+        assert!(
+            errors[0].starts_with("error: job nightly: run ")
+                && errors[0].contains("failed at step ingest")
+                && errors[0].contains(folder)
+                && errors[0].contains(problem),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    assert!(!dir.path().join("data/smaple").exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("data/empty"))
+            .unwrap()
+            .count(),
+        0,
+        "nothing was generated"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn db_migrate_and_status_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();

@@ -20,9 +20,10 @@ use stockcast::jobs::lock::{try_lock, Holder};
 use stockcast::jobs::outputs::output_counts;
 use stockcast::jobs::schedule::Trigger;
 use stockcast::jobs::scheduler::{FireOutcome, Scheduler};
-use stockcast::jobs::steps::{PipelineSteps, RunContext, StepExecutor, StepOutcome};
+use stockcast::jobs::steps::{PipelineSteps, StepExecutor};
 use stockcast::jobs::{
-    parse_job, run_job, run_job_with, Clock, JobDefinition, JobError, RunOptions, Step,
+    parse_job, run_job, run_job_with, Clock, JobDefinition, JobError, RunContext, RunOptions, Step,
+    StepError, StepErrorKind, StepOutcome,
 };
 use stockcast::on_backend;
 use stockcast::store::Store;
@@ -91,11 +92,15 @@ impl Flaky {
 }
 
 impl StepExecutor for Flaky {
-    async fn execute(&self, context: &mut RunContext, step: Step) -> Result<StepOutcome, String> {
+    async fn execute(
+        &self,
+        context: &mut RunContext<'_>,
+        step: Step,
+    ) -> Result<StepOutcome, StepError> {
         if step == self.step {
             let attempt = self.attempts.fetch_add(1, Ordering::SeqCst) + 1;
             if attempt <= self.failures {
-                return Err(format!("injected failure {attempt}"));
+                return Err(StepError::transient(format!("injected failure {attempt}")));
             }
         }
         PipelineSteps.execute(context, step).await
@@ -106,7 +111,11 @@ impl StepExecutor for Flaky {
 struct Hangs;
 
 impl StepExecutor for Hangs {
-    async fn execute(&self, _context: &mut RunContext, _step: Step) -> Result<StepOutcome, String> {
+    async fn execute(
+        &self,
+        _context: &mut RunContext<'_>,
+        _step: Step,
+    ) -> Result<StepOutcome, StepError> {
         std::future::pending().await
     }
 }
@@ -119,7 +128,11 @@ struct Panics {
 }
 
 impl StepExecutor for Panics {
-    async fn execute(&self, context: &mut RunContext, step: Step) -> Result<StepOutcome, String> {
+    async fn execute(
+        &self,
+        context: &mut RunContext<'_>,
+        step: Step,
+    ) -> Result<StepOutcome, StepError> {
         if step == self.step {
             self.attempts.fetch_add(1, Ordering::SeqCst);
             tokio::task::yield_now().await;
@@ -138,7 +151,11 @@ struct Slow {
 }
 
 impl StepExecutor for Slow {
-    async fn execute(&self, _context: &mut RunContext, _step: Step) -> Result<StepOutcome, String> {
+    async fn execute(
+        &self,
+        _context: &mut RunContext<'_>,
+        _step: Step,
+    ) -> Result<StepOutcome, StepError> {
         let now_active = self.active.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_active.fetch_max(now_active, Ordering::SeqCst);
         self.runs.fetch_add(1, Ordering::SeqCst);
@@ -366,6 +383,58 @@ async fn retries_back_off_exponentially_then_succeed_or_give_up() {
         Some("injected failure 4"),
         "the last attempt's error is recorded"
     );
+    store.close().await;
+}
+
+/// Bad input fails the same way on every attempt: an ingest whose file cannot be read fails at
+/// its first attempt with no backoff, though the job allows retries, and the run exits as bad
+/// input naming the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingest_that_fails_on_bad_input_is_not_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(&common::sqlite_url(dir.path())).await;
+    // The sales header lacks the warehouse column: the file as a whole is refused.
+    common::write(
+        &dir.path().join("data"),
+        "sales.csv",
+        "date,sku,units\n2026-10-30,SKU-1,3\n",
+    );
+    let job = nightly(
+        dir.path(),
+        "[step.ingest]\nretries = 3\nbackoff_seconds = 10\n",
+    );
+    let clock = TestClock::at(utc("2026-11-01T07:30:00Z"));
+    let report = run_job_with(&store, &job, &options(dir.path()), &PipelineSteps, &clock)
+        .await
+        .unwrap();
+    assert_eq!(report.status, RunStatus::Failed);
+    assert_eq!(report.failed_step.as_deref(), Some("ingest"));
+    assert_eq!(report.failure, Some(StepErrorKind::Input));
+    assert_eq!(report.steps.len(), 1, "later steps do not start");
+    assert_eq!(report.steps[0].attempts, 1, "bad input is not retried");
+    assert!(clock.sleeps().is_empty(), "no backoff before giving up");
+    let error = report.error.clone().unwrap();
+    assert!(
+        error.contains("sales.csv") && error.contains("header is missing warehouse"),
+        "{error}"
+    );
+    let steps = run_steps(&store, &report.run_id).await.unwrap();
+    assert_eq!((steps[0].status.as_str(), steps[0].attempts), ("failed", 1));
+    let error = report.into_result().unwrap_err();
+    assert!(error.is_bad_input(), "{error}");
+
+    // The same job on a transient failure still retries (the runner's other half).
+    let clock = TestClock::at(utc("2026-11-01T08:30:00Z"));
+    let flaky = Flaky::new(Step::Ingest, 1);
+    let report = run_job_with(&store, &job, &options(dir.path()), &flaky, &clock)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.steps[0].attempts, 2,
+        "a transient failure is retried"
+    );
+    assert_eq!(clock.sleeps(), [Duration::from_secs(10)]);
+    assert_eq!(report.failure, Some(StepErrorKind::Input));
     store.close().await;
 }
 

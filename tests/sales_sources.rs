@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use stockcast::forecast::dataset::Dataset;
 use stockcast::ingest::{ingest_dir, IngestOptions};
 use stockcast::jobs::parse_job;
-use stockcast::jobs::steps::RunContext;
+use stockcast::jobs::{RunContext, SystemClock};
 use stockcast::on_backend;
 use stockcast::report::{build_report, dataset_summary, lookup, Filters, ReportKind};
 use stockcast::reservation_store::{apply_batch, Durability};
@@ -110,6 +110,7 @@ async fn nightly_as_of(
         "job-nightly-test".to_string(),
         scheduled,
         false,
+        &SystemClock,
     );
     let as_of = context.resolve_as_of().await.unwrap();
     (as_of, context.notes)

@@ -24,8 +24,6 @@ pub enum JobError {
         dir: PathBuf,
         known: String,
     },
-    #[error("step {step}: {message}")]
-    StepFailed { step: String, message: String },
     #[error("job {job} is already running (lock held by {holder}); not started")]
     Busy { job: String, holder: String },
     #[error(
@@ -38,6 +36,9 @@ pub enum JobError {
         run_id: String,
         step: String,
         message: String,
+        /// The step failed on bad input (a missing data folder, a broken file): the user's
+        /// to fix, exit code 2.
+        bad_input: bool,
     },
     #[error("job {job}: run {run_id} was cancelled before it finished ({reason})")]
     Cancelled {
@@ -69,6 +70,10 @@ impl JobError {
                 | JobError::UnknownJob { .. }
                 | JobError::UnknownRun(_)
                 | JobError::NotHeld { .. }
+                | JobError::RunFailed {
+                    bad_input: true,
+                    ..
+                }
         )
     }
 }
@@ -93,10 +98,8 @@ pub enum Step {
     Forecast,
     /// Solve and stage an allocation for every promotion in the look-ahead window.
     Allocate,
-    /// Expire reservation holds past their TTL (needs the reservation core).
+    /// Expire reservation holds past their TTL (the reservation core's sweeper).
     ExpireHolds,
-    /// Refresh the availability snapshot the reservation core serves (needs the reservation core).
-    RefreshAvailability,
     /// Flip this run's staged forecast and allocations to published in one transaction.
     Publish,
     /// Write a run report under `reports/`.
@@ -107,13 +110,12 @@ pub enum Step {
     Summary,
 }
 
-pub const ALL_STEPS: [Step; 10] = [
+pub const ALL_STEPS: [Step; 9] = [
     Step::Ingest,
     Step::RefreshPollSignals,
     Step::Forecast,
     Step::Allocate,
     Step::ExpireHolds,
-    Step::RefreshAvailability,
     Step::Publish,
     Step::Report,
     Step::Backtest,
@@ -137,7 +139,6 @@ impl Step {
             Step::Forecast => "forecast",
             Step::Allocate => "allocate",
             Step::ExpireHolds => "expire-holds",
-            Step::RefreshAvailability => "refresh-availability",
             Step::Publish => "publish",
             Step::Report => "report",
             Step::Backtest => "backtest",
@@ -150,8 +151,9 @@ impl Step {
     }
 }
 
-/// Generated into `data_dir` on first use when the folder holds no input files, so a fresh
-/// clone runs the job with no set-up.
+/// Synthetic data generated into `data_dir` when the folder holds no input files: for
+/// throw-away demo and test jobs only. A production job never has it, so a mistyped or empty
+/// data folder fails its ingest instead of publishing plans made from invented sales.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SampleData {
@@ -456,24 +458,36 @@ fn settings_for(defaults: &StepSettingsToml, own: Option<&StepSettingsToml>) -> 
     }
 }
 
-fn check_settings(settings: &StepSettings) -> Result<(), String> {
+/// A `[retry]` or `[step.NAME]` setting out of its bounds.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StepSettingsError {
+    #[error("timeout_seconds must be between 1 and {}", MAX_TIMEOUT_SECONDS)]
+    Timeout,
+    #[error("retries must be at most {}", MAX_RETRIES)]
+    Retries,
+    #[error(
+        "backoff_seconds and max_backoff_seconds must be at most {}",
+        MAX_BACKOFF_SECONDS
+    )]
+    Backoff,
+    #[error("backoff_factor must be between 1 and 10")]
+    BackoffFactor,
+}
+
+fn check_settings(settings: &StepSettings) -> Result<(), StepSettingsError> {
     if settings.timeout.is_zero() || settings.timeout.as_secs() > MAX_TIMEOUT_SECONDS {
-        return Err(format!(
-            "timeout_seconds must be between 1 and {MAX_TIMEOUT_SECONDS}"
-        ));
+        return Err(StepSettingsError::Timeout);
     }
     if settings.retries > MAX_RETRIES {
-        return Err(format!("retries must be at most {MAX_RETRIES}"));
+        return Err(StepSettingsError::Retries);
     }
     if settings.backoff.as_secs() > MAX_BACKOFF_SECONDS
         || settings.max_backoff.as_secs() > MAX_BACKOFF_SECONDS
     {
-        return Err(format!(
-            "backoff_seconds and max_backoff_seconds must be at most {MAX_BACKOFF_SECONDS}"
-        ));
+        return Err(StepSettingsError::Backoff);
     }
     if !(1.0..=10.0).contains(&settings.backoff_factor) {
-        return Err("backoff_factor must be between 1 and 10".to_string());
+        return Err(StepSettingsError::BackoffFactor);
     }
     Ok(())
 }
@@ -488,24 +502,48 @@ const SCHEDULE_FIELDS: [(&str, u32, u32); 5] = [
     ("month", 1, 12),
 ];
 
+const SCHEDULE_FORM: &str = "second minute hour day-of-month month day-of-week";
+
+/// Why a `schedule` is refused.
+#[derive(Debug, Error)]
+pub enum ScheduleError {
+    #[error(
+        "expected six fields ({}), got five; the five-field '{schedule}' is '0 {schedule}'",
+        SCHEDULE_FORM
+    )]
+    FiveFields { schedule: String },
+    #[error(
+        "expected six fields ({}), got {count}; e.g. '0 30 2 * * *' is 02:30 every day",
+        SCHEDULE_FORM
+    )]
+    FieldCount { count: usize },
+    #[error("{field} {value} is out of range {low}–{high}")]
+    OutOfRange {
+        field: &'static str,
+        value: u32,
+        low: u32,
+        high: u32,
+    },
+    /// The cron crate's own message.
+    #[error("{0}")]
+    Syntax(cron::error::Error),
+    #[error("never fires (such as the 31st of a month that has 30 days or fewer)")]
+    NeverFires,
+}
+
 /// A six-field (or seven, with a year) cron expression that fires at least once. The crate's
 /// own messages are off by one on ranges and only show a caret for a wrong field count, so
 /// both are checked here first.
-pub fn parse_schedule(schedule: &str) -> Result<cron::Schedule, String> {
+pub fn parse_schedule(schedule: &str) -> Result<cron::Schedule, ScheduleError> {
     let fields: Vec<&str> = schedule.split_whitespace().collect();
-    let form = "second minute hour day-of-month month day-of-week";
     match fields.len() {
         6 | 7 => {}
         5 => {
-            return Err(format!(
-            "expected six fields ({form}), got five; the five-field '{schedule}' is '0 {schedule}'"
-        ))
+            return Err(ScheduleError::FiveFields {
+                schedule: schedule.to_string(),
+            })
         }
-        count => {
-            return Err(format!(
-                "expected six fields ({form}), got {count}; e.g. '0 30 2 * * *' is 02:30 every day"
-            ))
-        }
+        count => return Err(ScheduleError::FieldCount { count }),
     }
     for (field, (name, low, high)) in fields.iter().zip(SCHEDULE_FIELDS) {
         for part in field.split(',') {
@@ -514,19 +552,22 @@ pub fn parse_schedule(schedule: &str) -> Result<cron::Schedule, String> {
             for number in values.split('-') {
                 if let Ok(value) = number.parse::<u32>() {
                     if value < low || value > high {
-                        return Err(format!("{name} {value} is out of range {low}–{high}"));
+                        return Err(ScheduleError::OutOfRange {
+                            field: name,
+                            value,
+                            low,
+                            high,
+                        });
                     }
                 }
             }
         }
     }
-    let parsed = cron::Schedule::from_str(schedule).map_err(|error| error.to_string())?;
+    let parsed = cron::Schedule::from_str(schedule).map_err(ScheduleError::Syntax)?;
     let epoch = chrono::DateTime::<chrono::Utc>::from_timestamp(946_684_800, 0)
         .expect("2000-01-01 is a valid instant");
     if parsed.after(&epoch).next().is_none() {
-        return Err(
-            "never fires (such as the 31st of a month that has 30 days or fewer)".to_string(),
-        );
+        return Err(ScheduleError::NeverFires);
     }
     Ok(parsed)
 }
@@ -749,19 +790,22 @@ mod tests {
 
     #[test]
     fn schedules_are_checked_for_field_count_ranges_and_ever_firing() {
-        let error = parse_schedule("0 60 2 * * *").unwrap_err();
+        let error = parse_schedule("0 60 2 * * *").unwrap_err().to_string();
         assert_eq!(error, "minute 60 is out of range 0–59");
         assert!(parse_schedule("0 59 2 * * *").is_ok());
         assert_eq!(
-            parse_schedule("0 0 24 * * *").unwrap_err(),
+            parse_schedule("0 0 24 * * *").unwrap_err().to_string(),
             "hour 24 is out of range 0–23"
         );
         assert!(parse_schedule("0 */15 1-3 * * *").is_ok());
-        let five = parse_schedule("30 2 * * *").unwrap_err();
+        let five = parse_schedule("30 2 * * *").unwrap_err().to_string();
         assert!(five.contains("expected six fields"), "{five}");
         assert!(five.contains("'0 30 2 * * *'"), "{five}");
-        assert!(parse_schedule("0 30").unwrap_err().contains("got 2"));
-        let never = parse_schedule("0 0 0 31 2 *").unwrap_err();
+        assert!(parse_schedule("0 30")
+            .unwrap_err()
+            .to_string()
+            .contains("got 2"));
+        let never = parse_schedule("0 0 0 31 2 *").unwrap_err().to_string();
         assert!(never.contains("never fires"), "{never}");
         assert!(parse_schedule("0 0 0 29 2 *").is_ok(), "leap days do come");
         let text = format!(

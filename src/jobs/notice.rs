@@ -12,6 +12,25 @@ use super::NotifySettings;
 /// Bound on the webhook response we read (only the status line matters).
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
+/// Why a notice did not reach a webhook or a command.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("only http:// webhooks are supported")]
+    NotHttp,
+    #[error("bad port in {0}")]
+    BadPort(String),
+    #[error("no host")]
+    NoHost,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("HTTP {0}")]
+    Status(u16),
+    #[error("not an HTTP answer: '{0}'")]
+    NotAnAnswer(String),
+    #[error("exited with {0}")]
+    Exited(std::process::ExitStatus),
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FailureNotice {
     pub job: String,
@@ -79,10 +98,8 @@ pub async fn send_failure_notice(
 }
 
 /// Splits `http://host[:port][/path]` into (host, port, path).
-fn parse_http_url(url: &str) -> Result<(String, u16, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| "only http:// webhooks are supported".to_string())?;
+fn parse_http_url(url: &str) -> Result<(String, u16, String), DeliveryError> {
+    let rest = url.strip_prefix("http://").ok_or(DeliveryError::NotHttp)?;
     let (authority, path) = match rest.find('/') {
         Some(slash) => (&rest[..slash], rest[slash..].to_string()),
         None => (rest, "/".to_string()),
@@ -91,34 +108,29 @@ fn parse_http_url(url: &str) -> Result<(String, u16, String), String> {
         Some((host, port)) => (
             host.to_string(),
             port.parse()
-                .map_err(|_| format!("bad port in {authority}"))?,
+                .map_err(|_| DeliveryError::BadPort(authority.to_string()))?,
         ),
         None => (authority.to_string(), 80),
     };
     if host.is_empty() {
-        return Err("no host".to_string());
+        return Err(DeliveryError::NoHost);
     }
     Ok((host, port, path))
 }
 
-async fn post_json(url: &str, body: &str) -> Result<(), String> {
+async fn post_json(url: &str, body: &str) -> Result<(), DeliveryError> {
     let (host, port, path) = parse_http_url(url)?;
-    let mut stream = tokio::net::TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut stream = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
     let request = format!(
         "POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: stockcast\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
+    stream.write_all(request.as_bytes()).await?;
     let mut response = Vec::new();
     let mut chunk = [0u8; 4096];
     while response.len() < MAX_RESPONSE_BYTES {
-        let read = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        let read = stream.read(&mut chunk).await?;
         if read == 0 {
             break;
         }
@@ -135,12 +147,16 @@ async fn post_json(url: &str, body: &str) -> Result<(), String> {
         .and_then(|c| c.parse().ok());
     match code {
         Some(code) if (200..300).contains(&code) => Ok(()),
-        Some(code) => Err(format!("HTTP {code}")),
-        None => Err(format!("not an HTTP answer: '{status_line}'")),
+        Some(code) => Err(DeliveryError::Status(code)),
+        None => Err(DeliveryError::NotAnAnswer(status_line.to_string())),
     }
 }
 
-async fn run_command(command: &[String], notice: &FailureNotice, body: &str) -> Result<(), String> {
+async fn run_command(
+    command: &[String],
+    notice: &FailureNotice,
+    body: &str,
+) -> Result<(), DeliveryError> {
     let mut child = tokio::process::Command::new(&command[0])
         .args(&command[1..])
         .env("STOCKCAST_JOB", &notice.job)
@@ -151,17 +167,16 @@ async fn run_command(command: &[String], notice: &FailureNotice, body: &str) -> 
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| e.to_string())?;
+        .spawn()?;
     if let Some(mut stdin) = child.stdin.take() {
         // A command that ignores stdin may close it early; that is not a failure.
         let _ = stdin.write_all(body.as_bytes()).await;
     }
-    let status = child.wait().await.map_err(|e| e.to_string())?;
+    let status = child.wait().await?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("exited with {status}"))
+        Err(DeliveryError::Exited(status))
     }
 }
 

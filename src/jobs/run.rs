@@ -1,7 +1,8 @@
 //! Running a job: take the job's lock, record the run, run each step under its timeout with
 //! retries and backoff, publish only through the publish step, record everything, send a
 //! failure notice, release the lock. `stockcast jobs run`, a crontab line and the scheduler
-//! all come through [`run_job_with`].
+//! all come through [`run_job_with`]. Only a transient failure or a timeout is retried: bad
+//! input, a bug or a panic fails the step at its first attempt.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -13,35 +14,19 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::watch;
 
+use super::clock::{Clock, SystemClock};
+use super::context::{RunContext, StagedAllocation, StepOutcome};
 use super::history::{self, NewRun, RunEnd, RunStatus, StepEnd, StepStatus};
 use super::lock::{try_lock, Holder};
 use super::notice::{send_failure_notice, FailureNotice, NoticeDelivery};
 use super::outputs::{discard_unpublished, Discarded, Published};
 use super::schedule::{as_of_for_fire, Trigger};
-use super::steps::{PipelineSteps, RunContext, StagedAllocation, StepExecutor};
+use super::step_error::{StepError, StepErrorKind};
+use super::steps::{PipelineSteps, StepExecutor};
 use super::{JobDefinition, JobError, Step};
 use crate::ingest::IngestReport;
 use crate::report::DatasetSummary;
 use crate::store::Store;
-
-/// The clock a run reads and sleeps on; tests substitute one that does not wait.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-
-    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send {
-        tokio::time::sleep(duration)
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -86,6 +71,8 @@ pub struct StepReport {
     pub rows_out: Option<i64>,
     pub detail: String,
     pub error: Option<String>,
+    /// Why the step failed, when it failed with a step error (not a timeout or a stop).
+    pub failure: Option<StepErrorKind>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -98,6 +85,8 @@ pub struct JobRunReport {
     pub seconds: f64,
     pub error: Option<String>,
     pub failed_step: Option<String>,
+    /// The failed step's kind of failure, when it had one.
+    pub failure: Option<StepErrorKind>,
     /// Set when this run generated the sample data first.
     pub generated_sample: Option<String>,
     pub steps: Vec<StepReport>,
@@ -134,6 +123,7 @@ impl JobRunReport {
                 run_id: self.run_id,
                 step: self.failed_step.unwrap_or_default(),
                 message: self.error.unwrap_or_default(),
+                bad_input: self.failure == Some(StepErrorKind::Input),
             }),
         }
     }
@@ -149,27 +139,30 @@ pub async fn run_job(
 }
 
 enum AttemptResult {
-    Finished(Result<super::steps::StepOutcome, String>),
+    Finished(Result<StepOutcome, StepError>),
     /// The step panicked (a bug, not a passing failure: never retried).
     Panicked(String),
     TimedOut,
     Abandoned,
 }
 
-/// A step's future with a panic inside it turned into `Err(message)`, so the run records the
+/// What a panicking step left: the panic's message.
+struct Panic(String);
+
+/// A step's future with a panic inside it turned into `Err(Panic)`, so the run records the
 /// step failed, finishes its history and releases its lock instead of unwinding past them
 /// (which left runs `running` until a later run abandoned them).
 struct CatchPanic<F>(F);
 
 impl<F: Future + Unpin> Future for CatchPanic<F> {
-    type Output = Result<F::Output, String>;
+    type Output = Result<F::Output, Panic>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let inner = &mut self.0;
         match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
+            Err(payload) => Poll::Ready(Err(Panic(panic_message(payload.as_ref())))),
         }
     }
 }
@@ -270,12 +263,14 @@ async fn run_locked<E: StepExecutor, C: Clock>(
         run_id.clone(),
         as_of,
         options.as_of.is_some(),
+        clock,
     );
     context.force_publish = options.force_publish;
     let mut steps = Vec::new();
     let mut status = RunStatus::Succeeded;
     let mut run_error: Option<String> = None;
     let mut failed_step: Option<String> = None;
+    let mut failure: Option<StepErrorKind> = None;
 
     for (position, (step, settings)) in job.steps.iter().zip(&job.step_settings).enumerate() {
         if is_cancelled(&options.cancel) {
@@ -300,6 +295,7 @@ async fn run_locked<E: StepExecutor, C: Clock>(
         let step_started = Instant::now();
         history::start_step(store, &run_id, position, step.as_str(), clock.now()).await?;
         let mut attempts = 0u32;
+        let mut step_failure: Option<StepErrorKind> = None;
         let (step_status, outcome, error) = loop {
             attempts += 1;
             history::set_step_attempts(store, &run_id, position, attempts).await?;
@@ -308,7 +304,7 @@ async fn run_locked<E: StepExecutor, C: Clock>(
                 result = tokio::time::timeout(settings.timeout, execute) => {
                     match result {
                         Ok(Ok(finished)) => AttemptResult::Finished(finished),
-                        Ok(Err(panic)) => AttemptResult::Panicked(panic),
+                        Ok(Err(Panic(message))) => AttemptResult::Panicked(message),
                         Err(_) => AttemptResult::TimedOut,
                     }
                 }
@@ -326,6 +322,7 @@ async fn run_locked<E: StepExecutor, C: Clock>(
                     break (status, Some(outcome), None);
                 }
                 AttemptResult::Abandoned => {
+                    step_failure = None;
                     break (
                         StepStatus::Cancelled,
                         None,
@@ -333,9 +330,10 @@ async fn run_locked<E: StepExecutor, C: Clock>(
                             "abandoned after a stop request ({}s grace)",
                             options.grace.as_secs()
                         )),
-                    )
+                    );
                 }
                 AttemptResult::Panicked(message) => {
+                    step_failure = Some(StepErrorKind::Internal);
                     tracing::error!(job = %job.name, step = step.as_str(), "step panicked: {message}");
                     break (
                         StepStatus::Failed,
@@ -343,14 +341,23 @@ async fn run_locked<E: StepExecutor, C: Clock>(
                         Some(format!("internal error: the step panicked: {message}")),
                     );
                 }
-                AttemptResult::Finished(Err(message)) => (StepStatus::Failed, message),
-                AttemptResult::TimedOut => (
-                    StepStatus::TimedOut,
-                    format!(
-                        "timed out after {} s (cancelled)",
-                        settings.timeout.as_secs()
-                    ),
-                ),
+                AttemptResult::Finished(Err(error)) => {
+                    step_failure = Some(error.kind());
+                    if !error.is_retryable() {
+                        break (StepStatus::Failed, None, Some(error.to_string()));
+                    }
+                    (StepStatus::Failed, error.to_string())
+                }
+                AttemptResult::TimedOut => {
+                    step_failure = None;
+                    (
+                        StepStatus::TimedOut,
+                        format!(
+                            "timed out after {} s (cancelled)",
+                            settings.timeout.as_secs()
+                        ),
+                    )
+                }
             };
             if attempts > settings.retries || is_cancelled(&options.cancel) {
                 break (failure_status, None, Some(message));
@@ -393,6 +400,7 @@ async fn run_locked<E: StepExecutor, C: Clock>(
             rows_out: outcome.as_ref().and_then(|o| o.rows_out),
             detail: outcome.map(|o| o.detail).unwrap_or_default(),
             error: error.clone(),
+            failure: step_failure,
         });
         match step_status {
             StepStatus::Succeeded | StepStatus::Skipped | StepStatus::Running => {}
@@ -406,6 +414,7 @@ async fn run_locked<E: StepExecutor, C: Clock>(
                 status = RunStatus::Failed;
                 run_error = error;
                 failed_step = Some(step.as_str().to_string());
+                failure = step_failure;
                 break;
             }
         }
@@ -465,6 +474,7 @@ async fn run_locked<E: StepExecutor, C: Clock>(
         seconds: started.elapsed().as_secs_f64(),
         error: run_error,
         failed_step,
+        failure,
         generated_sample: context.generated_sample,
         steps,
         ingest: context.ingest,

@@ -10,9 +10,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
+use super::clock::Clock;
 use super::history::last_scheduled_fire;
 use super::lock::Holder;
-use super::run::{run_job_with, Clock, JobRunReport, RunOptions};
+use super::run::{run_job_with, JobRunReport, RunOptions};
 use super::schedule::{decide, Decision, Trigger};
 use super::steps::StepExecutor;
 use super::{JobDefinition, JobError};

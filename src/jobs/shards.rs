@@ -4,26 +4,30 @@
 //! shard is done, merges the per-category fits into one model artifact and hands the staged
 //! forecast to the allocate step. A shard fits its category on that category's own data,
 //! exactly as the unsharded fit does (categories are fitted independently there too).
+//!
+//! Claims and the run's wait are timed by the run's clock (`jobs worker` uses the system's).
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row;
 
-use super::steps::{RunContext, StepOutcome};
+use super::clock::{StepClock, SystemClock};
+use super::context::{RunContext, StepOutcome};
+use super::step_error::StepError;
 use super::JobError;
 use crate::allocation::inputs::ForecastRows;
 use crate::contract::Frequency;
 use crate::forecast::dataset::Dataset;
-use crate::forecast::engine::{ForecastSettings, Forecaster};
+use crate::forecast::engine::Forecaster;
 use crate::forecast::output::append_rows;
 use crate::forecast::pipeline::{self, new_forecast_run_id, ForecastRequest};
 use crate::forecast::registry::{
-    artifact_path, new_model_id, save_artifact, summarise, ModelArtifact,
+    create_sharded_model, finish_sharded_model, new_model_id, ShardedModel,
 };
-use crate::store::Store;
+use crate::store::{Store, StoreTx};
 
 /// A shard claimed this long ago and not finished is taken to belong to a dead worker.
 pub const STALE_CLAIM_SECONDS: i64 = 900;
@@ -50,19 +54,22 @@ struct Claimed {
     freq: String,
 }
 
-fn pg(store: &Store) -> Result<&sqlx::PgPool, JobError> {
+// Callers check the backend first: SQLite here is a bug.
+fn pg(store: &Store) -> Result<&sqlx::PgPool, StepError> {
     match store {
         Store::Postgres(pool) => Ok(pool),
-        Store::Sqlite(_) => Err(JobError::StepFailed {
-            step: "forecast".to_string(),
-            message: "forecast shards need PostgreSQL (FOR UPDATE SKIP LOCKED)".to_string(),
-        }),
+        Store::Sqlite(_) => Err(StepError::internal(
+            "forecast shards need PostgreSQL (FOR UPDATE SKIP LOCKED)",
+        )),
     }
 }
 
-async fn claim(store: &Store, worker: &str) -> Result<Option<Claimed>, JobError> {
+async fn claim(
+    store: &Store,
+    worker: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Claimed>, StepError> {
     let pool = pg(store)?;
-    let now = Utc::now();
     let row = sqlx::query(
         "UPDATE forecast_shards SET status = 'running', worker = $1, claimed_at = $2 \
          WHERE (job_run_id, category) = ( \
@@ -93,14 +100,12 @@ async fn work_shard(
     store: &Store,
     shard: &Claimed,
     models_dir: &Path,
-) -> Result<(usize, String), String> {
+) -> Result<(usize, String), StepError> {
     let freq = match shard.freq.as_str() {
         "week" => Frequency::Week,
         _ => Frequency::Day,
     };
-    let dataset = Dataset::from_store_for(store, Some(&shard.category))
-        .await
-        .map_err(|e| e.to_string())?;
+    let dataset = Dataset::from_store_for(store, Some(&shard.category)).await?;
     let request = ForecastRequest {
         freq,
         as_of: shard.as_of,
@@ -111,22 +116,21 @@ async fn work_shard(
     };
     let computed = tokio::task::spawn_blocking(move || pipeline::compute(&dataset, &request))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    let rows = append_rows(store, &shard.forecast_run_id, &computed.frame)
-        .await
-        .map_err(|e| e.to_string())?;
-    let fits = serde_json::to_string(&computed.forecaster).map_err(|e| e.to_string())?;
+        .map_err(|e| StepError::from(e).doing("forecast worker"))??;
+    let rows = append_rows(store, &shard.forecast_run_id, &computed.frame).await?;
+    let fits = serde_json::to_string(&computed.forecaster)?;
     Ok((rows, fits))
 }
 
-/// Claims and works one shard; `None` when the queue has nothing to claim.
+/// Claims and works one shard; `None` when the queue has nothing to claim. A shard that fails
+/// is recorded failed on its row, and its error returned.
 pub async fn work_one_shard(
     store: &Store,
     worker: &str,
     models_dir: &Path,
-) -> Result<Option<ShardDone>, JobError> {
-    let Some(shard) = claim(store, worker).await? else {
+    clock: &dyn StepClock,
+) -> Result<Option<ShardDone>, StepError> {
+    let Some(shard) = claim(store, worker, clock.now()).await? else {
         return Ok(None);
     };
     let started = std::time::Instant::now();
@@ -140,7 +144,7 @@ pub async fn work_one_shard(
             )
             .bind(&shard.job_run_id)
             .bind(&shard.category)
-            .bind(Utc::now())
+            .bind(clock.now())
             .bind(rows as i64)
             .bind(fits)
             .bind(worker)
@@ -153,22 +157,19 @@ pub async fn work_one_shard(
                 seconds: started.elapsed().as_secs_f64(),
             }))
         }
-        Err(message) => {
+        Err(error) => {
             sqlx::query(
                 "UPDATE forecast_shards SET status = 'failed', finished_at = $3, error = $4 \
                  WHERE job_run_id = $1 AND category = $2 AND worker = $5",
             )
             .bind(&shard.job_run_id)
             .bind(&shard.category)
-            .bind(Utc::now())
-            .bind(&message)
+            .bind(clock.now())
+            .bind(error.to_string())
             .bind(worker)
             .execute(pool)
             .await?;
-            Err(JobError::StepFailed {
-                step: format!("forecast shard {}", shard.category),
-                message,
-            })
+            Err(error.doing(format!("forecast shard {}", shard.category)))
         }
     }
 }
@@ -185,7 +186,7 @@ pub async fn run_worker(
     let mut done = Vec::new();
     let mut idle_since = std::time::Instant::now();
     while !*stop.borrow() {
-        match work_one_shard(store, worker, models_dir).await {
+        match work_one_shard(store, worker, models_dir, &SystemClock).await {
             Ok(Some(shard)) => {
                 tracing::info!(worker, category = %shard.category, rows = shard.rows, "shard done");
                 done.push(shard);
@@ -206,54 +207,55 @@ pub async fn run_worker(
 
 /// The forecast step on the sharded path (PostgreSQL).
 pub(super) async fn sharded_forecast_step(
-    context: &mut RunContext,
+    context: &mut RunContext<'_>,
     as_of: NaiveDate,
     horizon: usize,
-) -> Result<StepOutcome, String> {
+) -> Result<StepOutcome, StepError> {
     let store = context.store.clone();
-    let pool = pg(&store).map_err(|e| e.to_string())?.clone();
+    let pool = pg(&store)?.clone();
     let freq = context.job.freq;
     let models_dir = context.path(&context.job.models_dir);
     let categories: Vec<String> =
         sqlx::query_scalar("SELECT DISTINCT category FROM products ORDER BY category")
             .fetch_all(&pool)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
     if categories.is_empty() {
-        return Err("no products to forecast".to_string());
+        return Err(StepError::input("no products to forecast"));
     }
     let training_start: Option<NaiveDate> =
         sqlx::query_scalar("SELECT MIN(date) FROM sales_in_force")
             .fetch_one(&pool)
-            .await
-            .map_err(|e| e.to_string())?;
-    let training_start = training_start.ok_or("the store has no sales")?;
-    let now = Utc::now();
+            .await?;
+    let training_start =
+        training_start.ok_or_else(|| StepError::input("the store has no sales"))?;
+    let now = context.now();
     let model_id = new_model_id(now);
     let forecast_run_id = new_forecast_run_id();
     context.record_output("model", &model_id).await?;
     context.record_output("forecast", &forecast_run_id).await?;
-    let artifact_file = artifact_path(&models_dir, &model_id);
+    let model = ShardedModel {
+        id: model_id.clone(),
+        created_at: now,
+        as_of,
+        freq,
+        horizon,
+        training_start,
+        models_dir: models_dir.clone(),
+    };
     {
-        let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+        let mut store_tx = store.begin_write().await?;
         // The model row exists from the start (forecast rows reference it); its summary and
         // artifact are filled in once every shard is merged.
-        sqlx::query(
-            "INSERT INTO model_runs (id, created_at, as_of, freq, horizon, training_start, training_end, \
-             data_fingerprint, crate_version, artifact_path, summary) \
-             VALUES ($1, $2, $3, $4, $5, $6, $3, 'sharded', $7, $8, 'sharded: fitting')",
-        )
-        .bind(&model_id)
-        .bind(now)
-        .bind(as_of)
-        .bind(freq.as_str())
-        .bind(horizon as i64)
-        .bind(training_start)
-        .bind(env!("CARGO_PKG_VERSION"))
-        .bind(artifact_file.display().to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| e.to_string())?;
+        create_sharded_model(&mut store_tx, &model).await?;
+        let StoreTx::Postgres(tx) = &mut store_tx else {
+            return Err(StepError::internal("the sharded forecast needs PostgreSQL"));
+        };
+        // An earlier attempt of this step left its shards queued: this attempt queues afresh
+        // (that attempt's staged forecast is discarded with the run's other leftovers).
+        sqlx::query("DELETE FROM forecast_shards WHERE job_run_id = $1")
+            .bind(&context.run_id)
+            .execute(&mut **tx)
+            .await?;
         sqlx::query(
             "INSERT INTO forecast_runs (id, model_id, created_at, as_of, freq, horizon, status, rows) \
              VALUES ($1, $2, $3, $4, $5, $6, 'writing', 0)",
@@ -264,9 +266,8 @@ pub(super) async fn sharded_forecast_step(
         .bind(as_of)
         .bind(freq.as_str())
         .bind(horizon as i64)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| e.to_string())?;
+        .execute(&mut **tx)
+        .await?;
         for category in &categories {
             sqlx::query(
                 "INSERT INTO forecast_shards (job_run_id, category, forecast_run_id, as_of, horizon, freq, status) \
@@ -278,26 +279,24 @@ pub(super) async fn sharded_forecast_step(
             .bind(as_of)
             .bind(horizon as i64)
             .bind(freq.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| e.to_string())?;
+            .execute(&mut **tx)
+            .await?;
         }
-        tx.commit().await.map_err(|e| e.to_string())?;
+        store_tx.commit().await?;
     }
     context.model_id = Some(model_id.clone());
     context.forecast_run_id = Some(forecast_run_id.clone());
 
     let worker = format!("{}:{}", super::lock::host_name(), context.run_id);
-    let deadline =
-        std::time::Instant::now() + Duration::from_secs(context.job.forecast.shard_wait_seconds);
+    let shard_wait_seconds = context.job.forecast.shard_wait_seconds;
+    let deadline = context.now() + chrono::Duration::seconds(shard_wait_seconds as i64);
     loop {
         let counts: Vec<(String, i64)> = sqlx::query_as(
             "SELECT status, COUNT(*) FROM forecast_shards WHERE job_run_id = $1 GROUP BY status",
         )
         .bind(&context.run_id)
         .fetch_all(&pool)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         let count = |status: &str| {
             counts
                 .iter()
@@ -310,36 +309,35 @@ pub(super) async fn sharded_forecast_step(
             )
             .bind(&context.run_id)
             .fetch_all(&pool)
-            .await
-            .map_err(|e| e.to_string())?;
-            return Err(format!(
+            .await?;
+            // Recorded by whichever worker ran them; another attempt queues them afresh.
+            return Err(StepError::transient(format!(
                 "forecast shard(s) failed: {}",
                 errors
                     .iter()
                     .map(|(c, e)| format!("{c}: {}", e.as_deref().unwrap_or("?")))
                     .collect::<Vec<_>>()
                     .join("; ")
-            ));
+            )));
         }
         if count("done") == categories.len() as i64 {
             break;
         }
-        if std::time::Instant::now() >= deadline {
-            return Err(format!(
-                "{} of {} shard(s) not done after {} s",
+        if context.now() >= deadline {
+            return Err(StepError::transient(format!(
+                "{} of {} shard(s) not done after {shard_wait_seconds} s",
                 categories.len() as i64 - count("done"),
                 categories.len(),
-                context.job.forecast.shard_wait_seconds
-            ));
+            )));
         }
-        if context.job.forecast.coordinator_works_shards {
-            match work_one_shard(&store, &worker, &models_dir).await {
-                Ok(Some(_)) => continue,
-                Ok(None) => {}
-                Err(error) => return Err(error.to_string()),
-            }
+        if context.job.forecast.coordinator_works_shards
+            && work_one_shard(&store, &worker, &models_dir, context.clock())
+                .await?
+                .is_some()
+        {
+            continue;
         }
-        tokio::time::sleep(POLL_INTERVAL).await;
+        context.clock().sleep(POLL_INTERVAL).await;
     }
 
     // Merge the per-category fits into one artifact.
@@ -348,8 +346,7 @@ pub(super) async fn sharded_forecast_step(
     )
     .bind(&context.run_id)
     .fetch_all(&pool)
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     let mut parts: Vec<Forecaster> = Vec::new();
     let mut rows_out = 0i64;
     let mut workers: Vec<String> = Vec::new();
@@ -357,8 +354,8 @@ pub(super) async fn sharded_forecast_step(
         let Some(fit) = fit.as_deref() else {
             continue;
         };
-        let part: Forecaster =
-            serde_json::from_str(fit).map_err(|e| format!("shard {category}: {e}"))?;
+        let part: Forecaster = serde_json::from_str(fit)
+            .map_err(|e| StepError::from(e).doing(format!("shard {category}")))?;
         parts.push(part);
         rows_out += rows.unwrap_or(0);
         if let Some(worker) = worker {
@@ -367,35 +364,10 @@ pub(super) async fn sharded_forecast_step(
             }
         }
     }
-    let mut settings = ForecastSettings::new(freq, horizon);
-    settings.quantiles = vec![0.1, 0.5, 0.9];
     let forecaster = Forecaster::merge(freq, horizon, parts);
-    let summary = summarise(&forecaster);
-    let artifact = ModelArtifact {
-        id: model_id.clone(),
-        created_at: now,
-        crate_version: env!("CARGO_PKG_VERSION").to_string(),
-        as_of,
-        freq,
-        training_start,
-        training_end: as_of,
-        data_fingerprint: "sharded".to_string(),
-        feature_schema: forecaster.feature_names.clone(),
-        settings,
-        forecaster,
-        backtest: None,
-    };
-    save_artifact(&models_dir, &artifact).map_err(|e| e.to_string())?;
-    sqlx::query("UPDATE model_runs SET summary = $2 WHERE id = $1")
-        .bind(&model_id)
-        .bind(&summary)
-        .execute(&pool)
-        .await
-        .map_err(|e| e.to_string())?;
+    let summary = finish_sharded_model(&store, &model, forecaster).await?;
     context.notes.push(format!("model {model_id}: {summary}"));
-    let forecast = ForecastRows::from_store_run(&store, &forecast_run_id)
-        .await
-        .map_err(|e| e.to_string())?;
+    let forecast = ForecastRows::from_store_run(&store, &forecast_run_id).await?;
     context.forecast_rows = Some(Arc::new(forecast));
     Ok(StepOutcome {
         rows_in: None,

@@ -1,18 +1,22 @@
 //! What each step does. [`PipelineSteps`] calls the same library functions as the
-//! `ingest`, `forecast`, `allocate` and `backtest` commands; [`RunContext`] carries what one
-//! step hands the next (the as-of date, the staged forecast, the staged allocations).
+//! `ingest`, `forecast`, `allocate` and `backtest` commands; the [`RunContext`] carries what
+//! one step hands the next (the as-of date, the staged forecast, the staged allocations) and
+//! the run's clock. A step fails with a [`StepError`] whose kind tells the runner whether
+//! another attempt could succeed.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use polars::prelude::*;
 
-use super::outputs::{publish, Publication, Published};
-use super::reservation_hook::{run_reservation_step, ReservationStepOutcome};
-use super::{guard, holds, publish_guard};
-use super::{history, JobDefinition, PolicySetting, Step};
+use super::context::{RunContext, StagedAllocation, StepOutcome};
+use super::outputs::{publish, Publication};
+use super::reservation_hook::run_reservation_step;
+use super::step_error::StepError;
+use super::{guard, holds, publish_guard, shards};
+use super::{PolicySetting, Step};
 use crate::allocate::Policy;
 use crate::allocate::{overlapping_groups, PromotionWindow};
 use crate::allocation::inputs::promotion_windows;
@@ -29,9 +33,9 @@ use crate::forecast::output::RunState;
 use crate::forecast::pipeline::{self, ForecastRequest};
 use crate::forecast::registry::summarise;
 use crate::generate::{generate, GenerateConfig, OutputFormat};
-use crate::ingest::{ingest_dir, IngestOptions, IngestReport};
+use crate::ingest::{ingest_dir, IngestOptions};
 use crate::on_backend;
-use crate::report::{dataset_summary, DatasetSummary};
+use crate::report::dataset_summary;
 use crate::store::Store;
 
 /// Bound on rows one reservation step may touch per run.
@@ -39,134 +43,14 @@ pub const RESERVATION_STEP_LIMIT: usize = 100_000;
 /// Bound on the forecast horizon a job may stretch to cover a promotion.
 pub const MAX_JOB_HORIZON_DAYS: i64 = 366;
 
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct StepOutcome {
-    pub rows_in: Option<i64>,
-    pub rows_out: Option<i64>,
-    pub detail: String,
-    /// The step had nothing it could do (recorded as `skipped`, not a failure).
-    pub skipped: bool,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct StagedAllocation {
-    pub run_id: String,
-    pub promotion: String,
-    pub units_placed: u64,
-    pub units_moved: u64,
-    pub skus: usize,
-    pub warehouses: usize,
-}
-
-/// State shared by the steps of one run.
-pub struct RunContext {
-    pub store: Store,
-    pub job: JobDefinition,
-    pub base_dir: PathBuf,
-    pub run_id: String,
-    pub as_of: NaiveDate,
-    /// Given on the command line: never moved to the last sales date.
-    pub as_of_explicit: bool,
-    as_of_checked: bool,
-    pub generated_sample: Option<String>,
-    pub ingest: Option<IngestReport>,
-    pub summary: Option<DatasetSummary>,
-    pub model_id: Option<String>,
-    pub forecast_run_id: Option<String>,
-    /// The staged forecast kept in memory for the allocate step (no re-read).
-    pub forecast_rows: Option<Arc<ForecastRows>>,
-    pub allocations: Vec<StagedAllocation>,
-    pub published: Option<Published>,
-    pub report_path: Option<PathBuf>,
-    pub notes: Vec<String>,
-    /// Publish even when the publish guard would hold the run (`jobs run --force`).
-    pub force_publish: bool,
-    /// Set by the publish step when the guard held the run: the reason.
-    pub held: Option<String>,
-}
-
-impl RunContext {
-    pub fn new(
-        store: Store,
-        job: JobDefinition,
-        base_dir: PathBuf,
-        run_id: String,
-        as_of: NaiveDate,
-        as_of_explicit: bool,
-    ) -> RunContext {
-        RunContext {
-            store,
-            job,
-            base_dir,
-            run_id,
-            as_of,
-            as_of_explicit,
-            as_of_checked: false,
-            generated_sample: None,
-            ingest: None,
-            summary: None,
-            model_id: None,
-            forecast_run_id: None,
-            forecast_rows: None,
-            allocations: Vec::new(),
-            published: None,
-            report_path: None,
-            notes: Vec::new(),
-            force_publish: false,
-            held: None,
-        }
-    }
-
-    pub fn path(&self, relative: &Path) -> PathBuf {
-        self.base_dir.join(relative)
-    }
-
-    /// Whether this job's outputs wait for its publish step.
-    pub fn stages_outputs(&self) -> bool {
-        self.job.steps.contains(&Step::Publish)
-    }
-
-    /// The date the run is for. Without `--as-of`, a scheduled date past the history (data
-    /// not in yet, or a fixed sample) is moved back to the last date ingested sales files
-    /// cover, once. Live sales never move it (see `store::sales_source`).
-    pub async fn resolve_as_of(&mut self) -> Result<NaiveDate, String> {
-        if self.as_of_checked || self.as_of_explicit {
-            return Ok(self.as_of);
-        }
-        let last = crate::store::sales_source::ingested_through(&self.store)
-            .await
-            .map_err(|e| e.to_string())?;
-        if let Some(last) = last {
-            if last < self.as_of {
-                self.notes.push(format!(
-                    "as-of moved from {} to {last}, the last date ingested sales cover",
-                    self.as_of
-                ));
-                self.as_of = last;
-                history::set_as_of(&self.store, &self.run_id, last)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-        }
-        self.as_of_checked = true;
-        Ok(self.as_of)
-    }
-
-    pub(super) async fn record_output(&self, kind: &str, id: &str) -> Result<(), String> {
-        history::record_output(&self.store, &self.run_id, kind, id)
-            .await
-            .map_err(|e| e.to_string())
-    }
-}
-
 /// Runs one step. The runner owns timeouts, retries and history; an implementation only does
 /// the work. Tests substitute implementations that fail, hang or count.
 pub trait StepExecutor: Send + Sync {
     fn execute(
         &self,
-        context: &mut RunContext,
+        context: &mut RunContext<'_>,
         step: Step,
-    ) -> impl Future<Output = Result<StepOutcome, String>> + Send;
+    ) -> impl Future<Output = Result<StepOutcome, StepError>> + Send;
 }
 
 /// The real steps.
@@ -174,13 +58,17 @@ pub trait StepExecutor: Send + Sync {
 pub struct PipelineSteps;
 
 impl StepExecutor for PipelineSteps {
-    async fn execute(&self, context: &mut RunContext, step: Step) -> Result<StepOutcome, String> {
+    async fn execute(
+        &self,
+        context: &mut RunContext<'_>,
+        step: Step,
+    ) -> Result<StepOutcome, StepError> {
         match step {
             Step::Ingest => ingest_step(context).await,
             Step::RefreshPollSignals => poll_signals_step(context).await,
             Step::Forecast => forecast_step(context).await,
             Step::Allocate => allocate_step(context).await,
-            Step::ExpireHolds | Step::RefreshAvailability => reservation_step(context, step).await,
+            Step::ExpireHolds => reservation_step(context, step).await,
             Step::Publish => publish_step(context).await,
             Step::Report => report_step(context).await,
             Step::Backtest => backtest_step(context).await,
@@ -197,7 +85,7 @@ fn folder_has_inputs(dir: &Path) -> bool {
     })
 }
 
-async fn ingest_step(context: &mut RunContext) -> Result<StepOutcome, String> {
+async fn ingest_step(context: &mut RunContext<'_>) -> Result<StepOutcome, StepError> {
     let data_dir = context.path(&context.job.data_dir);
     if !folder_has_inputs(&data_dir) {
         if let Some(sample) = context.job.sample.clone() {
@@ -214,8 +102,8 @@ async fn ingest_step(context: &mut RunContext) -> Result<StepOutcome, String> {
             let dir = data_dir.clone();
             let generated = tokio::task::spawn_blocking(move || generate(&config, &dir))
                 .await
-                .map_err(|e| format!("generating sample data: {e}"))?
-                .map_err(|e| format!("generating sample data: {e}"))?;
+                .map_err(|e| StepError::from(e).doing("generating sample data"))?
+                .map_err(|e| StepError::from(e).doing("generating sample data"))?;
             context.generated_sample = Some(format!(
                 "{} ({} SKUs × {} warehouses × {} days, seed {}, {} files in {:.1} s)",
                 data_dir.display(),
@@ -232,9 +120,7 @@ async fn ingest_step(context: &mut RunContext) -> Result<StepOutcome, String> {
         freq: context.job.freq,
         ..IngestOptions::default()
     };
-    let report = ingest_dir(&context.store, &data_dir, &options)
-        .await
-        .map_err(|e| e.to_string())?;
+    let report = ingest_dir(&context.store, &data_dir, &options).await?;
     let read: usize = report.files.iter().map(|f| f.rows_read).sum();
     let loaded = report
         .files
@@ -256,30 +142,24 @@ async fn ingest_step(context: &mut RunContext) -> Result<StepOutcome, String> {
     Ok(outcome)
 }
 
-async fn poll_signals_step(context: &mut RunContext) -> Result<StepOutcome, String> {
+async fn poll_signals_step(context: &mut RunContext<'_>) -> Result<StepOutcome, StepError> {
     let as_of = context.resolve_as_of().await?;
     let cutoff: DateTime<Utc> = (as_of + chrono::Duration::days(1))
         .and_hms_opt(0, 0, 0)
         .expect("midnight")
         .and_utc();
-    let mut tx = context
-        .store
-        .begin_write()
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut tx = context.store.begin_write().await?;
     let (considered, written) = crate::on_tx!(&mut tx, conn => {
         sqlx::query("DELETE FROM poll_signals WHERE as_of = $1")
             .bind(as_of)
             .execute(&mut **conn)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let considered: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM poll_responses WHERE sku IS NOT NULL AND responded_at < $1",
         )
         .bind(cutoff)
         .fetch_one(&mut **conn)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         let written = sqlx::query(
             "INSERT INTO poll_signals (sku, as_of, responses, mean_interest, intends_to_buy, last_response_at) \
              SELECT sku, $1, COUNT(*), AVG(CAST(interest AS DOUBLE PRECISION)), \
@@ -289,12 +169,11 @@ async fn poll_signals_step(context: &mut RunContext) -> Result<StepOutcome, Stri
         .bind(as_of)
         .bind(cutoff)
         .execute(&mut **conn)
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .rows_affected();
         (considered, written)
     });
-    tx.commit().await.map_err(|e| e.to_string())?;
+    tx.commit().await?;
     Ok(StepOutcome {
         rows_in: Some(considered),
         rows_out: Some(written as i64),
@@ -310,7 +189,7 @@ async fn upcoming_promotions(
     as_of: NaiveDate,
     lookahead_days: i64,
     max_promotions: usize,
-) -> Result<Vec<(String, NaiveDate)>, String> {
+) -> Result<Vec<(String, NaiveDate)>, StepError> {
     let until = as_of + chrono::Duration::days(lookahead_days);
     let rows: Vec<(String, NaiveDate)> = on_backend!(store, pool => {
         sqlx::query_as(
@@ -321,15 +200,14 @@ async fn upcoming_promotions(
         .bind(until)
         .bind(max_promotions as i64)
         .fetch_all(pool)
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
     });
     Ok(rows)
 }
 
 /// The horizon that covers the configured days and every promotion the allocate step will
 /// solve, bounded by [`MAX_JOB_HORIZON_DAYS`].
-async fn job_horizon(context: &RunContext, as_of: NaiveDate) -> Result<usize, String> {
+async fn job_horizon(context: &RunContext<'_>, as_of: NaiveDate) -> Result<usize, StepError> {
     let mut horizon = context.job.forecast.horizon_days as i64;
     if context.job.steps.contains(&Step::Allocate) {
         let allocate = &context.job.allocate;
@@ -347,27 +225,23 @@ async fn job_horizon(context: &RunContext, as_of: NaiveDate) -> Result<usize, St
     Ok(horizon.clamp(1, MAX_JOB_HORIZON_DAYS) as usize)
 }
 
-fn allocation_input(frame: &DataFrame) -> Result<ForecastRows, String> {
-    let frame = frame
-        .select(["date", "sku", "warehouse", "mean", "p10", "p90"])
-        .map_err(|e| e.to_string())?;
+fn allocation_input(frame: &DataFrame) -> Result<ForecastRows, StepError> {
+    let frame = frame.select(["date", "sku", "warehouse", "mean", "p10", "p90"])?;
     Ok(ForecastRows { frame })
 }
 
-async fn forecast_step(context: &mut RunContext) -> Result<StepOutcome, String> {
+async fn forecast_step(context: &mut RunContext<'_>) -> Result<StepOutcome, StepError> {
     let as_of = context.resolve_as_of().await?;
     let horizon = job_horizon(context, as_of).await?;
     if context.job.forecast.shards && matches!(context.store, Store::Postgres(_)) {
-        return super::shards::sharded_forecast_step(context, as_of, horizon).await;
+        return shards::sharded_forecast_step(context, as_of, horizon).await;
     }
     if context.job.forecast.shards {
         context
             .notes
             .push("forecast.shards needs PostgreSQL; forecasting in one piece".to_string());
     }
-    let dataset = Dataset::from_store(&context.store)
-        .await
-        .map_err(|e| e.to_string())?;
+    let dataset = Dataset::from_store(&context.store).await?;
     let rows_in = dataset.sales.height() as i64;
     let request = ForecastRequest {
         freq: context.job.freq,
@@ -382,8 +256,7 @@ async fn forecast_step(context: &mut RunContext) -> Result<StepOutcome, String> 
     let mut computed =
         tokio::task::spawn_blocking(move || pipeline::compute(&dataset, &compute_request))
             .await
-            .map_err(|e| format!("forecast worker: {e}"))?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| StepError::from(e).doing("forecast worker"))??;
     let state = if context.stages_outputs() {
         RunState::Staged
     } else {
@@ -395,9 +268,7 @@ async fn forecast_step(context: &mut RunContext) -> Result<StepOutcome, String> 
     if let Some(model_id) = context.model_id.clone() {
         context.record_output("model", &model_id).await?;
     }
-    let stored = pipeline::store(&context.store, &mut computed, &request, None, state)
-        .await
-        .map_err(|e| e.to_string())?;
+    let stored = pipeline::store(&context.store, &mut computed, &request, None, state).await?;
     // Which model each category chose goes to the notes, not the (one-line) step detail.
     context.notes.push(format!(
         "model {}: {}",
@@ -406,7 +277,7 @@ async fn forecast_step(context: &mut RunContext) -> Result<StepOutcome, String> 
     ));
     let run_id = stored
         .run_id
-        .ok_or("the forecast has no p10/p50/p90 columns")?;
+        .ok_or_else(|| StepError::internal("the forecast has no p10/p50/p90 columns"))?;
     context.record_output("forecast", &run_id).await?;
     context.forecast_rows = Some(Arc::new(allocation_input(&computed.frame)?));
     context.forecast_run_id = Some(run_id.clone());
@@ -428,7 +299,7 @@ async fn forecast_step(context: &mut RunContext) -> Result<StepOutcome, String> 
     })
 }
 
-async fn allocate_step(context: &mut RunContext) -> Result<StepOutcome, String> {
+async fn allocate_step(context: &mut RunContext<'_>) -> Result<StepOutcome, StepError> {
     let as_of = context.resolve_as_of().await?;
     let settings = context.job.allocate.clone();
     let promotions = upcoming_promotions(
@@ -451,11 +322,7 @@ async fn allocate_step(context: &mut RunContext) -> Result<StepOutcome, String> 
     }
     let forecast = match &context.forecast_rows {
         Some(rows) => rows.clone(),
-        None => Arc::new(
-            ForecastRows::latest_from_store(&context.store, as_of)
-                .await
-                .map_err(|e| e.to_string())?,
-        ),
+        None => Arc::new(ForecastRows::latest_from_store(&context.store, as_of).await?),
     };
     let policy = match settings.policy {
         PolicySetting::Margin => Policy::Margin,
@@ -472,8 +339,7 @@ async fn allocate_step(context: &mut RunContext) -> Result<StepOutcome, String> 
     let upcoming: Vec<&str> = promotions.iter().map(|(id, _)| id.as_str()).collect();
     let mut allocated_promotions = 0usize;
     let windows: Vec<PromotionWindow> = promotion_windows(&context.store)
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .into_iter()
         .filter(|w| upcoming.contains(&w.promotion.as_str()))
         .collect();
@@ -496,11 +362,15 @@ async fn allocate_step(context: &mut RunContext) -> Result<StepOutcome, String> 
         let outcome = match outcome {
             Ok(outcome) => outcome,
             // One group whose data cannot be allocated must not hold back the others.
-            Err(error @ AllocationStoreError::BadInput(_)) => {
+            Err(
+                error @ (AllocationStoreError::BadInput(_)
+                | AllocationStoreError::UnknownPromotion(_)
+                | AllocationStoreError::Problem(_)),
+            ) => {
                 skipped_promotions.push(format!("{label}: {error}"));
                 continue;
             }
-            Err(error) => return Err(format!("promotions {label}: {error}")),
+            Err(error) => return Err(StepError::from(error).doing(format!("promotions {label}"))),
         };
         context
             .record_output("allocation", &outcome.header.id)
@@ -535,28 +405,14 @@ async fn allocate_step(context: &mut RunContext) -> Result<StepOutcome, String> 
     })
 }
 
-async fn reservation_step(context: &mut RunContext, step: Step) -> Result<StepOutcome, String> {
-    match run_reservation_step(step, &context.store, Utc::now(), RESERVATION_STEP_LIMIT).await? {
-        ReservationStepOutcome::NotInstalled(reason) => Ok(StepOutcome {
-            rows_in: None,
-            rows_out: None,
-            detail: reason,
-            skipped: true,
-        }),
-        ReservationStepOutcome::Done {
-            rows_in,
-            rows_out,
-            detail,
-        } => Ok(StepOutcome {
-            rows_in,
-            rows_out,
-            detail,
-            skipped: false,
-        }),
-    }
+async fn reservation_step(
+    context: &mut RunContext<'_>,
+    step: Step,
+) -> Result<StepOutcome, StepError> {
+    run_reservation_step(step, &context.store, context.now(), RESERVATION_STEP_LIMIT).await
 }
 
-async fn publish_step(context: &mut RunContext) -> Result<StepOutcome, String> {
+async fn publish_step(context: &mut RunContext<'_>) -> Result<StepOutcome, StepError> {
     let as_of = context.resolve_as_of().await?;
     let allocation_runs: Vec<String> = context
         .allocations
@@ -574,12 +430,11 @@ async fn publish_step(context: &mut RunContext) -> Result<StepOutcome, String> {
             as_of,
             forecast_run: context.forecast_run_id.as_deref(),
             allocation_runs: &allocation_runs,
-            published_at: Utc::now(),
+            published_at: context.now(),
             approval: None,
         },
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     let outcome = StepOutcome {
         rows_in: Some((allocation_runs.len() + usize::from(context.forecast_run_id.is_some())) as i64),
         rows_out: Some((published.forecast_runs + published.allocation_runs) as i64),
@@ -599,10 +454,10 @@ async fn publish_step(context: &mut RunContext) -> Result<StepOutcome, String> {
 /// held (recorded, nothing published); `None`: publish. `--force` publishes anyway and keeps
 /// the findings in the notes.
 async fn guard_before_publish(
-    context: &mut RunContext,
+    context: &mut RunContext<'_>,
     as_of: NaiveDate,
     allocation_runs: &[String],
-) -> Result<Option<StepOutcome>, String> {
+) -> Result<Option<StepOutcome>, StepError> {
     let settings = context.job.guard.clone();
     let Some(forecast_run) = context.forecast_run_id.clone() else {
         return Ok(None);
@@ -610,9 +465,8 @@ async fn guard_before_publish(
     if !settings.enabled {
         return Ok(None);
     }
-    let input = publish_guard::load(&context.store, &forecast_run, allocation_runs, &settings)
-        .await
-        .map_err(|e| e.to_string())?;
+    let input =
+        publish_guard::load(&context.store, &forecast_run, allocation_runs, &settings).await?;
     let verdict = guard::judge(&input, &settings);
     if verdict.passed() {
         return Ok(None);
@@ -630,12 +484,11 @@ async fn guard_before_publish(
             run_id: &context.run_id,
             job: &context.job.name,
             as_of,
-            held_at: Utc::now(),
+            held_at: context.now(),
             verdict: &verdict,
         },
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     context.notes.push(format!(
         "held by the publish guard, nothing published: {reason}; `stockcast jobs approve {}` publishes it",
         context.run_id
@@ -649,11 +502,9 @@ async fn guard_before_publish(
     }))
 }
 
-async fn report_step(context: &mut RunContext) -> Result<StepOutcome, String> {
+async fn report_step(context: &mut RunContext<'_>) -> Result<StepOutcome, StepError> {
     let as_of = context.resolve_as_of().await?;
-    let summary = dataset_summary(&context.store)
-        .await
-        .map_err(|e| e.to_string())?;
+    let summary = dataset_summary(&context.store).await?;
     let signals: Vec<(String, i64, f64)> = on_backend!(&context.store, pool => {
         sqlx::query_as(
             "SELECT sku, responses, mean_interest FROM poll_signals WHERE as_of = $1 \
@@ -661,8 +512,7 @@ async fn report_step(context: &mut RunContext) -> Result<StepOutcome, String> {
         )
         .bind(as_of)
         .fetch_all(pool)
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
     });
     let mut lines = vec![
         format!("# {} run {} for {as_of}", context.job.name, context.run_id),
@@ -687,9 +537,7 @@ async fn report_step(context: &mut RunContext) -> Result<StepOutcome, String> {
     }
     for allocation in &context.allocations {
         // The figures as stored with the run, so this line matches `report allocation`.
-        let run = find_run(&context.store, &allocation.run_id)
-            .await
-            .map_err(|e| e.to_string())?;
+        let run = find_run(&context.store, &allocation.run_id).await?;
         lines.push(format!(
             "{} over {} SKUs × {} warehouses",
             figures_line(&run),
@@ -730,22 +578,24 @@ async fn report_step(context: &mut RunContext) -> Result<StepOutcome, String> {
     })
 }
 
-fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
+fn write_atomically(path: &Path, text: &str) -> Result<(), StepError> {
+    let at = |path: &Path| {
+        let path = path.display().to_string();
+        move |error: std::io::Error| StepError::from(error).doing(path)
+    };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(at(dir))?;
     }
     let partial = path.with_extension("partial");
-    std::fs::write(&partial, text).map_err(|e| format!("{}: {e}", partial.display()))?;
-    std::fs::rename(&partial, path).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::write(&partial, text).map_err(at(&partial))?;
+    std::fs::rename(&partial, path).map_err(at(path))
 }
 
-async fn backtest_step(context: &mut RunContext) -> Result<StepOutcome, String> {
+async fn backtest_step(context: &mut RunContext<'_>) -> Result<StepOutcome, StepError> {
     let as_of = context.resolve_as_of().await?;
     let settings_toml = context.job.backtest.clone();
     let freq = context.job.freq;
-    let dataset = Dataset::from_store(&context.store)
-        .await
-        .map_err(|e| e.to_string())?;
+    let dataset = Dataset::from_store(&context.store).await?;
     let rows_in = dataset.sales.height() as i64;
     let report = tokio::task::spawn_blocking(move || {
         let panel = build_panel(&dataset, freq, as_of, settings_toml.horizon_days)?;
@@ -753,13 +603,12 @@ async fn backtest_step(context: &mut RunContext) -> Result<StepOutcome, String> 
         Ok::<_, crate::forecast::ForecastError>(backtest(&panel, &settings, settings_toml.origins))
     })
     .await
-    .map_err(|e| format!("backtest worker: {e}"))?
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| StepError::from(e).doing("backtest worker"))??;
     if report.origins.is_empty() {
-        return Err(format!(
+        return Err(StepError::input(format!(
             "as-of {as_of} leaves no room for a {}-day backtest origin",
             report.horizon
-        ));
+        )));
     }
     let wape = |method: &str| {
         report
@@ -776,7 +625,7 @@ async fn backtest_step(context: &mut RunContext) -> Result<StepOutcome, String> 
     let path = context
         .path(&context.job.reports_dir)
         .join(format!("{}-{as_of}-backtest.json", context.job.name));
-    let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+    let json = serde_json::to_string_pretty(&report)?;
     write_atomically(&path, &json)?;
     context
         .record_output("report", &path.display().to_string())
@@ -790,10 +639,8 @@ async fn backtest_step(context: &mut RunContext) -> Result<StepOutcome, String> 
     })
 }
 
-async fn summary_step(context: &mut RunContext) -> Result<StepOutcome, String> {
-    let summary = dataset_summary(&context.store)
-        .await
-        .map_err(|e| e.to_string())?;
+async fn summary_step(context: &mut RunContext<'_>) -> Result<StepOutcome, StepError> {
+    let summary = dataset_summary(&context.store).await?;
     let rows: i64 = summary.tables.iter().map(|t| t.rows.max(0)).sum();
     context.summary = Some(summary);
     Ok(StepOutcome {
