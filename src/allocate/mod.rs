@@ -67,29 +67,40 @@
 #![allow(clippy::needless_range_loop)]
 
 mod bench_instance;
+mod build_problem;
 mod demand;
+mod economics;
 mod fair_share;
 mod figures;
 mod model;
 mod polish;
 mod problem;
+mod promotion;
 mod promotion_groups;
 mod solver;
 mod transfers;
 mod verify;
+mod window_demand;
 
 #[cfg(test)]
 mod tests;
 
 pub use bench_instance::bench_instance;
+pub use build_problem::{
+    build_problem, BuiltProblem, ForecastDay, InventoryRow, NetworkRows, PlannedPromotions,
+    ProblemError, ProductRow, WarehouseRow,
+};
 pub use demand::Demand;
+pub use economics::{Economics, DEFAULT_UNIT_PRICE};
 pub use figures::{plan_figures, PlanFigures, WarehouseFigures};
 pub use problem::{
     AllocationError, AllocationProblem, AllocationSolution, CellInput, InboundPlacement, Policy,
     QuantilePoint, SkuInput, SolveStats, Target, Transfer, WarehouseInput,
 };
+pub use promotion::Promotion;
 pub use promotion_groups::{group_of, overlapping_groups, PromotionWindow};
 pub use verify::verify;
+pub use window_demand::{WindowDemand, Z90};
 
 use model::Model;
 

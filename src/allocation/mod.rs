@@ -13,6 +13,12 @@ use thiserror::Error;
 pub enum AllocationStoreError {
     #[error("{0}")]
     BadInput(String),
+    #[error("no such promotion: {0}")]
+    UnknownPromotion(String),
+    /// The loaded rows cannot make a problem (a promotion that has ended, no forecast for
+    /// the window, …).
+    #[error(transparent)]
+    Problem(#[from] crate::allocate::ProblemError),
     #[error(transparent)]
     Solver(#[from] crate::allocate::AllocationError),
     #[error(transparent)]
@@ -25,7 +31,10 @@ impl AllocationStoreError {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            AllocationStoreError::BadInput(_) | AllocationStoreError::Solver(_)
+            AllocationStoreError::BadInput(_)
+                | AllocationStoreError::UnknownPromotion(_)
+                | AllocationStoreError::Problem(_)
+                | AllocationStoreError::Solver(_)
         )
     }
 }

@@ -4,7 +4,7 @@
 
 use chrono::{NaiveDate, Utc};
 
-use super::inputs::{build_problem, group_for_promotion, Economics, ForecastRows};
+use super::inputs::{group_for_promotion, load_problem, Economics, ForecastRows};
 use super::runs::{new_run_id, write_run, RunHeader};
 use super::AllocationStoreError;
 use crate::allocate::{solve, AllocationProblem, AllocationSolution, Policy, PromotionWindow};
@@ -52,7 +52,7 @@ pub async fn allocate_group(
     publish_now: bool,
 ) -> Result<AllocationOutcome, AllocationStoreError> {
     let ids: Vec<String> = group.iter().map(|w| w.promotion.clone()).collect();
-    let built = build_problem(store, &ids, as_of, forecast, policy, economics).await?;
+    let built = load_problem(store, &ids, as_of, forecast, policy, economics).await?;
     let solution = solve(&built.problem)?;
     let now = Utc::now();
     let mut promotions: Vec<String> = built.windows.iter().map(|w| w.promotion.clone()).collect();

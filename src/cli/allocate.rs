@@ -4,10 +4,11 @@ use chrono::NaiveDate;
 
 use super::output::{spinner, table, thousands};
 use super::{open_store, Cli};
-use stockcast::allocate::Policy;
+use stockcast::allocate::{Policy, ProblemError};
 use stockcast::allocation::inputs::{Economics, ForecastRows};
 use stockcast::allocation::promotion::{allocate_promotion, AllocationOutcome};
 use stockcast::allocation::runs::{figures_line, find_run, policy_name, warehouse_figures};
+use stockcast::allocation::AllocationStoreError;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum PolicyArg {
@@ -84,7 +85,7 @@ pub async fn run(cli: &Cli, args: &AllocateArgs) -> anyhow::Result<()> {
         header,
         problem,
         solution,
-    } = outcome?;
+    } = outcome.map_err(with_flag_names)?;
     if cli.quiet {
         return Ok(());
     }
@@ -135,4 +136,22 @@ pub async fn run(cli: &Cli, args: &AllocateArgs) -> anyhow::Result<()> {
     }
     println!("published");
     Ok(())
+}
+
+/// The library speaks of promotions and as-of dates; here the user typed them as flags.
+fn with_flag_names(error: AllocationStoreError) -> anyhow::Error {
+    match error {
+        AllocationStoreError::UnknownPromotion(promotion) => {
+            super::BadInput(format!("--promotion {promotion}: no such promotion")).into()
+        }
+        AllocationStoreError::Problem(ProblemError::PromotionEnded {
+            promotion,
+            end,
+            as_of,
+        }) => super::BadInput(format!(
+            "--promotion {promotion} ended on {end} (before --as-of {as_of})"
+        ))
+        .into(),
+        other => other.into(),
+    }
 }

@@ -7,7 +7,7 @@ use super::output::spinner;
 use super::{open_store, Cli};
 use stockcast::report::render_html::render_html;
 use stockcast::report::render_text::{render_csv, render_table, TABLE_WIDTH};
-use stockcast::report::{build_report, Filters, ReportError, ReportKind};
+use stockcast::report::{build_report, Filters, Name, ReportError, ReportKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {
@@ -95,6 +95,18 @@ pub async fn run(cli: &Cli, args: &ReportArgs) -> anyhow::Result<()> {
     let built = match built {
         Ok(built) => built,
         Err(ReportError::Empty(message)) => return report_nothing(cli, args, &message),
+        Err(ReportError::Unknown { name, value }) => {
+            // The library names what is unknown; the user typed it as a flag.
+            let flag = match name {
+                Name::Promotion => "--promotion",
+                Name::Sku => "--sku",
+                Name::Category => "--category",
+                Name::Warehouse => "--warehouse",
+            };
+            let message = format!("{flag} {value}: {}", name.unknown_reason());
+            return Err(anyhow::Error::from(super::BadInput(message)))
+                .with_context(|| format!("report {}", args.kind.as_str()));
+        }
         Err(error) => {
             return Err(error).with_context(|| format!("report {}", args.kind.as_str()));
         }

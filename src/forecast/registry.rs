@@ -12,7 +12,7 @@ use super::panel::Panel;
 use super::ForecastError;
 use crate::contract::Frequency;
 use crate::on_backend;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoreTx};
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ModelArtifact {
@@ -128,36 +128,161 @@ pub fn summarise(forecaster: &Forecaster) -> String {
         .join(", ")
 }
 
-pub async fn record_model(
-    store: &Store,
-    artifact: &ModelArtifact,
-    path: &Path,
+/// One `model_runs` row.
+struct ModelRecord<'a> {
+    id: &'a str,
+    created_at: DateTime<Utc>,
+    as_of: NaiveDate,
+    freq: Frequency,
+    horizon: usize,
+    training_start: NaiveDate,
+    training_end: NaiveDate,
+    data_fingerprint: &'a str,
+    crate_version: &'a str,
+    artifact_path: &'a Path,
+    summary: &'a str,
+}
+
+async fn insert_model_record(
+    tx: &mut StoreTx,
+    record: &ModelRecord<'_>,
 ) -> Result<(), ForecastError> {
     let query_error = |error: sqlx::Error| ForecastError::Store(StoreError::from(error));
-    let mut tx = store.begin_write().await?;
-    crate::on_tx!(&mut tx, conn => {
+    crate::on_tx!(tx, conn => {
         sqlx::query(
             "INSERT INTO model_runs (id, created_at, as_of, freq, horizon, training_start, training_end, \
              data_fingerprint, crate_version, artifact_path, summary) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
-        .bind(&artifact.id)
-        .bind(artifact.created_at)
-        .bind(artifact.as_of)
-        .bind(artifact.freq.as_str())
-        .bind(artifact.settings.horizon as i64)
-        .bind(artifact.training_start)
-        .bind(artifact.training_end)
-        .bind(&artifact.data_fingerprint)
-        .bind(&artifact.crate_version)
-        .bind(path.display().to_string())
-        .bind(summarise(&artifact.forecaster))
+        .bind(record.id)
+        .bind(record.created_at)
+        .bind(record.as_of)
+        .bind(record.freq.as_str())
+        .bind(record.horizon as i64)
+        .bind(record.training_start)
+        .bind(record.training_end)
+        .bind(record.data_fingerprint)
+        .bind(record.crate_version)
+        .bind(record.artifact_path.display().to_string())
+        .bind(record.summary)
         .execute(&mut **conn)
         .await
         .map_err(query_error)?;
     });
+    Ok(())
+}
+
+pub async fn record_model(
+    store: &Store,
+    artifact: &ModelArtifact,
+    path: &Path,
+) -> Result<(), ForecastError> {
+    let mut tx = store.begin_write().await?;
+    insert_model_record(
+        &mut tx,
+        &ModelRecord {
+            id: &artifact.id,
+            created_at: artifact.created_at,
+            as_of: artifact.as_of,
+            freq: artifact.freq,
+            horizon: artifact.settings.horizon,
+            training_start: artifact.training_start,
+            training_end: artifact.training_end,
+            data_fingerprint: &artifact.data_fingerprint,
+            crate_version: &artifact.crate_version,
+            artifact_path: path,
+            summary: &summarise(&artifact.forecaster),
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The data fingerprint of a model fitted in shards: each shard digests only its own
+/// category's data, so no single digest covers what the model learned from.
+pub const SHARDED_DATA_FINGERPRINT: &str = "sharded";
+
+/// A model fitted in parts (one shard per category) and merged afterwards. Its row exists
+/// from the start, because forecast rows written by the shards reference it; its artifact
+/// and summary follow once every part is merged ([`finish_sharded_model`]).
+#[derive(Debug, Clone)]
+pub struct ShardedModel {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub as_of: NaiveDate,
+    pub freq: Frequency,
+    pub horizon: usize,
+    pub training_start: NaiveDate,
+    pub models_dir: PathBuf,
+}
+
+impl ShardedModel {
+    pub fn artifact_path(&self) -> PathBuf {
+        artifact_path(&self.models_dir, &self.id)
+    }
+}
+
+/// Writes the row of a sharded model still being fitted, in the caller's transaction (the
+/// one that queues its shards).
+pub async fn create_sharded_model(
+    tx: &mut StoreTx,
+    model: &ShardedModel,
+) -> Result<(), ForecastError> {
+    insert_model_record(
+        tx,
+        &ModelRecord {
+            id: &model.id,
+            created_at: model.created_at,
+            as_of: model.as_of,
+            freq: model.freq,
+            horizon: model.horizon,
+            training_start: model.training_start,
+            training_end: model.as_of,
+            data_fingerprint: SHARDED_DATA_FINGERPRINT,
+            crate_version: env!("CARGO_PKG_VERSION"),
+            artifact_path: &model.artifact_path(),
+            summary: "sharded: fitting",
+        },
+    )
+    .await
+}
+
+/// Saves the merged fit of a sharded model as its artifact and completes its row; returns
+/// the model's summary.
+pub async fn finish_sharded_model(
+    store: &Store,
+    model: &ShardedModel,
+    forecaster: Forecaster,
+) -> Result<String, ForecastError> {
+    let mut settings = ForecastSettings::new(model.freq, model.horizon);
+    settings.quantiles = vec![0.1, 0.5, 0.9];
+    let summary = summarise(&forecaster);
+    let artifact = ModelArtifact {
+        id: model.id.clone(),
+        created_at: model.created_at,
+        crate_version: env!("CARGO_PKG_VERSION").to_string(),
+        as_of: model.as_of,
+        freq: model.freq,
+        training_start: model.training_start,
+        training_end: model.as_of,
+        data_fingerprint: SHARDED_DATA_FINGERPRINT.to_string(),
+        feature_schema: forecaster.feature_names.clone(),
+        settings,
+        forecaster,
+        backtest: None,
+    };
+    save_artifact(&model.models_dir, &artifact)?;
+    let query_error = |error: sqlx::Error| ForecastError::Store(StoreError::from(error));
+    on_backend!(store, pool => {
+        sqlx::query("UPDATE model_runs SET summary = $2 WHERE id = $1")
+            .bind(&model.id)
+            .bind(&summary)
+            .execute(pool)
+            .await
+            .map_err(query_error)?;
+    });
+    Ok(summary)
 }
 
 pub async fn list_models(store: &Store) -> Result<Vec<ModelSummary>, ForecastError> {

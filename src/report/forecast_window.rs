@@ -8,8 +8,9 @@ use chrono::{Duration, NaiveDate};
 use super::lookup::{latest_forecast_run, promotion_in_run, Promotion, RunRef};
 use super::query::{Bind, Sql};
 use super::view::{column, cut, Chart, FanSeries, ReportView, Section, Value};
-use super::window_demand::{load_window, CellWindow, Z90};
+use super::window_demand::{load_window, CellWindow};
 use super::{Filters, ReportError};
+use crate::allocate::WindowDemand;
 use crate::report_fetch;
 use crate::store::Store;
 
@@ -90,7 +91,7 @@ fn change_value(change: Option<f64>, before: f64) -> Value {
 pub fn top_skus(cells: &[CellWindow], n: usize) -> Vec<String> {
     let mut by_sku: HashMap<&str, f64> = HashMap::new();
     for cell in cells {
-        *by_sku.entry(cell.sku.as_str()).or_default() += cell.mean;
+        *by_sku.entry(cell.sku.as_str()).or_default() += cell.demand.mean;
     }
     let mut ranked: Vec<(&str, f64)> = by_sku.into_iter().collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
@@ -112,7 +113,7 @@ pub async fn load(store: &Store, filters: &Filters) -> Result<ForecastInput, Rep
         "s.date >= ? AND s.date <= ?",
         vec![Bind::Date(from - shift), Bind::Date(to - shift)],
     );
-    promotion.restrict(&mut sql, "s");
+    sql.restrict_to_promotion(&promotion, "s");
     filters.restrict(&mut sql, "s");
     sql.push(" GROUP BY s.sku, s.warehouse");
     let last_year: HashMap<(String, String), f64> =
@@ -136,7 +137,7 @@ pub async fn load(store: &Store, filters: &Filters) -> Result<ForecastInput, Rep
                 Bind::Date(to),
             ],
         );
-        promotion.restrict(&mut sql, "f");
+        sql.restrict_to_promotion(&promotion, "f");
         filters.restrict(&mut sql, "f");
         sql.push(" GROUP BY f.date ORDER BY f.date");
         fan_forecast.insert(
@@ -156,7 +157,7 @@ pub async fn load(store: &Store, filters: &Filters) -> Result<ForecastInput, Rep
                 Bind::Date(to - shift),
             ],
         );
-        promotion.restrict(&mut sql, "s");
+        sql.restrict_to_promotion(&promotion, "s");
         filters.restrict(&mut sql, "s");
         sql.push(" GROUP BY s.date ORDER BY s.date");
         fan_sales.insert(sku, report_fetch!(store, sql, (NaiveDate, f64)));
@@ -198,24 +199,23 @@ pub fn build(input: &ForecastInput, filters: &Filters) -> Result<ForecastReport,
                 sku: cell.sku.clone(),
                 warehouse: cell.warehouse.clone(),
                 category: cell.category.clone(),
-                expected_units: cell.mean,
-                p10_units: cell.p10(),
-                p90_units: cell.p90(),
+                expected_units: cell.demand.mean,
+                p10_units: cell.demand.p10(),
+                p90_units: cell.demand.p90(),
                 last_year_units: last_year,
-                change: change(cell.mean, last_year),
+                change: change(cell.demand.mean, last_year),
             }
         })
         .collect();
-    let expected: f64 = input.cells.iter().map(|c| c.mean).sum();
-    let sd = input.cells.iter().map(|c| c.variance).sum::<f64>().sqrt();
+    let total = WindowDemand::total(input.cells.iter().map(|c| &c.demand));
     let last_year: f64 = rows.iter().map(|r| r.last_year_units).sum();
     let totals = ForecastTotals {
         cells: rows.len(),
-        expected_units: expected,
-        p10_units: (expected - Z90 * sd).max(0.0),
-        p90_units: expected + Z90 * sd,
+        expected_units: total.mean,
+        p10_units: total.p10(),
+        p90_units: total.p90(),
         last_year_units: last_year,
-        change: change(expected, last_year),
+        change: change(total.mean, last_year),
     };
     rows.sort_by(|a, b| {
         b.expected_units
@@ -250,8 +250,8 @@ pub fn build(input: &ForecastInput, filters: &Filters) -> Result<ForecastReport,
             .map(|days| {
                 days.iter()
                     .map(|(date, mean, spread)| {
-                        let sd = spread.max(0.0).sqrt() / (2.0 * Z90);
-                        (*date, (mean - Z90 * sd).max(0.0), *mean, mean + Z90 * sd)
+                        let day = WindowDemand::from_daily_sums(*mean, *spread);
+                        (*date, day.p10(), *mean, day.p90())
                     })
                     .collect()
             })

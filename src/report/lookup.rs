@@ -4,7 +4,7 @@
 use chrono::{Duration, NaiveDate};
 
 use super::query::{Bind, Sql};
-use super::{Filters, ReportError};
+use super::{Filters, Name, ReportError};
 use crate::report_fetch;
 use crate::store::Store;
 
@@ -86,54 +86,8 @@ pub async fn latest_forecast_run(
         })
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Promotion {
-    pub promo_id: String,
-    pub name: String,
-    pub start_date: NaiveDate,
-    pub end_date: NaiveDate,
-    pub discount_pct: f64,
-    pub sku: Option<String>,
-    pub category: Option<String>,
-    pub warehouse: Option<String>,
-}
-
-impl Promotion {
-    pub fn days(&self) -> i64 {
-        (self.end_date - self.start_date).num_days() + 1
-    }
-
-    /// The promotion's scope in words: "all SKUs", "category sofas", "SKU-0001 in WH-02".
-    pub fn scope(&self) -> String {
-        let mut parts = Vec::new();
-        match (&self.sku, &self.category) {
-            (Some(sku), _) => parts.push(format!("SKU {sku}")),
-            (None, Some(category)) => parts.push(format!("category {category}")),
-            (None, None) => parts.push("all SKUs".to_string()),
-        }
-        if let Some(warehouse) = &self.warehouse {
-            parts.push(format!("in {warehouse}"));
-        }
-        parts.join(" ")
-    }
-
-    pub fn covers(&self, sku: &str, category: &str, warehouse: &str) -> bool {
-        self.sku.as_deref().is_none_or(|s| s == sku)
-            && self.category.as_deref().is_none_or(|c| c == category)
-            && self.warehouse.as_deref().is_none_or(|w| w == warehouse)
-    }
-
-    /// Adds the promotion's scope to a query over rows aliased `f` with a `sku` and a
-    /// `warehouse` column.
-    pub fn restrict(&self, sql: &mut Sql, alias: &str) {
-        sql.restrict_scope(
-            alias,
-            self.sku.as_deref(),
-            self.category.as_deref(),
-            self.warehouse.as_deref(),
-        );
-    }
-}
+/// The promotion a report is about is the contract's one.
+pub use crate::allocate::Promotion;
 
 type PromotionRow = (
     String,
@@ -170,7 +124,10 @@ pub async fn promotion(store: &Store, id: &str) -> Result<Promotion, ReportError
         .into_iter()
         .next()
         .map(promotion_from)
-        .ok_or_else(|| ReportError::BadInput(format!("--promotion {id}: no such promotion")))
+        .ok_or_else(|| ReportError::Unknown {
+            name: Name::Promotion,
+            value: id.to_string(),
+        })
 }
 
 /// Promotions overlapping `[from, to]`, by start date.
@@ -245,32 +202,33 @@ pub async fn promotion_in_run(
 
 /// Unknown names in `--sku`, `--category` or `--warehouse` are bad input (exit 2).
 pub async fn check_names(store: &Store, filters: &Filters) -> Result<(), ReportError> {
-    let checks: [(&Option<String>, &str, &str); 3] = [
+    let checks: [(&Option<String>, &str, Name); 3] = [
         (
             &filters.sku,
             "SELECT sku FROM products WHERE sku = ?",
-            "--sku",
+            Name::Sku,
         ),
         (
             &filters.category,
             "SELECT category FROM products WHERE category = ? LIMIT 1",
-            "--category",
+            Name::Category,
         ),
         (
             &filters.warehouse,
             "SELECT warehouse FROM warehouses WHERE warehouse = ?",
-            "--warehouse",
+            Name::Warehouse,
         ),
     ];
-    for (value, text, flag) in checks {
+    for (value, text, name) in checks {
         let Some(value) = value else { continue };
         let mut sql = Sql::default();
         sql.clause(text, vec![Bind::Text(value.clone())]);
         let found = report_fetch!(store, sql, (String,));
         if found.is_empty() {
-            return Err(ReportError::BadInput(format!(
-                "{flag} {value}: not in the catalogue"
-            )));
+            return Err(ReportError::Unknown {
+                name,
+                value: value.clone(),
+            });
         }
     }
     Ok(())

@@ -42,6 +42,9 @@ pub enum ReportError {
     Empty(String),
     #[error("{0}")]
     BadInput(String),
+    /// A promotion, SKU, category or warehouse the database does not know.
+    #[error("{name} {value}: {}", name.unknown_reason())]
+    Unknown { name: Name, value: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -50,7 +53,37 @@ pub enum ReportError {
 
 impl ReportError {
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, ReportError::BadInput(_))
+        matches!(self, ReportError::BadInput(_) | ReportError::Unknown { .. })
+    }
+}
+
+/// What a name given to a report refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Name {
+    Promotion,
+    Sku,
+    Category,
+    Warehouse,
+}
+
+impl Name {
+    /// Why a name of this kind was refused.
+    pub fn unknown_reason(self) -> &'static str {
+        match self {
+            Name::Promotion => "no such promotion",
+            _ => "not in the catalogue",
+        }
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Name::Promotion => "promotion",
+            Name::Sku => "SKU",
+            Name::Category => "category",
+            Name::Warehouse => "warehouse",
+        })
     }
 }
 

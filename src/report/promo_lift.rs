@@ -163,7 +163,7 @@ pub async fn load(store: &Store, filters: &Filters) -> Result<LiftInput, ReportE
                 "f.run_id = ? AND f.date >= ? AND f.date <= ?",
                 vec![Bind::Text(run.id.clone()), Bind::Date(from), Bind::Date(to)],
             );
-            promotion.restrict(&mut sql, "f");
+            sql.restrict_to_promotion(&promotion, "f");
             filters.restrict(&mut sql, "f");
             sql.push(" GROUP BY f.sku) w JOIN products p ON p.sku = w.sku GROUP BY p.category");
             let units = report_fetch!(store, sql, (String, f64))

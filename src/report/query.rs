@@ -21,6 +21,17 @@ impl Sql {
     /// Narrows rows aliased `alias` (with `sku` and `warehouse` columns) to a SKU, a category
     /// and a warehouse, each only when given: the one place report filters and promotion
     /// scopes become SQL.
+    /// Adds `promotion`'s scope to a query over rows aliased `alias` with a `sku` and a
+    /// `warehouse` column.
+    pub fn restrict_to_promotion(&mut self, promotion: &crate::allocate::Promotion, alias: &str) {
+        self.restrict_scope(
+            alias,
+            promotion.sku.as_deref(),
+            promotion.category.as_deref(),
+            promotion.warehouse.as_deref(),
+        );
+    }
+
     pub fn restrict_scope(
         &mut self,
         alias: &str,

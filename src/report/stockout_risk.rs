@@ -9,7 +9,7 @@
 //!   before the window.
 //! - Margin at risk = unit margin × E[(D − stock)⁺]; unit margin = regular price ×
 //!   (1 − discount) × margin rate (40% by default, as `allocate --margin-rate`), regular price
-//!   100 where the catalogue has none (as `allocate`).
+//!   `allocate::DEFAULT_UNIT_PRICE` where the catalogue has none, as the allocation assumes.
 //! - The fix: the transfers into that cell in the latest published allocation run planning
 //!   the promotion (`allocation::in_force`); otherwise the same SKU's warehouse with the most surplus over its own p90
 //!   demand, moving enough to reach the cell's p90 (or all the surplus, if less).
@@ -21,14 +21,12 @@ use chrono::NaiveDate;
 use super::lookup::{latest_forecast_run, promotion_in_run, Promotion};
 use super::query::{Bind, Sql};
 use super::view::{column, cut, Chart, ReportView, Section, Value};
-use super::window_demand::{load_window, shortfall, CellWindow};
+use super::window_demand::{load_window, CellWindow};
 use super::{Filters, ReportError};
+use crate::allocate::DEFAULT_UNIT_PRICE;
 use crate::allocation::in_force::run_for_promotion;
 use crate::report_fetch;
 use crate::store::Store;
-
-/// Regular price assumed where the catalogue has none (as `allocate`).
-pub const DEFAULT_UNIT_PRICE: f64 = 100.0;
 
 /// (sku, from warehouse, to warehouse, units).
 pub type TransferLine = (String, String, String, i64);
@@ -138,7 +136,7 @@ pub async fn load(store: &Store, filters: &Filters) -> Result<StockoutInput, Rep
 
     let mut sql =
         Sql::new("SELECT i.sku, i.warehouse, i.on_hand, i.inbound FROM inventory i WHERE 1 = 1");
-    promotion.restrict(&mut sql, "i");
+    sql.restrict_to_promotion(&promotion, "i");
     everywhere.restrict(&mut sql, "i");
     let stock = report_fetch!(store, sql, (String, String, i64, i64))
         .into_iter()
@@ -156,7 +154,7 @@ pub async fn load(store: &Store, filters: &Filters) -> Result<StockoutInput, Rep
         )
         .await?
         .into_iter()
-        .map(|c| ((c.sku, c.warehouse), c.mean))
+        .map(|c| ((c.sku, c.warehouse), c.demand.mean))
         .collect()
     } else {
         HashMap::new()
@@ -219,7 +217,7 @@ pub fn build(input: &StockoutInput, filters: &Filters) -> Result<StockoutReport,
     let demand_p90: HashMap<(&str, &str), f64> = input
         .cells
         .iter()
-        .map(|c| ((c.sku.as_str(), c.warehouse.as_str()), c.p90()))
+        .map(|c| ((c.sku.as_str(), c.warehouse.as_str()), c.demand.p90()))
         .collect();
     for ((sku, warehouse), (on_hand, inbound)) in &input.stock {
         let need = demand_p90
@@ -254,7 +252,7 @@ pub fn build(input: &StockoutInput, filters: &Filters) -> Result<StockoutReport,
         cells_checked += 1;
         let stock = stock_of(&cell.sku, &cell.warehouse);
         let at_start = projected(&cell.sku, &cell.warehouse);
-        let (probability, short) = shortfall(cell, at_start);
+        let (probability, short) = cell.demand.shortfall(at_start);
         if probability < filters.min_probability || short <= 0.0 {
             continue;
         }
@@ -273,7 +271,7 @@ pub fn build(input: &StockoutInput, filters: &Filters) -> Result<StockoutReport,
                 }
             }
             _ => {
-                let need = ((cell.p90() - at_start).ceil() as i64).max(1);
+                let need = ((cell.demand.p90() - at_start).ceil() as i64).max(1);
                 let best = surplus.get(cell.sku.as_str()).and_then(|sources| {
                     sources
                         .iter()
@@ -294,8 +292,8 @@ pub fn build(input: &StockoutInput, filters: &Filters) -> Result<StockoutReport,
             warehouse: cell.warehouse.clone(),
             category: cell.category.clone(),
             stockout_probability: probability,
-            expected_demand_units: cell.mean,
-            p90_demand_units: cell.p90(),
+            expected_demand_units: cell.demand.mean,
+            p90_demand_units: cell.demand.p90(),
             stock_units: stock,
             demand_before_units: before(&cell.sku, &cell.warehouse),
             projected_stock_units: at_start,
