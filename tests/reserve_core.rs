@@ -488,3 +488,106 @@ on_both_backends!(
     retries_share_a_batch_with_new_keys_on_sqlite,
     retries_share_a_batch_with_new_keys_on_postgres
 );
+
+/// The benchmark's floor writes exactly what holds write: afterwards the ledger replays to the
+/// stock row and `reserved` equals the units of the held reservations it inserted.
+async fn floor_writes_what_holds_write(store: Store) {
+    seed(&store, &[("HOT", 1_000_000)]).await;
+    let batch = 300;
+    let rate = stockcast::bench::floor::floor_per_second(
+        &store,
+        "HOT",
+        WAREHOUSE,
+        batch,
+        std::time::Duration::ZERO,
+    )
+    .await
+    .expect("floor runs");
+    assert!(rate > 0.0);
+    assert_eq!(row(&store, "HOT").await, (1_000_000, batch as i64));
+    let check = check_ledger(&store).await.unwrap();
+    assert!(check.is_clean(), "{check:?}");
+    assert_eq!(check.held_reservations, batch);
+    assert_eq!(check.events, batch);
+}
+
+on_both_backends!(
+    floor_writes_what_holds_write,
+    floor_writes_what_holds_write_on_sqlite,
+    floor_writes_what_holds_write_on_postgres
+);
+
+/// Two service instances on one database receive the same requests at the same moment (a
+/// client retrying through another instance, or a load balancer sending one request twice):
+/// every key ends up with one reservation, both callers get its id, and the units are held
+/// once.
+async fn two_instances_racing_one_key_hold_once(first: Store, second: Store) {
+    seed(&first, &[("SOFA", 1000)]).await;
+    let clock: SharedClock = Arc::new(ManualClock::new(start_time()));
+    let instances: Vec<Reserver> = [first.clone(), second]
+        .into_iter()
+        .map(|store| Reserver::start(store, Arc::clone(&clock), ReserverConfig::default()))
+        .collect();
+    let keys = 40;
+    let mut races = Vec::new();
+    for index in 0..keys {
+        let key = format!("race-{index}");
+        let (a, b) = (instances[0].clone(), instances[1].clone());
+        races.push(tokio::spawn(async move {
+            let (left, right) = tokio::join!(
+                a.submit(reserve(&key, 600, vec![line("SOFA", 2)])),
+                b.submit(reserve(&key, 600, vec![line("SOFA", 2)])),
+            );
+            (left, right)
+        }));
+    }
+    for race in races {
+        let (left, right) = race.await.unwrap();
+        match (left, right) {
+            (
+                Ok(Outcome::Reservation {
+                    reservation: left,
+                    replayed: left_replayed,
+                }),
+                Ok(Outcome::Reservation {
+                    reservation: right,
+                    replayed: right_replayed,
+                }),
+            ) => {
+                assert_eq!(left.id, right.id, "one reservation per key");
+                assert!(
+                    left_replayed != right_replayed,
+                    "one caller made it, the other replayed it"
+                );
+            }
+            other => panic!("both callers get the reservation: {other:?}"),
+        }
+    }
+    for instance in instances {
+        instance.shutdown().await;
+    }
+    assert_eq!(row(&first, "SOFA").await, (1000, 2 * keys));
+    let check = check_ledger(&first).await.unwrap();
+    assert!(check.is_clean(), "{check:?}");
+    assert_eq!(check.held_reservations, keys as usize);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_racing_one_key_hold_once_on_sqlite() {
+    let db = Db::sqlite().await;
+    let second = db.second_store().await;
+    two_instances_racing_one_key_hold_once(db.store.clone(), second.clone()).await;
+    second.close().await;
+    db.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_racing_one_key_hold_once_on_postgres() {
+    let Some(db) = Db::postgres("two_instances_racing_one_key_hold_once_on_postgres").await else {
+        return;
+    };
+    let second = db.second_store().await;
+    two_instances_racing_one_key_hold_once(db.store.clone(), second.clone()).await;
+    second.close().await;
+    db.finish().await;
+}

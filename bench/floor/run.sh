@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The databases' own floor for the writes one hold needs, with no stockcast code in the way:
-# what bounds `stockcast bench reserve` on this machine. Each line is holds/s.
+# what bounds `stockcast bench reserve` on this machine. Each line is holds/s. The bench itself
+# measures the "schema as migrated" line in the same invocation (src/bench/floor.rs); this is
+# the wider study of other layouts.
 #
 #   bench/floor/run.sh sqlite      # C over SQLite (needs gcc; see below for which SQLite)
 #   bench/floor/run.sh postgres    # pgbench on 127.0.0.1 (scratch databases stockcast_floor_*)

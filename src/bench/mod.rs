@@ -2,6 +2,7 @@
 //! because timings on shared machines are noisy.
 
 mod allocate;
+pub mod floor;
 mod forecast;
 mod ingest;
 mod nightly;

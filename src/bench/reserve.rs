@@ -1,6 +1,7 @@
 //! `stockcast bench reserve`: reservations per second on a few hot SKUs through the core API
-//! (group commit), against the naive one-transaction-per-request baseline in the same run, with
-//! latency percentiles and an oversell check at the end of every run.
+//! (group commit), against the database's own floor for the same writes ([`super::floor`]) and
+//! the naive one-transaction-per-request baseline in the same run, with latency percentiles and
+//! an oversell check at the end of every run.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
+use super::floor::{floor_per_second, MAX_FLOOR_BATCH};
 use super::{median, BenchError};
 use crate::clock::SystemClock;
 use crate::reservation_store::naive::naive_reserve;
@@ -42,6 +44,12 @@ pub struct ReserveBenchResult {
     pub reservations_per_second: f64,
     pub naive_per_second: f64,
     pub ratio: f64,
+    /// The database alone making the same writes in batches of `floor_batch` holds (median).
+    pub floor_per_second: f64,
+    /// `reservations_per_second / floor_per_second`.
+    pub floor_share: f64,
+    pub floor_batch: usize,
+    pub floor_run_rates: Vec<f64>,
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub naive_p50_ms: f64,
@@ -285,6 +293,26 @@ async fn core_run(
     Ok((phase, batched as f64 / batches as f64, over, sellout_held))
 }
 
+/// The floor on a database of its own, prepared exactly as the core's: one stock row, batches
+/// of one hold per client (a core batch holds at most one request per waiting client).
+async fn floor_run(
+    config: &ReserveBenchConfig,
+    run: usize,
+    batch: usize,
+) -> Result<f64, BenchError> {
+    let database = fresh_database(config, &format!("floor-{run}"), 4).await?;
+    let rate = floor_per_second(
+        &database.store,
+        &sku_name(0),
+        WAREHOUSE,
+        batch,
+        config.duration,
+    )
+    .await;
+    database.finish().await?;
+    rate
+}
+
 async fn naive_run(config: &ReserveBenchConfig, run: usize) -> Result<(Phase, i64), BenchError> {
     let pool = match config.backend {
         BenchBackend::Sqlite => 8,
@@ -331,9 +359,12 @@ pub async fn bench_reserve(config: &ReserveBenchConfig) -> Result<ReserveBenchRe
     let mut latencies = Vec::new();
     let mut naive_latencies = Vec::new();
     let mut batch_sizes = Vec::new();
+    let mut floor_rates = Vec::new();
     let mut over = 0;
     let mut sellout_held = 0;
+    let floor_batch = config.clients.min(config.max_batch).min(MAX_FLOOR_BATCH);
     for run in 0..config.runs {
+        floor_rates.push(floor_run(config, run, floor_batch).await?);
         let (phase, mean_batch, run_over, held) = core_run(config, run).await?;
         rates.push(phase.per_second);
         batch_sizes.push(mean_batch);
@@ -347,6 +378,7 @@ pub async fn bench_reserve(config: &ReserveBenchConfig) -> Result<ReserveBenchRe
     }
     let per_second = median(&rates);
     let naive_per_second = median(&naive_rates);
+    let floor = median(&floor_rates);
     let pick = |runs: &[Vec<u32>], rates: &[f64], median_rate: f64, fraction: f64| {
         // Latencies of the median run.
         let index = rates
@@ -363,6 +395,10 @@ pub async fn bench_reserve(config: &ReserveBenchConfig) -> Result<ReserveBenchRe
         } else {
             0.0
         },
+        floor_per_second: floor,
+        floor_share: if floor > 0.0 { per_second / floor } else { 0.0 },
+        floor_batch,
+        floor_run_rates: floor_rates,
         p50_ms: pick(&latencies, &rates, per_second, 0.50),
         p99_ms: pick(&latencies, &rates, per_second, 0.99),
         naive_p50_ms: pick(&naive_latencies, &naive_rates, naive_per_second, 0.50),

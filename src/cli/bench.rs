@@ -37,8 +37,9 @@ pub enum BenchCommand {
         )]
         postgres_url: String,
     },
-    /// Reservations/s on hot SKUs through the core API (group commit) vs one transaction per
-    /// request, p50/p99 latency, and an oversell check.
+    /// Reservations/s on hot SKUs through the core API (group commit) as a share of the
+    /// database's own floor for the same writes (measured in the same run), vs one transaction
+    /// per request, p50/p99 latency, and an oversell check.
     Reserve {
         #[arg(long, value_enum, default_value = "sqlite")]
         backend: BenchBackend,
@@ -46,7 +47,7 @@ pub enum BenchCommand {
         skus: usize,
         #[arg(long, default_value_t = 256)]
         clients: usize,
-        /// Seconds per run and per phase (core, then naive), e.g. 10s.
+        /// Seconds per run and per phase (floor, core, then naive), e.g. 10s.
         #[arg(long, default_value = "10s", value_parser = parse_seconds)]
         duration: std::time::Duration,
         #[arg(long, default_value_t = 3)]
@@ -382,6 +383,12 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
                     result.mean_batch
                 );
                 println!(
+                    "database floor (same writes, no stockcast code, batches of {}): median {} holds/s (runs: {})",
+                    result.floor_batch,
+                    thousands(result.floor_per_second as usize),
+                    rates(&result.floor_run_rates),
+                );
+                println!(
                     "naive (one transaction per request): median {} reservations/s (runs: {}), p50 {:.2} ms, p99 {:.2} ms",
                     thousands(result.naive_per_second as usize),
                     rates(&result.naive_run_rates),
@@ -389,8 +396,10 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
                     result.naive_p99_ms
                 );
                 println!(
-                    "ratio {:.1}×; sell-out race: {} of {} units held; oversold {}",
-                    result.ratio, result.sellout_held, result.sellout_stock, result.oversold
+                    "{:.0}% of the floor, {:.1}× naive; sell-out race: {} of {} units held; oversold {}",
+                    result.floor_share * 100.0,
+                    result.ratio,
+                    result.sellout_held, result.sellout_stock, result.oversold
                 );
             }
             let json = serde_json::json!({
@@ -399,6 +408,8 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
                 "reservations_per_second": result.reservations_per_second.round(),
                 "naive_per_second": result.naive_per_second.round(),
                 "ratio": (result.ratio * 10.0).round() / 10.0,
+                "floor_per_second": result.floor_per_second.round(),
+                "floor_share": (result.floor_share * 1000.0).round() / 1000.0,
                 "p50_ms": (result.p50_ms * 100.0).round() / 100.0,
                 "p99_ms": (result.p99_ms * 100.0).round() / 100.0,
                 "oversold": result.oversold,

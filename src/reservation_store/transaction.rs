@@ -146,8 +146,7 @@ async fn try_batch(
         StoreTx::Postgres(conn) => {
             let conn: &mut PgConnection = conn;
             let by_id = postgres::lock_reservations(conn, &ids).await?;
-            let due = postgres::lock_due(conn, now, sweep_limit).await?;
-            let by_key = postgres::by_idempotency_keys(conn, &keys).await?;
+            let (due, by_key) = postgres::due_and_by_keys(conn, now, sweep_limit, &keys).await?;
             add_loaded(&mut state, by_id, due, by_key)?;
             let wanted = rows_wanted(&state, &footprint.rows);
             (state.rows, state.ledger_on_hand) = postgres::lock_stock_rows(conn, &wanted).await?;
@@ -205,10 +204,12 @@ async fn try_batch(
         }
         StoreTx::Postgres(conn) => {
             let conn: &mut PgConnection = conn;
-            portable_postgres::write_rows(conn, &changed_rows).await?;
-            postgres::insert_reservations(conn, &inserted).await?;
+            let (created, existing): (Vec<_>, Vec<_>) = changed_rows
+                .into_iter()
+                .partition(|(_, _, created)| *created);
+            portable_postgres::write_rows(conn, &created).await?;
+            postgres::write_holds(conn, &existing, &inserted, &changes.events).await?;
             postgres::update_reservations(conn, &updated).await?;
-            postgres::insert_events(conn, &changes.events).await?;
             portable_postgres::write_sales(conn, &sales).await?;
         }
     }
@@ -522,41 +523,54 @@ mod postgres {
             .await?)
     }
 
-    /// Due holds not already being handled by another process's batch.
-    pub async fn lock_due(
+    /// Due holds not already being handled by another process's batch (locked), and the
+    /// reservations of the batch's idempotency keys (read only, to answer retries), in one
+    /// round trip.
+    pub async fn due_and_by_keys(
         conn: &mut PgConnection,
         now: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<ReservationRecord>, ReservationStoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT {RESERVATION_COLUMNS} FROM reservations \
-             WHERE status = 'held' AND expires_at <= $1 ORDER BY expires_at LIMIT $2 \
-             FOR UPDATE SKIP LOCKED"
+        keys: &[String],
+    ) -> Result<(Vec<ReservationRecord>, Vec<ReservationRecord>), ReservationStoreError> {
+        type Tagged = (
+            bool,
+            String,
+            String,
+            String,
+            String,
+            String,
+            DateTime<Utc>,
+            DateTime<Utc>,
+            Option<DateTime<Utc>>,
+            String,
         );
-        Ok(sqlx::query_as::<_, ReservationRecord>(AssertSqlSafe(sql))
+        let sql = format!(
+            "WITH due AS (SELECT {RESERVATION_COLUMNS} FROM reservations \
+             WHERE status = 'held' AND expires_at <= $1 ORDER BY expires_at LIMIT $2 \
+             FOR UPDATE SKIP LOCKED), \
+             keyed AS (SELECT {RESERVATION_COLUMNS} FROM reservations \
+             WHERE idempotency_key = ANY($3)) \
+             SELECT true, * FROM due UNION ALL SELECT false, * FROM keyed"
+        );
+        let found: Vec<Tagged> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(now)
             .bind(limit as i64)
-            .fetch_all(&mut *conn)
-            .await?)
-    }
-
-    pub async fn by_idempotency_keys(
-        conn: &mut PgConnection,
-        keys: &[String],
-    ) -> Result<Vec<ReservationRecord>, ReservationStoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE idempotency_key = ANY($1)"
-        );
-        Ok(sqlx::query_as::<_, ReservationRecord>(AssertSqlSafe(sql))
             .bind(keys)
             .fetch_all(&mut *conn)
-            .await?)
+            .await?;
+        let mut due = Vec::new();
+        let mut by_key = Vec::new();
+        for (is_due, id, key, hash, who, status, created, expires, finished, lines) in found {
+            let record = (
+                id, key, hash, who, status, created, expires, finished, lines,
+            );
+            if is_due {
+                due.push(record);
+            } else {
+                by_key.push(record);
+            }
+        }
+        Ok((due, by_key))
     }
 
     pub async fn lock_stock_rows(
@@ -584,43 +598,98 @@ mod postgres {
         Ok(rows)
     }
 
-    pub async fn insert_reservations(
+    /// A batch's changed stock rows, new reservations and ledger events in one statement
+    /// (data-modifying CTEs over `UNNEST`ed arrays): one round trip where a statement per
+    /// table, and per stock row, took several, each a turn of the server and of this process
+    /// on a busy machine. The rows were locked when loaded, so the order they are written in
+    /// here does not matter; a unique violation (another process took an idempotency key) still
+    /// fails the statement and the batch is retried.
+    pub async fn write_holds(
         conn: &mut PgConnection,
+        rows: &[(StockKey, StockRow, bool)],
         reservations: &[&Reservation],
+        events: &[Event],
     ) -> Result<(), ReservationStoreError> {
-        if reservations.is_empty() {
+        if rows.is_empty() && reservations.is_empty() && events.is_empty() {
             return Ok(());
         }
-        let column = |f: fn(&Reservation) -> String| -> Vec<String> {
-            reservations.iter().map(|r| f(r)).collect()
-        };
-        let ids = column(|r| r.id.clone());
-        let keys = column(|r| r.idempotency_key.clone());
-        let hashes = column(|r| r.request_hash.clone());
-        let who = column(|r| r.who.clone());
-        let status = column(|r| r.status.as_str().to_string());
-        let lines = column(|r| lines_json(&r.lines));
+        debug_assert!(rows.iter().all(|(_, _, created)| !created));
+        let row_skus: Vec<&str> = rows.iter().map(|(key, _, _)| key.sku.as_str()).collect();
+        let row_warehouses: Vec<&str> = rows
+            .iter()
+            .map(|(key, _, _)| key.warehouse.as_str())
+            .collect();
+        let row_on_hand: Vec<i64> = rows.iter().map(|(_, row, _)| row.on_hand).collect();
+        let row_reserved: Vec<i64> = rows.iter().map(|(_, row, _)| row.reserved).collect();
+        let row_seq: Vec<i64> = rows.iter().map(|(_, row, _)| row.ledger_seq).collect();
+
+        let ids: Vec<&str> = reservations.iter().map(|r| r.id.as_str()).collect();
+        let keys: Vec<&str> = reservations
+            .iter()
+            .map(|r| r.idempotency_key.as_str())
+            .collect();
+        let hashes: Vec<&str> = reservations
+            .iter()
+            .map(|r| r.request_hash.as_str())
+            .collect();
+        let who: Vec<&str> = reservations.iter().map(|r| r.who.as_str()).collect();
+        let status: Vec<&str> = reservations.iter().map(|r| r.status.as_str()).collect();
         let created: Vec<DateTime<Utc>> = reservations.iter().map(|r| r.created_at).collect();
         let expires: Vec<DateTime<Utc>> = reservations.iter().map(|r| r.expires_at).collect();
         let finished: Vec<Option<DateTime<Utc>>> =
             reservations.iter().map(|r| r.finished_at).collect();
-        let sql = format!(
-            "INSERT INTO reservations ({RESERVATION_COLUMNS}) SELECT * FROM UNNEST(\
-             $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], \
-             $7::timestamptz[], $8::timestamptz[], $9::text[])"
-        );
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(ids)
-            .bind(keys)
-            .bind(hashes)
-            .bind(who)
-            .bind(status)
-            .bind(created)
-            .bind(expires)
-            .bind(finished)
-            .bind(lines)
-            .execute(&mut *conn)
-            .await?;
+        let lines: Vec<String> = reservations.iter().map(|r| lines_json(&r.lines)).collect();
+
+        let text = |f: fn(&Event) -> &str| -> Vec<&str> { events.iter().map(f).collect() };
+        let number = |f: fn(&Event) -> i64| -> Vec<i64> { events.iter().map(f).collect() };
+        let reservation_ids: Vec<Option<&str>> =
+            events.iter().map(|e| e.reservation_id.as_deref()).collect();
+        let at: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
+        sqlx::query(
+            "WITH stock AS (UPDATE inventory AS i SET on_hand = u.on_hand, \
+             reserved = u.reserved, ledger_seq = u.ledger_seq, ledger_on_hand = u.on_hand \
+             FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) \
+             AS u(sku, warehouse, on_hand, reserved, ledger_seq) \
+             WHERE i.sku = u.sku AND i.warehouse = u.warehouse), \
+             held AS (INSERT INTO reservations (id, idempotency_key, request_hash, who, status, \
+             created_at, expires_at, finished_at, lines) SELECT * FROM UNNEST($6::text[], \
+             $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], \
+             $12::timestamptz[], $13::timestamptz[], $14::text[])), \
+             ledger AS (INSERT INTO inventory_events (sku, warehouse, seq, at, kind, \
+             on_hand_before, on_hand_after, reserved_before, reserved_after, reservation_id, \
+             who, reason) SELECT * FROM UNNEST($15::text[], $16::text[], $17::bigint[], \
+             $18::timestamptz[], $19::text[], $20::bigint[], $21::bigint[], $22::bigint[], \
+             $23::bigint[], $24::text[], $25::text[], $26::text[])) \
+             SELECT 1",
+        )
+        .bind(&row_skus)
+        .bind(&row_warehouses)
+        .bind(&row_on_hand)
+        .bind(&row_reserved)
+        .bind(&row_seq)
+        .bind(&ids)
+        .bind(&keys)
+        .bind(&hashes)
+        .bind(&who)
+        .bind(&status)
+        .bind(&created)
+        .bind(&expires)
+        .bind(&finished)
+        .bind(&lines)
+        .bind(text(|e| &e.key.sku))
+        .bind(text(|e| &e.key.warehouse))
+        .bind(number(|e| e.seq))
+        .bind(at)
+        .bind(text(|e| e.kind.as_str()))
+        .bind(number(|e| e.on_hand_before))
+        .bind(number(|e| e.on_hand_after))
+        .bind(number(|e| e.reserved_before))
+        .bind(number(|e| e.reserved_after))
+        .bind(reservation_ids)
+        .bind(text(|e| &e.who))
+        .bind(text(|e| &e.reason))
+        .execute(&mut *conn)
+        .await?;
         Ok(())
     }
 
@@ -648,42 +717,6 @@ mod postgres {
         .bind(&expires)
         .bind(&finished)
         .bind(&lines)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn insert_events(
-        conn: &mut PgConnection,
-        events: &[Event],
-    ) -> Result<(), ReservationStoreError> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let text = |f: fn(&Event) -> &str| -> Vec<&str> { events.iter().map(f).collect() };
-        let number = |f: fn(&Event) -> i64| -> Vec<i64> { events.iter().map(f).collect() };
-        let reservation_ids: Vec<Option<&str>> =
-            events.iter().map(|e| e.reservation_id.as_deref()).collect();
-        let at: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
-        sqlx::query(
-            "INSERT INTO inventory_events (sku, warehouse, seq, at, kind, on_hand_before, \
-             on_hand_after, reserved_before, reserved_after, reservation_id, who, reason) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], \
-             $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], \
-             $11::text[], $12::text[])",
-        )
-        .bind(text(|e| &e.key.sku))
-        .bind(text(|e| &e.key.warehouse))
-        .bind(number(|e| e.seq))
-        .bind(at)
-        .bind(text(|e| e.kind.as_str()))
-        .bind(number(|e| e.on_hand_before))
-        .bind(number(|e| e.on_hand_after))
-        .bind(number(|e| e.reserved_before))
-        .bind(number(|e| e.reserved_after))
-        .bind(reservation_ids)
-        .bind(text(|e| &e.who))
-        .bind(text(|e| &e.reason))
         .execute(&mut *conn)
         .await?;
         Ok(())

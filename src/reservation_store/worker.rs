@@ -206,8 +206,9 @@ impl Reserver {
 }
 
 /// SQLite only: the writer does not checkpoint on commit, so this keeps the WAL short, and
-/// asks the writer for a full checkpoint once the WAL holds `restart_frames` frames.
-async fn checkpoint_beside_the_writer(
+/// asks the writer for a full checkpoint once the WAL holds `restart_frames` frames. The
+/// benchmark's floor runs it beside its own writer, so both see the same checkpoints.
+pub(crate) async fn checkpoint_beside_the_writer(
     readers: Store,
     interval: Duration,
     restart_frames: i64,
