@@ -23,7 +23,7 @@ use super::features::{FeatureSchema, FeatureSet, OriginState, PanelContext, RowB
 use super::model::{fit, fit_from, FittedModel, ModelKind, TrainingData};
 use super::panel::{season_periods, Panel};
 use super::quantiles::{
-    calibrate_dispersion, negative_binomial_quantiles, volume_band, VOLUME_BAND_EDGES,
+    calibrate_dispersion, negative_binomial_quantiles, volume_band, HeldOutTotal, VOLUME_BAND_EDGES,
 };
 use super::selection::{
     choose, Blend, Candidate, CandidateScore, Evidence, HeldOutBlock, CANDIDATES,
@@ -628,18 +628,58 @@ fn any_category_busy(panel: &Panel, from: usize) -> bool {
 
 /// `[category][regular, promoted][band]` dispersions from the held-out cells of each
 /// category's chosen blend, falling back to the pool of all categories, then a default.
-/// (mean, actual) pairs per promotion state and volume band.
-type PairsByBand = [[Vec<(f64, f64)>; BANDS]; 2];
+/// Each category is calibrated on the totals its choice was judged on: single periods for
+/// busy series, blocks of periods for intermittent ones. A period of a slow seller is
+/// nearly always covered (its p10 is 0 and so is its actual), while the total over a
+/// promotion window, which the allocation plans from, varies with a level the periods
+/// share: calibrated period by period, those totals were covered far below 80%.
+type TotalsByBand = [[Vec<HeldOutTotal>; BANDS]; 2];
 
-fn calibrate(categories: usize, cells: &[HeldOutCell], blends: &[Blend]) -> Vec<[[f64; BANDS]; 2]> {
-    let mut own: Vec<PairsByBand> = (0..categories).map(|_| Default::default()).collect();
-    let mut pool: PairsByBand = Default::default();
+fn calibrate(
+    categories: usize,
+    cells: &[HeldOutCell],
+    blends: &[Blend],
+    block_lengths: &[usize],
+) -> Vec<[[f64; BANDS]; 2]> {
+    assert_eq!(blends.len(), categories);
+    assert_eq!(block_lengths.len(), categories);
+    let mut own: Vec<TotalsByBand> = (0..categories).map(|_| Default::default()).collect();
+    let mut pool: TotalsByBand = Default::default();
+    // The block being summed: (series, origin, block index), its category, the total, and
+    // whether any of its periods was promoted. Held-out cells come series by series, origin
+    // by origin, step by step.
+    let mut open: Option<((u32, u16, usize), usize, HeldOutTotal, bool)> = None;
+    let mut close = |category: usize, total: HeldOutTotal, promoted: bool| {
+        let length = block_lengths[category].max(1) as f64;
+        let band = volume_band(total.mean / length);
+        let state = usize::from(promoted);
+        own[category][state][band].push(total);
+        pool[state][band].push(total);
+    };
     for cell in cells {
         let category = cell.category as usize;
         let mean = blends[category].value(&cell.forecasts).max(0.0);
-        let (state, band) = (usize::from(cell.promoted), volume_band(mean));
-        own[category][state][band].push((mean, cell.actual));
-        pool[state][band].push((mean, cell.actual));
+        let key = (
+            cell.series,
+            cell.origin,
+            cell.step as usize / block_lengths[category].max(1),
+        );
+        match &mut open {
+            Some((open_key, _, total, promoted)) if *open_key == key => {
+                total.add(mean, cell.actual);
+                *promoted |= cell.promoted;
+            }
+            _ => {
+                if let Some((_, done_category, total, promoted)) = open.take() {
+                    close(done_category, total, promoted);
+                }
+                let total = HeldOutTotal::period(mean, cell.actual);
+                open = Some((key, category, total, cell.promoted));
+            }
+        }
+    }
+    if let Some((_, category, total, promoted)) = open.take() {
+        close(category, total, promoted);
     }
     let pooled: [[f64; BANDS]; 2] = std::array::from_fn(|state| {
         std::array::from_fn(|band| {
@@ -711,7 +751,7 @@ pub fn fit_forecaster(panel: &Panel, settings: &ForecastSettings) -> Forecaster 
     // Each category is scored at its own block length; the log-linear and boosted models
     // forecast the median period, which for intermittent series is no sale, so they are no
     // candidates there.
-    let evidence: Vec<Evidence> = (0..panel.categories.len())
+    let evidence: Vec<(Evidence, usize)> = (0..panel.categories.len())
         .map(|category| {
             let own: Vec<&HeldOutCell> = cells
                 .iter()
@@ -732,13 +772,17 @@ pub fn fit_forecaster(panel: &Panel, settings: &ForecastSettings) -> Forecaster 
                     !matches!(candidate, Candidate::LogLinear | Candidate::Boosted)
                 });
             }
-            Evidence {
-                blocks,
-                available,
-                penalise_bias: length > 1,
-            }
+            (
+                Evidence {
+                    blocks,
+                    available,
+                    penalise_bias: length > 1,
+                },
+                length,
+            )
         })
         .collect();
+    let (evidence, block_lengths): (Vec<Evidence>, Vec<usize>) = evidence.into_iter().unzip();
     let choices = if available.is_empty() {
         vec![None; panel.categories.len()]
     } else {
@@ -781,7 +825,17 @@ pub fn fit_forecaster(panel: &Panel, settings: &ForecastSettings) -> Forecaster 
             }
         }
     }
-    let dispersion = calibrate(panel.categories.len(), &cells, &blends);
+    // Intermittent categories are calibrated on their totals over the horizon.
+    let calibration_lengths: Vec<usize> = block_lengths
+        .iter()
+        .map(|length| if *length > 1 { settings.horizon } else { 1 })
+        .collect();
+    let dispersion = calibrate(
+        panel.categories.len(),
+        &cells,
+        &blends,
+        &calibration_lengths,
+    );
     let feature_names = schema.names();
     let categories = (0..panel.categories.len())
         .map(|category| {

@@ -2,7 +2,7 @@
 //! Poisson), so every quantile comes from the one distribution whose mean is the forecast.
 //! The dispersion φ is calibrated on held-out actuals: per volume band and promotion state,
 //! the φ whose p10–p90 interval covered closest to 80% of them (an actual on an edge
-//! counts).
+//! counts), period by period or, for intermittent series, on totals over blocks of periods.
 //!
 //! Quantiles are those of the count made continuous (the mass at k spread evenly over
 //! [k − 1, k]): integer quantiles of sparse counts are so coarse that p10–p90 would cover far
@@ -117,38 +117,77 @@ pub fn negative_binomial_cdf(actual: f64, mean: f64, dispersion: f64) -> f64 {
     (cdf_below + (actual - (k - 1.0)).clamp(0.0, 1.0) * pmf).min(1.0)
 }
 
-/// Dispersions the calibration tries, from Poisson to very overdispersed.
-const DISPERSION_GRID: [f64; 20] = [
+/// Dispersions the calibration tries, from Poisson to very overdispersed. The largest ones
+/// serve blocks of many slow periods, whose totals vary with a shared level that the
+/// periods' own spread cannot carry unless it is wide.
+const DISPERSION_GRID: [f64; 24] = [
     0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.65, 0.8, 1.0, 1.3, 1.7, 2.2, 3.0, 4.0,
-    6.0, 10.0,
+    6.0, 10.0, 15.0, 25.0, 40.0, 60.0,
 ];
-/// Held-out cells a band needs before its own dispersion is trusted.
+/// Held-out cells (or blocks) a band needs before its own dispersion is trusted.
 pub const MIN_CALIBRATION_CELLS: usize = 100;
 /// At most this many held-out cells per band are scored (every k-th one).
 const MAX_CALIBRATION_CELLS: usize = 20_000;
 pub const TARGET_COVERAGE: f64 = 0.8;
 
-/// Share of `(mean, actual)` pairs inside NB(mean, φ)'s p10–p90 interval, edges included.
-pub fn interval_coverage_at(cells: &[(f64, f64)], dispersion: f64) -> f64 {
-    let mut quantiles = Vec::with_capacity(2);
-    let covered = cells
-        .iter()
-        .filter(|(mean, actual)| {
-            negative_binomial_quantiles(*mean, dispersion, &[0.1, 0.9], &mut quantiles);
-            *actual >= quantiles[0] - 1e-9 && *actual <= quantiles[1] + 1e-9
-        })
-        .count();
-    covered as f64 / cells.len().max(1) as f64
+/// One held-out total the dispersion is calibrated on: a period, or a block of periods of
+/// one series, with the sum of the periods' means and of their squares (the periods' own
+/// dispersion φ adds φ·Σμ² to the block's variance).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HeldOutTotal {
+    pub mean: f64,
+    pub mean_squares: f64,
+    pub actual: f64,
 }
 
-/// The dispersion whose p10–p90 interval covers closest to 80% of the held-out cells, or
-/// `None` with too few cells. Ties keep the smaller dispersion.
-pub fn calibrate_dispersion(cells: &[(f64, f64)]) -> Option<f64> {
-    if cells.len() < MIN_CALIBRATION_CELLS {
+impl HeldOutTotal {
+    pub fn period(mean: f64, actual: f64) -> HeldOutTotal {
+        HeldOutTotal {
+            mean,
+            mean_squares: mean * mean,
+            actual,
+        }
+    }
+
+    pub fn add(&mut self, mean: f64, actual: f64) {
+        self.mean += mean;
+        self.mean_squares += mean * mean;
+        self.actual += actual;
+    }
+
+    /// The dispersion of the total's own negative binomial when each period has `dispersion`:
+    /// the one whose variance μ + φ'μ² equals Σ(μᵢ + φμᵢ²).
+    pub fn total_dispersion(&self, dispersion: f64) -> f64 {
+        if self.mean <= 1e-9 {
+            return 0.0;
+        }
+        dispersion * self.mean_squares / (self.mean * self.mean)
+    }
+}
+
+/// Share of held-out totals inside their p10–p90 interval when each period has
+/// `dispersion`, edges included.
+pub fn interval_coverage_at(totals: &[HeldOutTotal], dispersion: f64) -> f64 {
+    let mut quantiles = Vec::with_capacity(2);
+    let covered = totals
+        .iter()
+        .filter(|total| {
+            let phi = total.total_dispersion(dispersion);
+            negative_binomial_quantiles(total.mean, phi, &[0.1, 0.9], &mut quantiles);
+            total.actual >= quantiles[0] - 1e-9 && total.actual <= quantiles[1] + 1e-9
+        })
+        .count();
+    covered as f64 / totals.len().max(1) as f64
+}
+
+/// The per-period dispersion whose p10–p90 intervals of the held-out totals cover closest
+/// to 80% of them, or `None` with too few totals. Ties keep the smaller dispersion.
+pub fn calibrate_dispersion(totals: &[HeldOutTotal]) -> Option<f64> {
+    if totals.len() < MIN_CALIBRATION_CELLS {
         return None;
     }
-    let step = cells.len().div_ceil(MAX_CALIBRATION_CELLS);
-    let sample: Vec<(f64, f64)> = cells.iter().step_by(step).copied().collect();
+    let step = totals.len().div_ceil(MAX_CALIBRATION_CELLS);
+    let sample: Vec<HeldOutTotal> = totals.iter().step_by(step).copied().collect();
     let mut best: Option<(f64, f64)> = None;
     for dispersion in DISPERSION_GRID {
         let miss = (interval_coverage_at(&sample, dispersion) - TARGET_COVERAGE).abs();
@@ -292,13 +331,39 @@ mod tests {
         for i in 0..1000 {
             let level = (i as f64 + 0.5) / 1000.0;
             negative_binomial_quantiles(8.0, 0.5, &[level], &mut out);
-            cells.push((8.0, out[0].ceil()));
+            cells.push(HeldOutTotal::period(8.0, out[0].ceil()));
         }
         let dispersion = calibrate_dispersion(&cells).unwrap();
         assert!((0.3..=0.8).contains(&dispersion), "{dispersion}");
         let coverage = interval_coverage_at(&cells, dispersion);
         assert!((0.75..=0.85).contains(&coverage), "{coverage}");
         assert_eq!(calibrate_dispersion(&cells[..10]), None);
+    }
+
+    #[test]
+    fn blocks_of_slow_periods_are_calibrated_on_their_totals() {
+        // 56 periods of mean 0.2 each, whose totals vary like NB(μ = 11.2, φ = 0.5): a level
+        // shared by the periods, far wider than 56 independent periods would give.
+        let (periods, period_mean, total_dispersion) = (56, 0.2, 0.5);
+        let mut totals = Vec::new();
+        let mut out = Vec::new();
+        for i in 0..1000 {
+            let level = (i as f64 + 0.5) / 1000.0;
+            let mean = period_mean * periods as f64;
+            negative_binomial_quantiles(mean, total_dispersion, &[level], &mut out);
+            let mut total = HeldOutTotal::default();
+            for _ in 0..periods {
+                total.add(period_mean, 0.0);
+            }
+            total.actual = out[0].ceil();
+            totals.push(total);
+        }
+        let dispersion = calibrate_dispersion(&totals).unwrap();
+        let coverage = interval_coverage_at(&totals, dispersion);
+        assert!((0.75..=0.85).contains(&coverage), "{coverage}");
+        // As many periods' own spread would cover far less.
+        assert!(interval_coverage_at(&totals, 0.5) < 0.7);
+        assert!(dispersion > 10.0, "{dispersion}");
     }
 
     #[test]
