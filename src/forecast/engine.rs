@@ -635,6 +635,17 @@ fn any_category_busy(panel: &Panel, from: usize) -> bool {
 /// share: calibrated period by period, those totals were covered far below 80%.
 type TotalsByBand = [[Vec<HeldOutTotal>; BANDS]; 2];
 
+/// The block being summed while the held-out cells are walked.
+struct OpenBlock {
+    /// (series, origin, block index): held-out cells come series by series, origin by
+    /// origin, step by step.
+    key: (u32, u16, usize),
+    category: usize,
+    total: HeldOutTotal,
+    /// Whether any of its periods was promoted.
+    promoted: bool,
+}
+
 fn calibrate(
     categories: usize,
     cells: &[HeldOutCell],
@@ -645,16 +656,13 @@ fn calibrate(
     assert_eq!(block_lengths.len(), categories);
     let mut own: Vec<TotalsByBand> = (0..categories).map(|_| Default::default()).collect();
     let mut pool: TotalsByBand = Default::default();
-    // The block being summed: (series, origin, block index), its category, the total, and
-    // whether any of its periods was promoted. Held-out cells come series by series, origin
-    // by origin, step by step.
-    let mut open: Option<((u32, u16, usize), usize, HeldOutTotal, bool)> = None;
-    let mut close = |category: usize, total: HeldOutTotal, promoted: bool| {
-        let length = block_lengths[category].max(1) as f64;
-        let band = volume_band(total.mean / length);
-        let state = usize::from(promoted);
-        own[category][state][band].push(total);
-        pool[state][band].push(total);
+    let mut open: Option<OpenBlock> = None;
+    let mut close = |block: OpenBlock| {
+        let length = block_lengths[block.category].max(1) as f64;
+        let band = volume_band(block.total.mean / length);
+        let state = usize::from(block.promoted);
+        own[block.category][state][band].push(block.total);
+        pool[state][band].push(block.total);
     };
     for cell in cells {
         let category = cell.category as usize;
@@ -665,21 +673,25 @@ fn calibrate(
             cell.step as usize / block_lengths[category].max(1),
         );
         match &mut open {
-            Some((open_key, _, total, promoted)) if *open_key == key => {
-                total.add(mean, cell.actual);
-                *promoted |= cell.promoted;
+            Some(block) if block.key == key => {
+                block.total.add(mean, cell.actual);
+                block.promoted |= cell.promoted;
             }
             _ => {
-                if let Some((_, done_category, total, promoted)) = open.take() {
-                    close(done_category, total, promoted);
+                if let Some(done) = open.take() {
+                    close(done);
                 }
-                let total = HeldOutTotal::period(mean, cell.actual);
-                open = Some((key, category, total, cell.promoted));
+                open = Some(OpenBlock {
+                    key,
+                    category,
+                    total: HeldOutTotal::period(mean, cell.actual),
+                    promoted: cell.promoted,
+                });
             }
         }
     }
-    if let Some((_, category, total, promoted)) = open.take() {
-        close(category, total, promoted);
+    if let Some(done) = open.take() {
+        close(done);
     }
     let pooled: [[f64; BANDS]; 2] = std::array::from_fn(|state| {
         std::array::from_fn(|band| {
