@@ -508,7 +508,10 @@ async fn floor_writes_what_holds_write(store: Store) {
     let check = check_ledger(&store).await.unwrap();
     assert!(check.is_clean(), "{check:?}");
     assert_eq!(check.held_reservations, batch);
-    assert_eq!(check.events, batch);
+    assert_eq!(
+        check.events, 1,
+        "one reserve event for the batch's holds on the row"
+    );
 }
 
 on_both_backends!(
@@ -516,6 +519,122 @@ on_both_backends!(
     floor_writes_what_holds_write_on_sqlite,
     floor_writes_what_holds_write_on_postgres
 );
+
+/// A retry after a restart, through the group-commit worker's idempotency path (on SQLite the
+/// keys live in the worker's memory, rebuilt from the reservation rows when it starts): the
+/// same key and body replay the first hold, a different body is refused, and a batch holding
+/// retries and new keys after the restart answers each one. Past the retention window SQLite
+/// takes the key for a new hold, while PostgreSQL keeps every key unique for good.
+async fn retry_after_restart_replays(db: &Db) {
+    // Longer than the test's clock moves: nothing expires under it.
+    const TTL: i64 = 4 * 3600;
+    seed(&db.store, &[("SOFA", 100)]).await;
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let shared: SharedClock = clock.clone();
+    let config = ReserverConfig {
+        idempotency_window: std::time::Duration::from_secs(3600),
+        // Long enough for the concurrent requests below to share one batch.
+        linger: std::time::Duration::from_millis(100),
+        ..ReserverConfig::default()
+    };
+    let held = |outcome: Result<Outcome, CoreError>| match outcome {
+        Ok(Outcome::Reservation {
+            reservation,
+            replayed,
+        }) => (reservation.id, replayed),
+        other => panic!("expected a reservation: {other:?}"),
+    };
+
+    let before = Reserver::start(db.store.clone(), Arc::clone(&shared), config.clone());
+    let mut first = Vec::new();
+    for index in 0..5 {
+        let outcome = before
+            .submit(reserve(&format!("k{index}"), TTL, vec![line("SOFA", 2)]))
+            .await;
+        let (id, replayed) = held(outcome);
+        assert!(!replayed);
+        first.push(id);
+    }
+    before.shutdown().await;
+
+    // The restart: a new pool and a new worker, nothing carried over but the database.
+    let store = db.second_store().await;
+    clock.advance_seconds(1800);
+    let after = Reserver::start(store.clone(), Arc::clone(&shared), config.clone());
+    let (retry, reuse, fresh, retry_again) = tokio::join!(
+        after.submit(reserve("k0", TTL, vec![line("SOFA", 2)])),
+        after.submit(reserve("k1", TTL, vec![line("SOFA", 3)])),
+        after.submit(reserve("k5", TTL, vec![line("SOFA", 1)])),
+        after.submit(reserve("k4", TTL, vec![line("SOFA", 2)])),
+    );
+    assert_eq!(
+        held(retry),
+        (first[0].clone(), true),
+        "replays after a restart"
+    );
+    assert_eq!(held(retry_again), (first[4].clone(), true));
+    assert!(
+        matches!(
+            reuse,
+            Err(CoreError::Refused(Refusal::IdempotencyMismatch(_)))
+        ),
+        "a different body is refused: {reuse:?}"
+    );
+    let (fresh_id, fresh_replayed) = held(fresh);
+    assert!(!fresh_replayed);
+    // The key just made answers at once, without another restart.
+    assert_eq!(
+        held(
+            after
+                .submit(reserve("k5", TTL, vec![line("SOFA", 1)]))
+                .await
+        ),
+        (fresh_id, true)
+    );
+    assert_eq!(
+        row(&store, "SOFA").await,
+        (100, 11),
+        "5 × 2 + 1 held, no retry twice"
+    );
+
+    // Past the window.
+    clock.advance_seconds(3600);
+    let (late_id, late_replayed) = held(
+        after
+            .submit(reserve("k2", TTL, vec![line("SOFA", 2)]))
+            .await,
+    );
+    match store {
+        Store::Sqlite(_) => {
+            assert!(
+                !late_replayed,
+                "SQLite: a key past its window makes a new hold"
+            );
+            assert_ne!(late_id, first[2]);
+        }
+        Store::Postgres(_) => assert_eq!((late_id, late_replayed), (first[2].clone(), true)),
+    }
+    after.shutdown().await;
+    let check = check_ledger(&store).await.unwrap();
+    assert!(check.is_clean(), "{check:?}");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn retry_after_restart_replays_on_sqlite() {
+    let db = Db::sqlite().await;
+    retry_after_restart_replays(&db).await;
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn retry_after_restart_replays_on_postgres() {
+    let Some(db) = Db::postgres("retry_after_restart_replays_on_postgres").await else {
+        return;
+    };
+    retry_after_restart_replays(&db).await;
+    db.finish().await;
+}
 
 /// Two service instances on one database receive the same requests at the same moment (a
 /// client retrying through another instance, or a load balancer sending one request twice):

@@ -7,13 +7,17 @@
 #   bench/floor/run.sh sqlite      # C over SQLite (needs gcc; see below for which SQLite)
 #   bench/floor/run.sh postgres    # pgbench on 127.0.0.1 (scratch databases stockcast_floor_*)
 #
-# SQLite: the schema as migrated, then without the idempotency-key index, then a leaner
-# layout (integer rowid, no id index, ledger WITHOUT ROWID), at the bench's batch of 256 holds. The
-# checkpoint column is wal_autocheckpoint in pages; 0 never checkpoints, the best case.
+# SQLite: the schema as migrated (no idempotency-key index, one ledger row per batch for its
+# holds on the row), then the layout before it (a unique key index and a ledger row per hold),
+# that without the key index, then a leaner layout (integer rowid, no id index, ledger WITHOUT
+# ROWID), at the bench's batch of 256 holds. The checkpoint column is wal_autocheckpoint in
+# pages; 0 never checkpoints, the best case.
 # PostgreSQL: 256 holds per transaction generated in SQL (no parameters on the wire),
-# asynchronous commit, with the stock row locked first (as the core does, so batches of
-# several processes queue in one order) and, as a bound, locked last by 4 concurrent batches;
-# in a database of the cluster's default collation and in one of LOCALE 'C'.
+# asynchronous commit. First the schema as migrated (ids and keys compared bytewise, one ledger
+# row per batch) with the stock row locked first, from 1 and 4 clients; then the layout before
+# it with the stock row locked first (as the core does, so batches of several processes queue
+# in one order) and, as a bound, locked last by 4 concurrent batches; in a database of the
+# cluster's default collation and in one of LOCALE 'C'.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 seconds="${SECONDS_PER_RUN:-10}"
@@ -31,7 +35,7 @@ case "${1:-}" in
       gcc -O2 -Wall -o "$exe" "$here/sqlite_floor.c" -lsqlite3
     fi
     for checkpoint in 1000 0; do
-      for mode in full nokey lean lean_nokey; do "$exe" "$mode" 256 "$checkpoint"; done
+      for mode in migrated full nokey lean lean_nokey; do "$exe" "$mode" 256 "$checkpoint"; done
     done
     RANDOM_KEYS=1 "$exe" full 256 0
     ;;
@@ -46,6 +50,12 @@ case "${1:-}" in
     }
     # The cluster's default collation (C.UTF-8 here, what `createdb` gives), then LOCALE 'C',
     # whose text comparisons are plain memcmp.
+    database=stockcast_floor_migrated
+    psql -c "DROP DATABASE IF EXISTS $database" -c "CREATE DATABASE $database"
+    psql -d "$database" -f "$here/pg_schema_migrated.sql"
+    run "$database" pg_batch_migrated.sql 1
+    run "$database" pg_batch_migrated.sql 4
+    psql -c "DROP DATABASE $database"
     for locale in default C; do
       database="stockcast_floor_$(echo "$locale" | tr A-Z a-z)"
       create="CREATE DATABASE $database"

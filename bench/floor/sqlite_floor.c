@@ -1,13 +1,15 @@
-// SQLite's own floor per hold, with no stockcast, sqlx or Rust: the writes migrations/0004
-// makes for one hold (a reservation row with its id, idempotency-key and due indexes, and one
-// ledger row), as prepared single-row inserts, BATCH holds per BEGIN IMMEDIATE transaction
+// SQLite's own floor per hold, with no stockcast, sqlx or Rust: the writes one hold makes (a
+// reservation row with its indexes, and ledger rows), as prepared single-row inserts, BATCH holds per BEGIN IMMEDIATE transaction
 // (256 = one hold per bench client), WAL with synchronous=NORMAL, on one thread for 8 s.
 // Idempotency keys follow the bench's "{run}-{client}-{seq}" shape, or are random with
 // RANDOM_KEYS=1 (what clients sending UUIDs produce).
 //
 //   usage: sqlite_floor MODE [BATCH] [WAL_AUTOCHECKPOINT_PAGES]
-//   MODE   full   the schema as migrated
-//          nokey  without the UNIQUE index on idempotency_key
+//   MODE   migrated  the schema as migrated (migrations/sqlite/0010): no index on
+//                 idempotency_key, and one ledger row per batch for its holds on the row
+//          full   the layout before it (migrations/0004): a UNIQUE index on
+//                 idempotency_key and one ledger row per hold
+//          nokey  full without the UNIQUE index on idempotency_key
 //          lean   reservations keyed by an integer rowid with no index on the text id (the
 //                 public id would have to embed the row id), ledger WITHOUT ROWID
 //          lean_nokey  lean, and without the idempotency-key index
@@ -33,14 +35,15 @@ static void check(int rc, sqlite3 *db) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s full|nokey|lean|lean_nokey [BATCH] [CHECKPOINT_PAGES]\n", argv[0]);
+        fprintf(stderr, "usage: %s migrated|full|nokey|lean|lean_nokey [BATCH] [CHECKPOINT_PAGES]\n", argv[0]);
         return 2;
     }
     const char *mode = argv[1];
     int batch = argc > 2 ? atoi(argv[2]) : 256;
     int checkpoint_pages = argc > 3 ? atoi(argv[3]) : 1000;
     int lean = strncmp(mode, "lean", 4) == 0;
-    int key_index = strstr(mode, "nokey") == NULL;
+    int migrated = strcmp(mode, "migrated") == 0;
+    int key_index = strstr(mode, "nokey") == NULL && !migrated;
     int random_keys = getenv("RANDOM_KEYS") != NULL;
     const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     char path[512], scratch[600], sql[1024];
@@ -113,6 +116,8 @@ int main(int argc, char **argv) {
             sqlite3_bind_text(r, 9, "[{\"sku\":\"HOT-0000\",\"warehouse\":\"W1\",\"qty\":1,\"committed\":0}]", -1, SQLITE_STATIC);
             check(sqlite3_step(r), db);
             sqlite3_reset(r);
+            // The migrated layout writes the batch's one ledger row after its holds.
+            if (migrated && i < batch - 1) continue;
             sqlite3_stmt *e = insert_event;
             sqlite3_bind_text(e, 1, "HOT-0000", -1, SQLITE_STATIC);
             sqlite3_bind_text(e, 2, "W1", -1, SQLITE_STATIC);
@@ -121,9 +126,12 @@ int main(int argc, char **argv) {
             sqlite3_bind_text(e, 5, "reserve", -1, SQLITE_STATIC);
             sqlite3_bind_int64(e, 6, 1000000000);
             sqlite3_bind_int64(e, 7, 1000000000);
-            sqlite3_bind_int64(e, 8, seq - 1);
+            sqlite3_bind_int64(e, 8, migrated ? seq - batch : seq - 1);
             sqlite3_bind_int64(e, 9, seq);
-            sqlite3_bind_text(e, 10, id, -1, SQLITE_TRANSIENT);
+            if (migrated)
+                sqlite3_bind_null(e, 10);
+            else
+                sqlite3_bind_text(e, 10, id, -1, SQLITE_TRANSIENT);
             sqlite3_bind_text(e, 11, "bench", -1, SQLITE_STATIC);
             sqlite3_bind_text(e, 12, "", -1, SQLITE_STATIC);
             check(sqlite3_step(e), db);

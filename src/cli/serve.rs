@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// Requests waiting for a batch at most (callers wait beyond).
     #[arg(long, default_value_t = 16_384)]
     pub queue_capacity: usize,
+    /// An idempotency key replays its reservation for at least this long (SQLite keeps the
+    /// window's keys in memory; PostgreSQL keeps every key unique for good).
+    #[arg(long, default_value_t = 24, value_name = "HOURS")]
+    pub idempotency_window_hours: u64,
     /// Database connections in the pool.
     #[arg(long, default_value_t = 16)]
     pub pool_size: u32,
@@ -64,6 +68,9 @@ pub struct ServeArgs {
     #[arg(long, requires = "tls_cert", value_name = "PEM")]
     pub tls_key: Option<PathBuf>,
 }
+
+/// A year: keys kept longer only grow the SQLite worker's memory.
+const MAX_IDEMPOTENCY_WINDOW_HOURS: u64 = 24 * 366;
 
 /// Timeouts longer than an hour only hold connections open: refused as a likely typo.
 const MAX_TIMEOUT_MS: u64 = 3_600_000;
@@ -85,6 +92,12 @@ async fn shutdown_signal() {
 }
 
 pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
+    if !(1..=MAX_IDEMPOTENCY_WINDOW_HOURS).contains(&args.idempotency_window_hours) {
+        return Err(BadInput(format!(
+            "--idempotency-window-hours must be between 1 and {MAX_IDEMPOTENCY_WINDOW_HOURS}"
+        ))
+        .into());
+    }
     if args.max_connections == 0 || args.max_batch == 0 || args.queue_capacity == 0 {
         return Err(BadInput(
             "--max-connections, --max-batch and --queue-capacity must be at least 1".into(),
@@ -143,6 +156,7 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
             max_batch: args.max_batch,
             linger: Duration::from_millis(args.linger_ms),
             queue_capacity: args.queue_capacity,
+            idempotency_window: Duration::from_secs(args.idempotency_window_hours * 3600),
             ..ReserverConfig::default()
         },
         tls,

@@ -11,7 +11,7 @@ use super::rows::{reservation_from, ReservationRecord, RESERVATION_COLUMNS};
 use super::transaction::{apply_batch, Durability};
 use super::ReservationStoreError;
 use crate::on_backend;
-use crate::reserve::replay::{check_row, Mismatch};
+use crate::reserve::replay::{check_reservations, check_row, Mismatch, ReservationTotals};
 use crate::reserve::{Event, EventKind, Reservation, Status, StockKey, StockRow, StockView};
 use crate::store::Store;
 
@@ -156,8 +156,10 @@ type EventRecord = (
 );
 
 /// Replays every row's ledger and compares it with the row; checks that `reserved` equals the
-/// units of held reservations. Reads everything: for tests, the stress and crash checks and
-/// `stockcast reserve verify`-style audits, not for the hot path.
+/// units of held reservations, and that the reserve and commit events add up to the units
+/// every reservation held and sold (several holds of a batch may share one event). Reads
+/// everything: for tests, the stress and crash checks and `stockcast reserve verify`-style
+/// audits, not for the hot path.
 pub async fn check_ledger(store: &Store) -> Result<LedgerCheck, ReservationStoreError> {
     let rows: Vec<(String, String, i64, i64, i64, Option<i64>)> = on_backend!(store, pool => {
         sqlx::query_as("SELECT sku, warehouse, on_hand, reserved, ledger_seq, ledger_on_hand FROM inventory ORDER BY sku, warehouse")
@@ -196,17 +198,26 @@ pub async fn check_ledger(store: &Store) -> Result<LedgerCheck, ReservationStore
             reason,
         });
     }
-    let held_sql = format!("SELECT {RESERVATION_COLUMNS} FROM reservations WHERE status = 'held'");
-    let held: Vec<ReservationRecord> = on_backend!(store, pool => {
-        sqlx::query_as(AssertSqlSafe(held_sql)).fetch_all(pool).await?
+    let all_sql = format!("SELECT {RESERVATION_COLUMNS} FROM reservations");
+    let all: Vec<ReservationRecord> = on_backend!(store, pool => {
+        sqlx::query_as(AssertSqlSafe(all_sql)).fetch_all(pool).await?
     });
-    let held_count = held.len();
+    let mut held_count = 0;
     let mut held_units: BTreeMap<StockKey, i64> = BTreeMap::new();
-    for record in held {
+    let mut totals: BTreeMap<StockKey, ReservationTotals> = BTreeMap::new();
+    for record in all {
         let reservation = reservation_from(record)?;
-        debug_assert_eq!(reservation.status, Status::Held);
+        let held = reservation.status == Status::Held;
+        held_count += usize::from(held);
         for line in &reservation.lines {
-            *held_units.entry(line.key()).or_insert(0) += line.qty;
+            if held {
+                *held_units.entry(line.key()).or_insert(0) += line.qty;
+            }
+            let total = totals.entry(line.key()).or_default();
+            total.held_ever += line.qty;
+            if reservation.status == Status::Committed {
+                total.sold += line.committed;
+            }
         }
     }
     let mut mismatches = Vec::new();
@@ -223,6 +234,8 @@ pub async fn check_ledger(store: &Store) -> Result<LedgerCheck, ReservationStore
         };
         let row_events = events.get(&key).map(Vec::as_slice).unwrap_or(&[]);
         mismatches.extend(check_row(&key, &stored, row_events));
+        let row_totals = totals.get(&key).copied().unwrap_or_default();
+        mismatches.extend(check_reservations(&key, row_events, row_totals));
         let live = held_units.get(&key).copied().unwrap_or(0);
         if live != *reserved {
             reserved_mismatches.push(Mismatch {

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::transaction::{apply_batch, Durability};
+use super::keys::{KeyCache, KeySource};
+use super::transaction::{apply_batch_with, Durability};
 use super::CoreError;
 use crate::clock::SharedClock;
+use crate::reserve::idempotency::DEFAULT_IDEMPOTENCY_WINDOW_HOURS;
 use crate::reserve::limits::check_operation_text;
 use crate::reserve::{Outcome, Refusal, Request};
 use crate::store::Store;
@@ -40,6 +42,10 @@ pub struct ReserverConfig {
     /// that covers them all (see [`Durability::Deferred`]). The worker waits for a free place
     /// before it commits another batch.
     pub unflushed_batches: usize,
+    /// How long an idempotency key replays its reservation at least. On SQLite the worker
+    /// keeps the window's keys in memory (see [`super::keys`]), so this also bounds that
+    /// memory; on PostgreSQL a key stays taken for good.
+    pub idempotency_window: Duration,
 }
 
 impl Default for ReserverConfig {
@@ -53,6 +59,7 @@ impl Default for ReserverConfig {
             checkpoint_interval: Duration::from_millis(250),
             wal_restart_frames: 262_144,
             unflushed_batches: 64,
+            idempotency_window: Duration::from_secs(DEFAULT_IDEMPOTENCY_WINDOW_HOURS as u64 * 3600),
         }
     }
 }
@@ -257,6 +264,13 @@ async fn run_worker(
         Store::Sqlite(_) => Durability::OnCommit,
         Store::Postgres(_) => Durability::Deferred,
     };
+    // A window longer than chrono reaches keeps keys for good.
+    let window =
+        chrono::Duration::from_std(config.idempotency_window).unwrap_or(chrono::Duration::MAX);
+    let mut keys = match store {
+        Store::Sqlite(_) => KeySource::Memory(KeyCache::new(window)),
+        Store::Postgres(_) => KeySource::Database { window },
+    };
     let mut jobs: Vec<Job> = Vec::with_capacity(config.max_batch);
     let mut sweep = tokio::time::interval(config.sweep_interval);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -286,7 +300,16 @@ async fn run_worker(
         let (requests, responders): (Vec<Request>, Vec<_>) =
             jobs.drain(..).map(|job| (job.request, job.respond)).unzip();
         let now = clock.now();
-        match apply_batch(&store, &requests, now, config.sweep_limit, durability).await {
+        let applied = apply_batch_with(
+            &store,
+            &requests,
+            now,
+            config.sweep_limit,
+            durability,
+            &mut keys,
+        )
+        .await;
+        match applied {
             Ok(result) => {
                 metrics.record_batch(requests.len(), result.expired);
                 let batch = Committed {

@@ -17,7 +17,11 @@ use super::refusal::{Refusal, Shortage};
 /// What a batch changed, for the store to write.
 #[derive(Debug, Default)]
 pub struct Changes {
+    /// Ledger events in order. Holds that follow one another on a row within a batch, made
+    /// by the same caller, share one `reserve` event (see [`BatchState::record`]).
     pub events: Vec<Event>,
+    /// Per row, the index in `events` of its latest event in this batch.
+    latest_event: HashMap<StockKey, usize>,
     /// Rows created by an adjustment (a receipt of a SKU never stocked here before).
     pub created_rows: BTreeSet<StockKey>,
     pub changed_rows: BTreeSet<StockKey>,
@@ -89,7 +93,31 @@ impl BatchState {
             .get_mut(key)
             .expect("caller checked the row exists");
         debug_assert!(reserved_after >= 0 && reserved_after <= on_hand_after);
+        // A hold that follows another hold by the same caller on this row, with nothing in
+        // between, extends that event instead of writing its own: under load a batch's holds
+        // on a hot row cost one ledger row, not one each. The event still carries the row
+        // from before to after, so replaying the ledger rebuilds every counter, and
+        // `check_reservations` ties its units to the reservation rows.
+        if kind == EventKind::Reserve && on_hand_after == row.on_hand {
+            if let Some(&index) = self.changes.latest_event.get(key) {
+                let latest = &mut self.changes.events[index];
+                if latest.kind == EventKind::Reserve
+                    && latest.who == who
+                    && latest.at == now
+                    && latest.seq == row.ledger_seq
+                {
+                    latest.reserved_after = reserved_after;
+                    // It covers several reservations now, so it names none of them.
+                    latest.reservation_id = None;
+                    row.reserved = reserved_after;
+                    return;
+                }
+            }
+        }
         row.ledger_seq += 1;
+        self.changes
+            .latest_event
+            .insert(key.clone(), self.changes.events.len());
         self.changes.events.push(Event {
             key: key.clone(),
             seq: row.ledger_seq,

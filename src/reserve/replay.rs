@@ -87,3 +87,49 @@ pub fn check_row(key: &StockKey, stored: &StockRow, events: &[Event]) -> Option<
         problem,
     })
 }
+
+/// What the reservation rows say a stock row's ledger must add up to: every unit any
+/// reservation ever held on it, and every unit a commit sold from it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReservationTotals {
+    pub held_ever: i64,
+    pub sold: i64,
+}
+
+/// Ties a row's ledger to its reservations: the `reserve` events must add exactly the units
+/// of every reservation made on the row, and the `commit` events must take exactly the units
+/// their commits sold. With several holds sharing one `reserve` event this is what still
+/// accounts for each hold; reservations are never deleted, so the sums cover all of them.
+pub fn check_reservations(
+    key: &StockKey,
+    events: &[Event],
+    totals: ReservationTotals,
+) -> Option<Mismatch> {
+    let mut reserved_in = 0;
+    let mut sold = 0;
+    for event in events {
+        match event.kind {
+            EventKind::Reserve => reserved_in += event.reserved_after - event.reserved_before,
+            EventKind::Commit => sold += event.on_hand_before - event.on_hand_after,
+            _ => {}
+        }
+    }
+    let problem = if reserved_in != totals.held_ever {
+        format!(
+            "reserve events add {reserved_in} units but reservations held {}",
+            totals.held_ever
+        )
+    } else if sold != totals.sold {
+        format!(
+            "commit events sold {sold} units but reservations committed {}",
+            totals.sold
+        )
+    } else {
+        return None;
+    };
+    Some(Mismatch {
+        sku: key.sku.clone(),
+        warehouse: key.warehouse.clone(),
+        problem,
+    })
+}

@@ -289,3 +289,68 @@ fn the_ledger_replays_to_the_rows() {
     tampered[1].on_hand_after += 1;
     assert!(replay(&tampered).is_err());
 }
+
+#[test]
+fn holds_in_a_row_by_one_caller_share_one_reserve_event() {
+    use super::replay::{check_reservations, ReservationTotals};
+    let mut state = state(&[("A", 10), ("B", 10)]);
+    let first = id_of(run(&mut state, &reserve("k1", vec![line("A", 1)]), t0()));
+    id_of(run(
+        &mut state,
+        &reserve("k2", vec![line("A", 2), line("B", 1)]),
+        t0(),
+    ));
+    id_of(run(&mut state, &reserve("k3", vec![line("A", 3)]), t0()));
+    let events = state.changes.events.clone();
+    assert_eq!(events.len(), 2, "one event per row: {events:?}");
+    assert_eq!(
+        (
+            events[0].reserved_before,
+            events[0].reserved_after,
+            events[0].seq
+        ),
+        (0, 6, 1)
+    );
+    assert_eq!(events[0].reservation_id, None, "it covers three holds");
+    assert_eq!(
+        events[1].reservation_id.as_deref(),
+        Some("r2"),
+        "B had one hold"
+    );
+
+    // A release in between, or another caller, starts a new event.
+    run(&mut state, &op(Operation::Release { id: first }), t0()).unwrap();
+    id_of(run(&mut state, &reserve("k4", vec![line("A", 1)]), t0()));
+    let mut other = reserve("k5", vec![line("A", 1)]);
+    other.who = "someone else".into();
+    id_of(run(&mut state, &other, t0()));
+    let a: Vec<Event> = state
+        .changes
+        .events
+        .iter()
+        .filter(|event| event.key.sku == "A")
+        .cloned()
+        .collect();
+    let kinds: Vec<EventKind> = a.iter().map(|event| event.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::Reserve,
+            EventKind::Release,
+            EventKind::Reserve,
+            EventKind::Reserve
+        ]
+    );
+    assert_eq!(replay(&a).unwrap(), row(&state, "A"));
+
+    // The reserve events add up to the units of every reservation made on the row.
+    let key = StockKey::new("A", "W");
+    let held_ever = 1 + 2 + 3 + 1 + 1;
+    let totals = ReservationTotals { held_ever, sold: 0 };
+    assert_eq!(check_reservations(&key, &a, totals), None);
+    let short = ReservationTotals {
+        held_ever: held_ever + 1,
+        sold: 0,
+    };
+    assert!(check_reservations(&key, &a, short).is_some());
+}
