@@ -19,6 +19,10 @@
 
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 
+/// Days back to "the same day last year": 52 weeks, so a Friday lines up with a Friday (and
+/// most holidays with themselves). Every comparison with last year counts back this far.
+pub const LAST_YEAR_DAYS: i64 = 364;
+
 /// Event name for January 1.
 pub const NEW_YEAR: &str = "New Year's Day";
 /// Event name for the third Monday of February.

@@ -151,7 +151,10 @@ fn probe() -> impl Strategy<Value = Probe> {
     prop_oneof![json_post, raw_post, segment_post, get, auth]
 }
 
-async fn send(app: &TestApp, probe: &Probe) -> Result<reserve_support::http::Response, String> {
+async fn send(
+    app: &TestApp,
+    probe: &Probe,
+) -> Result<reserve_support::http::Response, reqwest::Error> {
     let key = app.key(Role::Admin).to_string();
     match probe {
         Probe::Post {

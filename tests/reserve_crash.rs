@@ -48,7 +48,7 @@ async fn crash_and_recover(db: Db) {
         .await
         .unwrap();
     let (mut server, base) = start_server(&db.url);
-    let client = reserve_support::http::Client::new();
+    let client = reserve_support::http::client();
     let acknowledged: Arc<Mutex<Vec<(String, serde_json::Value)>>> = Arc::default();
     let mut load = Vec::new();
     for worker in 0..16 {
@@ -105,19 +105,32 @@ async fn crash_and_recover(db: Db) {
         let reservation: serde_json::Value = response.json().await.unwrap();
         assert_eq!(reservation["status"], "held");
     }
-    // A client retrying after the crash gets its original reservation back.
-    let (id, body) = &acknowledged[acknowledged.len() / 2];
-    let retried = client
+    // Every client retrying after the crash gets its original reservation back (on SQLite
+    // from the keys the restarted worker rebuilt from the rows), and a changed body is a 409.
+    for (id, body) in &acknowledged {
+        let retried = client
+            .post(format!("{base}/v1/reservations"))
+            .bearer_auth(&secret)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(retried.status(), 201, "retry of {id}");
+        assert_eq!(retried.headers()["idempotent-replayed"], "true");
+        let retried: serde_json::Value = retried.json().await.unwrap();
+        assert_eq!(retried["id"], id.as_str());
+    }
+    let (_, body) = &acknowledged[acknowledged.len() / 2];
+    let mut changed = body.clone();
+    changed["lines"][0]["qty"] = json!(7);
+    let reused = client
         .post(format!("{base}/v1/reservations"))
         .bearer_auth(&secret)
-        .json(body)
+        .json(&changed)
         .send()
         .await
         .unwrap();
-    assert_eq!(retried.status(), 201);
-    assert_eq!(retried.headers()["idempotent-replayed"], "true");
-    let retried: serde_json::Value = retried.json().await.unwrap();
-    assert_eq!(retried["id"], id.as_str());
+    assert_eq!(reused.status(), 409, "same key, different body");
 
     // Graceful stop on SIGTERM.
     Command::new("kill")

@@ -739,7 +739,7 @@ async fn serves_https_from_pem_files_and_refuses_plain_http_on_that_port() {
 
     // Plain HTTP to the TLS port gets no HTTP answer: the handshake fails and the
     // connection closes.
-    let plain = reserve_support::http::Client::new()
+    let plain = reserve_support::http::client()
         .get(app.base.replacen("https://", "http://", 1) + "/healthz")
         .send()
         .await;

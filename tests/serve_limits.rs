@@ -94,6 +94,35 @@ async fn healthz_within_bound(app: &TestApp) -> reserve_support::http::Response 
     response
 }
 
+/// `GET /healthz` on a raw socket, read until the server closes, as a client's response. The
+/// server refuses a newcomer by writing its 503 as soon as it accepts, before reading the
+/// request; a pooled HTTP client library may take that early answer for an unexpected
+/// message and report an error instead, so this probe writes and reads the socket itself.
+async fn refused_within_bound(app: &TestApp) -> reserve_support::http::Response {
+    let started = Instant::now();
+    let mut stream = connect(app).await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
+        .await
+        .expect("request written");
+    let (raw, closed) = read_until_closed(&mut stream, BOUND).await;
+    assert!(closed, "the refusal closes the connection: {raw:?}");
+    assert!(started.elapsed() < BOUND);
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a response head");
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {raw:?}"));
+    let mut response = axum::http::Response::builder().status(status);
+    for line in lines {
+        let (name, value) = line.split_once(':').expect("a header line");
+        response = response.header(name.trim(), value.trim());
+    }
+    reserve_support::http::Response::from(response.body(body.to_string()).expect("a response"))
+}
+
 async fn busy_connections(app: &TestApp, expected: u64) {
     let deadline = Instant::now() + BOUND;
     while app
@@ -218,10 +247,10 @@ async fn with_every_connection_busy_a_newcomer_gets_503_and_bodies_time_out_with
     busy_connections(&app, 2).await;
 
     // Both slots serve a request: the newcomer is refused at once, not left waiting.
-    let refused = healthz_within_bound(&app).await;
+    let refused = refused_within_bound(&app).await;
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(refused.headers()["retry-after"], "1");
-    let refused = refused.json().await.unwrap();
+    let refused: Value = refused.json().await.unwrap();
     assert_eq!(refused["error"], "overloaded");
     assert!(
         app.state

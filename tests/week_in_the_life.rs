@@ -168,7 +168,7 @@ async fn week_in_the_life(url: &str, dir: &Path) {
                 )
                 .await;
             assert_eq!(created.status(), StatusCode::CREATED);
-            let id = created.json().await.unwrap()["id"]
+            let id = created.json::<serde_json::Value>().await.unwrap()["id"]
                 .as_str()
                 .unwrap()
                 .to_string();

@@ -103,6 +103,7 @@ pub use verify::verify;
 pub use window_demand::{WindowDemand, Z90};
 
 use model::Model;
+use rayon::prelude::*;
 
 /// Tuning of [`solve_with`].
 #[derive(Debug, Clone, PartialEq)]
@@ -203,13 +204,7 @@ pub fn solve_with(
         let sums: Vec<(f64, f64, f64)> = if chunks.len() <= 1 {
             chunks.into_iter().map(work).collect()
         } else {
-            std::thread::scope(|scope| {
-                let hs: Vec<_> = chunks
-                    .into_iter()
-                    .map(|ch| scope.spawn(move || work(ch)))
-                    .collect();
-                hs.into_iter().map(|h| h.join().expect("worker")).collect()
-            })
+            chunks.into_par_iter().map(work).collect()
         };
         for (em, hold, mt) in sums {
             stats.expected_margin += em;

@@ -41,6 +41,8 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::ops::Range;
 
+use rayon::prelude::*;
+
 use super::model::{floor_lattice, step_down, step_up, vol_limit, CellModel, Model, SkuModel};
 use super::polish;
 use super::problem::SolveStats;
@@ -123,10 +125,10 @@ struct Delta {
 }
 
 impl Delta {
-    fn new(nw: usize) -> Delta {
+    fn new(warehouse_count: usize) -> Delta {
         Delta {
-            units: vec![0; nw],
-            vol: vec![0.0; nw],
+            units: vec![0; warehouse_count],
+            vol: vec![0.0; warehouse_count],
             value: 0.0,
             moves: 0,
         }
@@ -137,11 +139,11 @@ impl Delta {
 struct State {
     x: Vec<u32>,
     /// Gain of the next unit (−∞ at the upper bound).
-    gn: Vec<f64>,
+    next_gain: Vec<f64>,
     /// Gain of the last unit (+∞ at the lower bound).
-    gl: Vec<f64>,
+    last_gain: Vec<f64>,
     /// Units placed per SKU.
-    tot: Vec<u32>,
+    placed: Vec<u32>,
 }
 
 /// Mutable views of the state for a range of SKUs.
@@ -149,9 +151,9 @@ struct Part<'s> {
     skus: Range<usize>,
     cell0: usize,
     x: &'s mut [u32],
-    gn: &'s mut [f64],
-    gl: &'s mut [f64],
-    tot: &'s mut [u32],
+    next_gain: &'s mut [f64],
+    last_gain: &'s mut [f64],
+    placed: &'s mut [u32],
 }
 
 /// SKU ranges of about equal cell counts, one per worker.
@@ -176,13 +178,13 @@ pub(crate) fn split(model: &Model, threads: usize) -> Vec<Range<usize>> {
     out
 }
 
-fn parts<'s>(model: &Model, ranges: &[Range<usize>], st: &'s mut State) -> Vec<Part<'s>> {
+fn parts<'s>(model: &Model, ranges: &[Range<usize>], state: &'s mut State) -> Vec<Part<'s>> {
     let mut out = Vec::with_capacity(ranges.len());
-    let (mut x, mut gn, mut gl, mut tot) = (
-        &mut st.x[..],
-        &mut st.gn[..],
-        &mut st.gl[..],
-        &mut st.tot[..],
+    let (mut x, mut next_gain, mut last_gain, mut placed) = (
+        &mut state.x[..],
+        &mut state.next_gain[..],
+        &mut state.last_gain[..],
+        &mut state.placed[..],
     );
     let mut cell0 = 0;
     for r in ranges {
@@ -194,41 +196,32 @@ fn parts<'s>(model: &Model, ranges: &[Range<usize>], st: &'s mut State) -> Vec<P
         let n = cell1 - cell0;
         let (a, b) = std::mem::take(&mut x).split_at_mut(n);
         x = b;
-        let (c, d) = std::mem::take(&mut gn).split_at_mut(n);
-        gn = d;
-        let (e, f) = std::mem::take(&mut gl).split_at_mut(n);
-        gl = f;
-        let (g, h) = std::mem::take(&mut tot).split_at_mut(r.len());
-        tot = h;
+        let (c, d) = std::mem::take(&mut next_gain).split_at_mut(n);
+        next_gain = d;
+        let (e, f) = std::mem::take(&mut last_gain).split_at_mut(n);
+        last_gain = f;
+        let (g, h) = std::mem::take(&mut placed).split_at_mut(r.len());
+        placed = h;
         out.push(Part {
             skus: r.clone(),
             cell0,
             x: a,
-            gn: c,
-            gl: e,
-            tot: g,
+            next_gain: c,
+            last_gain: e,
+            placed: g,
         });
         cell0 = cell1;
     }
     out
 }
 
-/// Runs `f` on every part, on scoped threads when there is more than one.
+/// Runs `f` on every part, in parallel (rayon) when there is more than one; the results are
+/// in part order, so sums over them add up in the same order whatever the threads.
 fn run_parts<'s, R: Send>(parts: Vec<Part<'s>>, f: impl Fn(Part<'s>) -> R + Sync) -> Vec<R> {
     if parts.len() == 1 {
         return parts.into_iter().map(f).collect();
     }
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|p| scope.spawn(move || f(p)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("allocation worker panicked"))
-            .collect()
-    })
+    parts.into_par_iter().map(&f).collect()
 }
 
 #[derive(Clone)]
@@ -257,38 +250,38 @@ fn lower<const LAT: bool>(c: &CellModel) -> u32 {
 }
 
 #[inline]
-fn gain<const LAT: bool>(m: &Model, s: &SkuModel, c: &CellModel, k: u32) -> f64 {
+fn gain<const LAT: bool>(model: &Model, s: &SkuModel, c: &CellModel, k: u32) -> f64 {
     if LAT {
-        m.gain_hat(s, c, k)
+        model.gain_hat(s, c, k)
     } else {
-        m.gain(s, c, k)
+        model.gain(s, c, k)
     }
 }
 
 #[inline]
-fn value<const LAT: bool>(m: &Model, s: &SkuModel, c: &CellModel, x: u32) -> f64 {
+fn value<const LAT: bool>(model: &Model, s: &SkuModel, c: &CellModel, x: u32) -> f64 {
     if LAT {
-        m.value_hat(s, c, x)
+        model.value_hat(s, c, x)
     } else {
-        m.value(s, c, x)
+        model.value(s, c, x)
     }
 }
 
 /// Re-optimises one SKU at unit level for the given prices, from its current state.
 #[allow(clippy::too_many_arguments)]
 fn reopt_sku<const LAT: bool>(
-    m: &Model,
+    model: &Model,
     s: usize,
     x: &mut [u32],
-    gn: &mut [f64],
-    gl: &mut [f64],
-    tot: &mut u32,
+    next_gain: &mut [f64],
+    last_gain: &mut [f64],
+    placed: &mut u32,
     prices: &Prices,
     heaps: &mut Heaps,
     d: &mut Delta,
 ) {
-    let sku = &m.skus[s];
-    let cells = &m.cells[sku.start..sku.end];
+    let sku = &model.skus[s];
+    let cells = &model.cells[sku.start..sku.end];
     let n = cells.len();
     if n == 0 {
         return;
@@ -299,16 +292,16 @@ fn reopt_sku<const LAT: bool>(
     for i in 0..n {
         let c = &cells[i];
         let p = prices.of(sku, c);
-        let rank = m.whs[c.w as usize].rank;
+        let rank = model.whs[c.w as usize].rank;
         if x[i] < c.hi {
-            let v = gn[i] - p;
+            let v = next_gain[i] - p;
             if v > best_add || (v == best_add && rank < add_rank) {
                 best_add = v;
                 add_rank = rank;
             }
         }
         if x[i] > lower::<LAT>(c) {
-            let v = gl[i] - p;
+            let v = last_gain[i] - p;
             if v < worst_rem || (v == worst_rem && rank > rem_rank) {
                 worst_rem = v;
                 rem_rank = rank;
@@ -317,34 +310,34 @@ fn reopt_sku<const LAT: bool>(
     }
     let optimal = worst_rem >= 0.0
         && (best_add <= 0.0
-            || (*tot >= sku.avail && !swap_wins(best_add, add_rank, worst_rem, rem_rank)));
+            || (*placed >= sku.avail && !swap_wins(best_add, add_rank, worst_rem, rem_rank)));
     if optimal {
         return;
     }
 
     heaps.add.clear();
     heaps.rem.clear();
-    let push = |heaps: &mut Heaps, i: usize, x: &[u32], gn: &[f64], gl: &[f64]| {
+    let push = |heaps: &mut Heaps, i: usize, x: &[u32], next_gain: &[f64], last_gain: &[f64]| {
         let c = &cells[i];
         let p = prices.of(sku, c);
-        let rank = m.whs[c.w as usize].rank;
-        if x[i] < c.hi && gn[i] - p > 0.0 {
+        let rank = model.whs[c.w as usize].rank;
+        if x[i] < c.hi && next_gain[i] - p > 0.0 {
             heaps.add.push(AddKey(Entry {
-                v: gn[i] - p,
+                v: next_gain[i] - p,
                 rank,
                 i: i as u32,
             }));
         }
         if x[i] > lower::<LAT>(c) {
             heaps.rem.push(RemKey(Entry {
-                v: gl[i] - p,
+                v: last_gain[i] - p,
                 rank,
                 i: i as u32,
             }));
         }
     };
     for i in 0..n {
-        push(heaps, i, x, gn, gl);
+        push(heaps, i, x, next_gain, last_gain);
     }
     let limit = 4 * (sku.avail as u64 + n as u64) + 64;
     let mut guard = 0u64;
@@ -360,7 +353,7 @@ fn reopt_sku<const LAT: bool>(
                 Some(e) => {
                     let i = e.0.i as usize;
                     let c = &cells[i];
-                    if x[i] > lower::<LAT>(c) && gl[i] - prices.of(sku, c) == e.0.v {
+                    if x[i] > lower::<LAT>(c) && last_gain[i] - prices.of(sku, c) == e.0.v {
                         break Some(e.0);
                     }
                     heaps.rem.pop();
@@ -373,7 +366,7 @@ fn reopt_sku<const LAT: bool>(
                 Some(e) => {
                     let i = e.0.i as usize;
                     let c = &cells[i];
-                    if x[i] < c.hi && gn[i] - prices.of(sku, c) == e.0.v {
+                    if x[i] < c.hi && next_gain[i] - prices.of(sku, c) == e.0.v {
                         break Some(e.0);
                     }
                     heaps.add.pop();
@@ -389,7 +382,7 @@ fn reopt_sku<const LAT: bool>(
         }
         if remove.is_none() {
             if let Some(a) = add_top {
-                if *tot < sku.avail {
+                if *placed < sku.avail {
                     add = Some(a.i as usize);
                 } else if let Some(r) = rem_top {
                     if r.i != a.i && swap_wins(a.v, a.rank, r.v, r.rank) {
@@ -406,64 +399,64 @@ fn reopt_sku<const LAT: bool>(
             heaps.rem.pop();
             let c = &cells[i];
             x[i] -= 1;
-            *tot -= 1;
+            *placed -= 1;
             d.units[c.w as usize] -= 1;
             d.vol[c.w as usize] -= sku.vol;
-            d.value -= gl[i];
+            d.value -= last_gain[i];
             d.moves += 1;
-            gn[i] = gl[i];
-            gl[i] = if x[i] <= lower::<LAT>(c) {
+            next_gain[i] = last_gain[i];
+            last_gain[i] = if x[i] <= lower::<LAT>(c) {
                 f64::INFINITY
             } else if LAT && sku.cp > 1 && x[i] > c.cur && !(x[i] - c.cur).is_multiple_of(sku.cp) {
-                gn[i] // same case pack: same average gain
+                next_gain[i] // same case pack: same average gain
             } else {
-                gain::<LAT>(m, sku, c, x[i] - 1)
+                gain::<LAT>(model, sku, c, x[i] - 1)
             };
-            push(heaps, i, x, gn, gl);
+            push(heaps, i, x, next_gain, last_gain);
         }
         if let Some(i) = add {
             heaps.add.pop();
             let c = &cells[i];
             x[i] += 1;
-            *tot += 1;
+            *placed += 1;
             d.units[c.w as usize] += 1;
             d.vol[c.w as usize] += sku.vol;
-            d.value += gn[i];
+            d.value += next_gain[i];
             d.moves += 1;
-            gl[i] = gn[i];
-            gn[i] = if x[i] >= c.hi {
+            last_gain[i] = next_gain[i];
+            next_gain[i] = if x[i] >= c.hi {
                 f64::NEG_INFINITY
             } else if LAT && sku.cp > 1 && x[i] > c.cur && !(x[i] - c.cur).is_multiple_of(sku.cp) {
-                gl[i] // same case pack: same average gain
+                last_gain[i] // same case pack: same average gain
             } else {
-                gain::<LAT>(m, sku, c, x[i])
+                gain::<LAT>(model, sku, c, x[i])
             };
-            push(heaps, i, x, gn, gl);
+            push(heaps, i, x, next_gain, last_gain);
         }
     }
 }
 
 /// One round: every SKU re-optimised for `prices`. Returns the summed changes.
 fn round<const LAT: bool>(
-    m: &Model,
+    model: &Model,
     ranges: &[Range<usize>],
-    st: &mut State,
+    state: &mut State,
     prices: &Prices,
 ) -> Delta {
-    let nw = m.whs.len();
-    let deltas = run_parts(parts(m, ranges, st), |p: Part| {
-        let mut d = Delta::new(nw);
+    let warehouse_count = model.whs.len();
+    let deltas = run_parts(parts(model, ranges, state), |p: Part| {
+        let mut d = Delta::new(warehouse_count);
         let mut heaps = Heaps::default();
-        for (tot_i, s) in p.skus.clone().enumerate() {
-            let sku = &m.skus[s];
+        for (sku_in_part, s) in p.skus.clone().enumerate() {
+            let sku = &model.skus[s];
             let (a, b) = (sku.start - p.cell0, sku.end - p.cell0);
             reopt_sku::<LAT>(
-                m,
+                model,
                 s,
                 &mut p.x[a..b],
-                &mut p.gn[a..b],
-                &mut p.gl[a..b],
-                &mut p.tot[tot_i],
+                &mut p.next_gain[a..b],
+                &mut p.last_gain[a..b],
+                &mut p.placed[sku_in_part],
                 prices,
                 &mut heaps,
                 &mut d,
@@ -471,9 +464,9 @@ fn round<const LAT: bool>(
         }
         d
     });
-    let mut total = Delta::new(nw);
+    let mut total = Delta::new(warehouse_count);
     for d in deltas {
-        for w in 0..nw {
+        for w in 0..warehouse_count {
             total.units[w] += d.units[w];
             total.vol[w] += d.vol[w];
         }
@@ -485,47 +478,51 @@ fn round<const LAT: bool>(
 
 /// First allocation from the placed minimums: per SKU, units in order of decreasing priced
 /// gain (case-pack relaxation) while they gain and stock lasts.
-fn init_round(m: &Model, ranges: &[Range<usize>], st: &mut State, prices: &Prices) -> Delta {
-    let nw = m.whs.len();
-    let deltas = run_parts(parts(m, ranges, st), |p: Part| {
-        let mut d = Delta::new(nw);
+fn init_round(model: &Model, ranges: &[Range<usize>], state: &mut State, prices: &Prices) -> Delta {
+    let warehouse_count = model.whs.len();
+    let deltas = run_parts(parts(model, ranges, state), |p: Part| {
+        let mut d = Delta::new(warehouse_count);
         let mut heap: BinaryHeap<AddKey> = BinaryHeap::new();
         for (k, s) in p.skus.clone().enumerate() {
-            let sku = &m.skus[s];
-            let cells = &m.cells[sku.start..sku.end];
+            let sku = &model.skus[s];
+            let cells = &model.cells[sku.start..sku.end];
             let (a, b) = (sku.start - p.cell0, sku.end - p.cell0);
-            let (x, gn, gl) = (&mut p.x[a..b], &mut p.gn[a..b], &mut p.gl[a..b]);
-            let tot = &mut p.tot[k];
+            let (x, next_gain, last_gain) = (
+                &mut p.x[a..b],
+                &mut p.next_gain[a..b],
+                &mut p.last_gain[a..b],
+            );
+            let placed = &mut p.placed[k];
             heap.clear();
             for (i, c) in cells.iter().enumerate() {
-                let v = gn[i] - prices.of(sku, c);
+                let v = next_gain[i] - prices.of(sku, c);
                 if x[i] < c.hi && v > 0.0 {
                     heap.push(AddKey(Entry {
                         v,
-                        rank: m.whs[c.w as usize].rank,
+                        rank: model.whs[c.w as usize].rank,
                         i: i as u32,
                     }));
                 }
             }
-            while *tot < sku.avail {
+            while *placed < sku.avail {
                 let Some(AddKey(e)) = heap.pop() else { break };
                 let i = e.i as usize;
                 let c = &cells[i];
                 x[i] += 1;
-                *tot += 1;
+                *placed += 1;
                 d.units[c.w as usize] += 1;
                 d.vol[c.w as usize] += sku.vol;
-                d.value += gn[i];
+                d.value += next_gain[i];
                 d.moves += 1;
-                gl[i] = gn[i];
-                gn[i] = if x[i] >= c.hi {
+                last_gain[i] = next_gain[i];
+                next_gain[i] = if x[i] >= c.hi {
                     f64::NEG_INFINITY
                 } else if sku.cp > 1 && x[i] > c.cur && !(x[i] - c.cur).is_multiple_of(sku.cp) {
-                    gl[i]
+                    last_gain[i]
                 } else {
-                    m.gain_hat(sku, c, x[i])
+                    model.gain_hat(sku, c, x[i])
                 };
-                let v = gn[i] - prices.of(sku, c);
+                let v = next_gain[i] - prices.of(sku, c);
                 if v > 0.0 {
                     heap.push(AddKey(Entry { v, ..e }));
                 }
@@ -533,9 +530,9 @@ fn init_round(m: &Model, ranges: &[Range<usize>], st: &mut State, prices: &Price
         }
         d
     });
-    let mut total = Delta::new(nw);
+    let mut total = Delta::new(warehouse_count);
     for d in deltas {
-        for w in 0..nw {
+        for w in 0..warehouse_count {
             total.units[w] += d.units[w];
             total.vol[w] += d.vol[w];
         }
@@ -561,7 +558,7 @@ struct Constraint {
 
 /// Exact value of the current state for the given prices: (Σ value, Σ price·x).
 fn exact_value<const LAT: bool>(
-    m: &Model,
+    model: &Model,
     ranges: &[Range<usize>],
     x: &[u32],
     prices: &Prices,
@@ -569,10 +566,10 @@ fn exact_value<const LAT: bool>(
     let work = |r: Range<usize>| {
         let (mut val, mut priced) = (0.0, 0.0);
         for s in r {
-            let sku = &m.skus[s];
+            let sku = &model.skus[s];
             for ci in sku.start..sku.end {
-                let c = &m.cells[ci];
-                val += value::<LAT>(m, sku, c, x[ci]);
+                let c = &model.cells[ci];
+                val += value::<LAT>(model, sku, c, x[ci]);
                 priced += prices.of(sku, c) * x[ci] as f64;
             }
         }
@@ -581,14 +578,7 @@ fn exact_value<const LAT: bool>(
     let res: Vec<(f64, f64)> = if ranges.len() == 1 {
         ranges.iter().cloned().map(work).collect()
     } else {
-        std::thread::scope(|scope| {
-            let hs: Vec<_> = ranges
-                .iter()
-                .cloned()
-                .map(|r| scope.spawn(move || work(r)))
-                .collect();
-            hs.into_iter().map(|h| h.join().expect("worker")).collect()
-        })
+        ranges.par_iter().cloned().map(work).collect()
     };
     res.into_iter()
         .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
@@ -596,55 +586,55 @@ fn exact_value<const LAT: bool>(
 
 /// The state at the placed minimums, in the case-pack relaxation: (state, units per warehouse,
 /// m³ per warehouse, value).
-fn init_state(m: &Model) -> (State, Vec<i64>, Vec<f64>, f64) {
-    let nw = m.whs.len();
-    let nc = m.cells.len();
-    let mut st = State {
+fn init_state(model: &Model) -> (State, Vec<i64>, Vec<f64>, f64) {
+    let warehouse_count = model.whs.len();
+    let nc = model.cells.len();
+    let mut state = State {
         x: vec![0; nc],
-        gn: vec![0.0; nc],
-        gl: vec![0.0; nc],
-        tot: vec![0; m.skus.len()],
+        next_gain: vec![0.0; nc],
+        last_gain: vec![0.0; nc],
+        placed: vec![0; model.skus.len()],
     };
-    let mut usage_u = vec![0i64; nw];
-    let mut usage_v = vec![0.0f64; nw];
+    let mut usage_u = vec![0i64; warehouse_count];
+    let mut usage_v = vec![0.0f64; warehouse_count];
     let mut value = 0.0;
-    for (s, sku) in m.skus.iter().enumerate() {
+    for (s, sku) in model.skus.iter().enumerate() {
         for ci in sku.start..sku.end {
-            let c = &m.cells[ci];
+            let c = &model.cells[ci];
             let x = c.lo;
-            st.x[ci] = x;
-            st.gn[ci] = if x < c.hi {
-                m.gain_hat(sku, c, x)
+            state.x[ci] = x;
+            state.next_gain[ci] = if x < c.hi {
+                model.gain_hat(sku, c, x)
             } else {
                 f64::NEG_INFINITY
             };
-            st.gl[ci] = f64::INFINITY;
-            st.tot[s] += x;
+            state.last_gain[ci] = f64::INFINITY;
+            state.placed[s] += x;
             usage_u[c.w as usize] += x as i64;
             usage_v[c.w as usize] += sku.vol * x as f64;
-            value += m.value_hat(sku, c, x);
+            value += model.value_hat(sku, c, x);
         }
     }
-    (st, usage_u, usage_v, value)
+    (state, usage_u, usage_v, value)
 }
 
 /// Recomputes the cached gains of the state for the unit relaxation (no case packs, raw
 /// minimums); the targets stay as they are (they are ≥ the raw minimums).
-fn to_unit_relaxation(m: &Model, ranges: &[Range<usize>], st: &mut State) {
-    run_parts(parts(m, ranges, st), |p: Part| {
+fn to_unit_relaxation(model: &Model, ranges: &[Range<usize>], state: &mut State) {
+    run_parts(parts(model, ranges, state), |p: Part| {
         for s in p.skus.clone() {
-            let sku = &m.skus[s];
+            let sku = &model.skus[s];
             for ci in sku.start..sku.end {
-                let c = &m.cells[ci];
+                let c = &model.cells[ci];
                 let i = ci - p.cell0;
                 let x = p.x[i];
-                p.gn[i] = if x < c.hi {
-                    m.gain(sku, c, x)
+                p.next_gain[i] = if x < c.hi {
+                    model.gain(sku, c, x)
                 } else {
                     f64::NEG_INFINITY
                 };
-                p.gl[i] = if x > c.lo_rel {
-                    m.gain(sku, c, x - 1)
+                p.last_gain[i] = if x > c.lo_rel {
+                    model.gain(sku, c, x - 1)
                 } else {
                     f64::INFINITY
                 };
@@ -654,16 +644,16 @@ fn to_unit_relaxation(m: &Model, ranges: &[Range<usize>], st: &mut State) {
 }
 
 /// Units and m³ per warehouse that the per-SKU greedy places with all capacity prices at 0.
-pub(crate) fn unconstrained_usage(m: &Model, threads: usize) -> (Vec<f64>, Vec<f64>) {
-    let ranges = split(m, threads);
-    let (mut st, ..) = init_state(m);
-    let nw = m.whs.len();
+pub(crate) fn unconstrained_usage(model: &Model, threads: usize) -> (Vec<f64>, Vec<f64>) {
+    let ranges = split(model, threads);
+    let (mut state, ..) = init_state(model);
+    let warehouse_count = model.whs.len();
     let prices = Prices {
-        u: vec![0.0; nw],
-        v: vec![0.0; nw],
+        u: vec![0.0; warehouse_count],
+        v: vec![0.0; warehouse_count],
     };
-    init_round(m, &ranges, &mut st, &prices);
-    usage(m, &st.x)
+    init_round(model, &ranges, &mut state, &prices);
+    usage(model, &state.x)
 }
 
 /// Initial price step, as a fraction of the average unit margin (or margin per m³).
@@ -675,24 +665,29 @@ const SHRINK: f64 = 0.5;
 /// Result of the price iterations: the best prices and the per-SKU optimum for them.
 struct Dual {
     prices: Prices,
-    st: State,
+    state: State,
     iterations: usize,
     priced: usize,
 }
 
 /// Lagrangian price iterations on the case-pack relaxation, from `warm` prices if given.
-fn dual(m: &Model, ranges: &[Range<usize>], opts: &SolveOptions, warm: Option<&Prices>) -> Dual {
-    let nw = m.whs.len();
-    let (mut st, mut usage_u, mut usage_v, mut value) = init_state(m);
+fn dual(
+    model: &Model,
+    ranges: &[Range<usize>],
+    opts: &SolveOptions,
+    warm: Option<&Prices>,
+) -> Dual {
+    let warehouse_count = model.whs.len();
+    let (mut state, mut usage_u, mut usage_v, mut value) = init_state(model);
 
     // Constraints that can bind, and initial step sizes.
-    let mut max_u = vec![0f64; nw];
-    let mut max_v = vec![0f64; nw];
-    let mut margin_sum = vec![0f64; nw];
-    let mut vol_sum = vec![0f64; nw];
-    let mut count = vec![0f64; nw];
-    for sku in &m.skus {
-        for c in &m.cells[sku.start..sku.end] {
+    let mut max_u = vec![0f64; warehouse_count];
+    let mut max_v = vec![0f64; warehouse_count];
+    let mut margin_sum = vec![0f64; warehouse_count];
+    let mut vol_sum = vec![0f64; warehouse_count];
+    let mut count = vec![0f64; warehouse_count];
+    for sku in &model.skus {
+        for c in &model.cells[sku.start..sku.end] {
             let w = c.w as usize;
             max_u[w] += c.hi as f64;
             max_v[w] += sku.vol * c.hi as f64;
@@ -704,12 +699,12 @@ fn dual(m: &Model, ranges: &[Range<usize>], opts: &SolveOptions, warm: Option<&P
         }
     }
     let mut prices = Prices {
-        u: vec![0.0; nw],
-        v: vec![0.0; nw],
+        u: vec![0.0; warehouse_count],
+        v: vec![0.0; warehouse_count],
     };
     let mut cons: Vec<Constraint> = Vec::new();
-    for w in 0..nw {
-        let wh = &m.whs[w];
+    for w in 0..warehouse_count {
+        let wh = &model.whs[w];
         let avg_margin = if count[w] > 0.0 {
             margin_sum[w] / count[w]
         } else {
@@ -754,12 +749,12 @@ fn dual(m: &Model, ranges: &[Range<usize>], opts: &SolveOptions, warm: Option<&P
 
     let lagrangian = |prices: &Prices, usage_u: &[i64], usage_v: &[f64], value: f64| {
         let mut l = value;
-        for w in 0..nw {
+        for w in 0..warehouse_count {
             if prices.u[w] > 0.0 {
-                l -= prices.u[w] * (usage_u[w] as f64 - m.whs[w].cap_u);
+                l -= prices.u[w] * (usage_u[w] as f64 - model.whs[w].cap_u);
             }
             if prices.v[w] > 0.0 {
-                l -= prices.v[w] * (usage_v[w] - m.whs[w].cap_v);
+                l -= prices.v[w] * (usage_v[w] - model.whs[w].cap_v);
             }
         }
         l
@@ -768,11 +763,11 @@ fn dual(m: &Model, ranges: &[Range<usize>], opts: &SolveOptions, warm: Option<&P
     let mut iterations = 0;
     loop {
         let d = if iterations == 0 {
-            init_round(m, ranges, &mut st, &prices)
+            init_round(model, ranges, &mut state, &prices)
         } else {
-            round::<true>(m, ranges, &mut st, &prices)
+            round::<true>(model, ranges, &mut state, &prices)
         };
-        for w in 0..nw {
+        for w in 0..warehouse_count {
             usage_u[w] += d.units[w];
             usage_v[w] += d.vol[w];
         }
@@ -839,11 +834,11 @@ fn dual(m: &Model, ranges: &[Range<usize>], opts: &SolveOptions, warm: Option<&P
     if prices.u != best.1 || prices.v != best.2 {
         prices.u = best.1;
         prices.v = best.2;
-        round::<true>(m, ranges, &mut st, &prices);
+        round::<true>(model, ranges, &mut state, &prices);
     }
     Dual {
         prices,
-        st,
+        state,
         iterations,
         priced: cons.len(),
     }
@@ -851,12 +846,12 @@ fn dual(m: &Model, ranges: &[Range<usize>], opts: &SolveOptions, warm: Option<&P
 
 /// On large instances, prices from the same iterations on an evenly spaced sample of SKUs
 /// with proportionally scaled capacities: a warm start that saves most full rounds.
-fn warm_start(m: &Model, opts: &SolveOptions) -> Option<Prices> {
-    let ns = m.skus.len();
+fn warm_start(model: &Model, opts: &SolveOptions) -> Option<Prices> {
+    let ns = model.skus.len();
     if ns < 8_000 {
         return None;
     }
-    let sub = m.sample(ns / 4_000);
+    let sub = model.sample(ns / 4_000);
     let ranges = split(&sub, opts.threads);
     let sub_opts = SolveOptions {
         target_gap: opts.target_gap * 0.5,
@@ -865,16 +860,16 @@ fn warm_start(m: &Model, opts: &SolveOptions) -> Option<Prices> {
     Some(dual(&sub, &ranges, &sub_opts, None).prices)
 }
 
-pub(crate) fn run(m: &Model, opts: &SolveOptions) -> SolverOutput {
-    let nw = m.whs.len();
-    let ranges = split(m, opts.threads);
-    let warm = warm_start(m, opts);
+pub(crate) fn run(model: &Model, opts: &SolveOptions) -> SolverOutput {
+    let warehouse_count = model.whs.len();
+    let ranges = split(model, opts.threads);
+    let warm = warm_start(model, opts);
     let Dual {
         prices,
-        mut st,
+        mut state,
         iterations,
         priced,
-    } = dual(m, &ranges, opts, warm.as_ref());
+    } = dual(model, &ranges, opts, warm.as_ref());
     let mut stats = SolveStats {
         dual_iterations: iterations,
         priced_constraints: priced,
@@ -882,38 +877,38 @@ pub(crate) fn run(m: &Model, opts: &SolveOptions) -> SolverOutput {
     };
 
     // The bound: the best prices' Lagrangian, valued exactly.
-    let priced_caps: f64 = (0..nw)
+    let priced_caps: f64 = (0..warehouse_count)
         .map(|w| {
             let mut t = 0.0;
             if prices.u[w] > 0.0 {
-                t += prices.u[w] * m.whs[w].cap_u;
+                t += prices.u[w] * model.whs[w].cap_u;
             }
             if prices.v[w] > 0.0 {
-                t += prices.v[w] * m.whs[w].cap_v;
+                t += prices.v[w] * model.whs[w].cap_v;
             }
             t
         })
         .sum();
-    let (val, priced_x) = exact_value::<true>(m, &ranges, &st.x, &prices);
+    let (val, priced_x) = exact_value::<true>(model, &ranges, &state.x, &prices);
     let bound = val - priced_x + priced_caps;
-    let mut x = st.x.clone();
-    let mut tot = st.tot.clone();
+    let mut x = state.x.clone();
+    let mut placed = state.placed.clone();
 
     // The same prices with case packs relaxed too: a bound on the unit-segment LP.
     if opts.unit_bound {
-        to_unit_relaxation(m, &ranges, &mut st);
-        round::<false>(m, &ranges, &mut st, &prices);
-        let (val, priced_x) = exact_value::<false>(m, &ranges, &st.x, &prices);
+        to_unit_relaxation(model, &ranges, &mut state);
+        round::<false>(model, &ranges, &mut state, &prices);
+        let (val, priced_x) = exact_value::<false>(model, &ranges, &state.x, &prices);
         stats.bound_without_case_packs = val - priced_x + priced_caps;
     }
-    drop(st);
+    drop(state);
 
     // Primal: case packs per SKU, then repair, fill and (small instances) polishing.
-    round_case_packs(m, &ranges, &mut x, &mut tot, &prices);
-    stats.repaired_units = repair(m, &mut x, &mut tot, opts.threads);
-    stats.filled_units = fill(m, &mut x, &mut tot, opts.threads);
-    stats.polish_cycles = polish::local_search(m, &mut x, &mut tot, opts.polish_max_cells);
-    stats.polish_cycles += polish::polish(m, &mut x, &mut tot, opts.polish_max_cells);
+    round_case_packs(model, &ranges, &mut x, &mut placed, &prices);
+    stats.repaired_units = repair(model, &mut x, &mut placed, opts.threads);
+    stats.filled_units = fill(model, &mut x, &mut placed, opts.threads);
+    stats.polish_cycles = polish::local_search(model, &mut x, &mut placed, opts.polish_max_cells);
+    stats.polish_cycles += polish::polish(model, &mut x, &mut placed, opts.polish_max_cells);
 
     SolverOutput { x, bound, stats }
 }
@@ -921,20 +916,20 @@ pub(crate) fn run(m: &Model, opts: &SolveOptions) -> SolverOutput {
 /// Per SKU: round targets beyond current stock down to whole case packs, lift them to the
 /// placed minimums, then trade case packs by priced gain per unit while stock allows.
 fn round_case_packs(
-    m: &Model,
+    model: &Model,
     ranges: &[Range<usize>],
     x: &mut [u32],
-    tot: &mut [u32],
+    placed: &mut [u32],
     prices: &Prices,
 ) {
-    // Split x and tot by ranges.
+    // Split x and placed by ranges.
     let mut xs: Vec<&mut [u32]> = Vec::new();
     let mut ts: Vec<&mut [u32]> = Vec::new();
-    let (mut xr, mut tr) = (x, tot);
+    let (mut xr, mut tr) = (x, placed);
     let mut cell0 = 0;
     for r in ranges {
         let cell1 = if r.end > r.start {
-            m.skus[r.end - 1].end
+            model.skus[r.end - 1].end
         } else {
             cell0
         };
@@ -946,15 +941,15 @@ fn round_case_packs(
         ts.push(c);
         cell0 = cell1;
     }
-    let work = |r: Range<usize>, x: &mut [u32], tot: &mut [u32]| {
+    let work = |r: Range<usize>, x: &mut [u32], placed: &mut [u32]| {
         let cell0 = if r.end > r.start {
-            m.skus[r.start].start
+            model.skus[r.start].start
         } else {
             0
         };
         for (k, s) in r.clone().enumerate() {
-            let sku = &m.skus[s];
-            let cells = &m.cells[sku.start..sku.end];
+            let sku = &model.skus[s];
+            let cells = &model.cells[sku.start..sku.end];
             let xs = &mut x[sku.start - cell0..sku.end - cell0];
             if sku.cp == 1 {
                 continue;
@@ -971,7 +966,7 @@ fn round_case_packs(
                 for (i, c) in cells.iter().enumerate() {
                     if xs[i] > c.lo {
                         let size = step_down(c.cur, cp, xs[i]);
-                        let dens = m.value_between(sku, c, xs[i] - size, xs[i]) / size as f64
+                        let dens = model.value_between(sku, c, xs[i] - size, xs[i]) / size as f64
                             - prices.of(sku, c);
                         if best.is_none_or(|b| dens < b.0) {
                             best = Some((dens, i));
@@ -993,9 +988,9 @@ fn round_case_packs(
                     {
                         continue;
                     }
-                    let dens = m.value_between(sku, c, xs[i], xs[i] + size) / size as f64
+                    let dens = model.value_between(sku, c, xs[i], xs[i] + size) / size as f64
                         - prices.of(sku, c);
-                    let rank = m.whs[c.w as usize].rank;
+                    let rank = model.whs[c.w as usize].rank;
                     if dens > 0.0 && best.is_none_or(|b| dens > b.0 || (dens == b.0 && rank < b.1))
                     {
                         best = Some((dens, rank, i));
@@ -1008,11 +1003,11 @@ fn round_case_packs(
             }
             // Complete a case pack by giving up lower-value steps elsewhere, while it pays.
             for _ in 0..cells.len() {
-                if !complete_pack(m, sku, cells, xs, &mut t, prices) {
+                if !complete_pack(model, sku, cells, xs, &mut t, prices) {
                     break;
                 }
             }
-            tot[k] = t;
+            placed[k] = t;
         }
     };
     if ranges.len() == 1 {
@@ -1022,12 +1017,12 @@ fn round_case_packs(
             ts.pop().unwrap_or_default(),
         );
     } else {
-        std::thread::scope(|scope| {
-            for ((r, xp), tp) in ranges.iter().cloned().zip(xs).zip(ts) {
-                let work = &work;
-                scope.spawn(move || work(r, xp, tp));
-            }
-        });
+        ranges
+            .par_iter()
+            .cloned()
+            .zip(xs)
+            .zip(ts)
+            .for_each(|((r, xp), tp)| work(r, xp, tp));
     }
 }
 
@@ -1036,7 +1031,7 @@ fn round_case_packs(
 /// removing the steps that lose least per unit elsewhere; applied only if it gains. Returns
 /// whether it applied one.
 fn complete_pack(
-    m: &Model,
+    model: &Model,
     sku: &SkuModel,
     cells: &[CellModel],
     xs: &mut [u32],
@@ -1051,7 +1046,7 @@ fn complete_pack(
         if size <= slack || xs[i] as u64 + size as u64 > c.hi as u64 {
             continue;
         }
-        let g = m.value_between(sku, c, xs[i], xs[i] + size) - size as f64 * prices.of(sku, c);
+        let g = model.value_between(sku, c, xs[i], xs[i] + size) - size as f64 * prices.of(sku, c);
         if g > 0.0 && best.is_none_or(|b| g > b.0) {
             best = Some((g, i));
         }
@@ -1068,7 +1063,7 @@ fn complete_pack(
                 continue;
             }
             let size = step_down(c.cur, cp, trial[j]);
-            let l = (m.value_between(sku, c, trial[j] - size, trial[j])
+            let l = (model.value_between(sku, c, trial[j] - size, trial[j])
                 - size as f64 * prices.of(sku, c))
                 / size as f64;
             if pick.is_none_or(|p| l < p.0) {
@@ -1078,8 +1073,8 @@ fn complete_pack(
         let Some((_, j)) = pick else { return false };
         let c = &cells[j];
         let size = step_down(c.cur, cp, trial[j]);
-        loss +=
-            m.value_between(sku, c, trial[j] - size, trial[j]) - size as f64 * prices.of(sku, c);
+        loss += model.value_between(sku, c, trial[j] - size, trial[j])
+            - size as f64 * prices.of(sku, c);
         trial[j] -= size;
         freed += size;
         if loss >= gain {
@@ -1093,8 +1088,9 @@ fn complete_pack(
     true
 }
 
-/// Maps `f` over `items` split into `threads` contiguous chunks, on scoped threads.
-fn par_chunks<T: Sync, R: Send>(
+/// Maps `f` over `items` split into `threads` contiguous chunks, in parallel (rayon); the
+/// results are in chunk order.
+fn map_chunks<T: Sync, R: Send>(
     items: &[T],
     threads: usize,
     f: impl Fn(&[T]) -> R + Sync,
@@ -1104,25 +1100,16 @@ fn par_chunks<T: Sync, R: Send>(
     if threads == 1 {
         return vec![f(items)];
     }
-    let f = &f;
-    std::thread::scope(|scope| {
-        let hs: Vec<_> = items
-            .chunks(size)
-            .map(|c| scope.spawn(move || f(c)))
-            .collect();
-        hs.into_iter()
-            .map(|h| h.join().expect("worker panicked"))
-            .collect()
-    })
+    items.par_chunks(size).map(&f).collect()
 }
 
 /// Units and m³ used per warehouse.
-pub(crate) fn usage(m: &Model, x: &[u32]) -> (Vec<f64>, Vec<f64>) {
-    let nw = m.whs.len();
-    let (mut u, mut v) = (vec![0.0; nw], vec![0.0; nw]);
-    for sku in &m.skus {
+pub(crate) fn usage(model: &Model, x: &[u32]) -> (Vec<f64>, Vec<f64>) {
+    let warehouse_count = model.whs.len();
+    let (mut u, mut v) = (vec![0.0; warehouse_count], vec![0.0; warehouse_count]);
+    for sku in &model.skus {
         for ci in sku.start..sku.end {
-            let w = m.cells[ci].w as usize;
+            let w = model.cells[ci].w as usize;
             u[w] += x[ci] as f64;
             v[w] += sku.vol * x[ci] as f64;
         }
@@ -1154,15 +1141,15 @@ impl Ord for Keyed {
 
 /// Removes, at each over-full warehouse, the steps losing least value per unit of the violated
 /// capacity until it fits. Returns the units removed.
-fn repair(m: &Model, x: &mut [u32], tot: &mut [u32], threads: usize) -> u64 {
-    let (mut use_u, mut use_v) = usage(m, x);
-    let sku_of = m.sku_of_cells();
-    let over_u = |w: usize, u: f64| u > m.whs[w].cap_u;
-    let over_v = |w: usize, v: f64| v > vol_limit(m.whs[w].cap_v);
+fn repair(model: &Model, x: &mut [u32], placed: &mut [u32], threads: usize) -> u64 {
+    let (mut use_u, mut use_v) = usage(model, x);
+    let sku_of = model.sku_of_cells();
+    let over_u = |w: usize, u: f64| u > model.whs[w].cap_u;
+    let over_v = |w: usize, v: f64| v > vol_limit(model.whs[w].cap_v);
     // Weights of the violated capacities per warehouse.
-    let weights: Vec<(f64, f64)> = (0..m.whs.len())
+    let weights: Vec<(f64, f64)> = (0..model.whs.len())
         .map(|w| {
-            let wh = &m.whs[w];
+            let wh = &model.whs[w];
             (
                 if over_u(w, use_u[w]) {
                     1.0 / wh.cap_u.max(1.0)
@@ -1178,8 +1165,8 @@ fn repair(m: &Model, x: &mut [u32], tot: &mut [u32], threads: usize) -> u64 {
         })
         .collect();
     let key = |ci: usize, x: &[u32]| -> Option<f64> {
-        let c = &m.cells[ci];
-        let sku = &m.skus[sku_of[ci] as usize];
+        let c = &model.cells[ci];
+        let sku = &model.skus[sku_of[ci] as usize];
         if x[ci] <= c.lo {
             return None;
         }
@@ -1190,30 +1177,30 @@ fn repair(m: &Model, x: &mut [u32], tot: &mut [u32], threads: usize) -> u64 {
             return None;
         }
         // Min-heap through negation: smallest loss per capacity first.
-        Some(-m.value_between(sku, c, x[ci] - size, x[ci]) / cons)
+        Some(-model.value_between(sku, c, x[ci] - size, x[ci]) / cons)
     };
-    let violated: Vec<usize> = (0..m.whs.len())
+    let violated: Vec<usize> = (0..model.whs.len())
         .filter(|&w| weights[w].0 > 0.0 || weights[w].1 > 0.0)
         .collect();
-    let mut slot = vec![usize::MAX; m.whs.len()];
+    let mut slot = vec![usize::MAX; model.whs.len()];
     for (k, &w) in violated.iter().enumerate() {
         slot[w] = k;
     }
     // Keys of every removable step at the violated warehouses, in one pass over the cells.
     let xr: &[u32] = x;
-    let sku_ids: Vec<usize> = (0..m.skus.len()).collect();
-    let threads = if m.cells.len() < 20_000 || violated.is_empty() {
+    let sku_ids: Vec<usize> = (0..model.skus.len()).collect();
+    let threads = if model.cells.len() < 20_000 || violated.is_empty() {
         1
     } else {
         threads
     };
     let mut keyed: Vec<Vec<Keyed>> = vec![Vec::new(); violated.len()];
-    for part in par_chunks(&sku_ids, threads, |ss| {
+    for part in map_chunks(&sku_ids, threads, |ss| {
         let mut v: Vec<Vec<Keyed>> = vec![Vec::new(); violated.len()];
         for &s in ss {
-            let sku = &m.skus[s];
+            let sku = &model.skus[s];
             for ci in sku.start..sku.end {
-                let k = slot[m.cells[ci].w as usize];
+                let k = slot[model.cells[ci].w as usize];
                 if k != usize::MAX {
                     if let Some(key) = key(ci, xr) {
                         v[k].push(Keyed { key, ci: ci as u32 });
@@ -1234,15 +1221,15 @@ fn repair(m: &Model, x: &mut [u32], tot: &mut [u32], threads: usize) -> u64 {
             let Some(e) = heap.pop() else { break };
             let ci = e.ci as usize;
             let sku_i = sku_of[ci] as usize;
-            let sku = &m.skus[sku_i];
-            let c = &m.cells[ci];
+            let sku = &model.skus[sku_i];
+            let c = &model.cells[ci];
             // Skip steps that no longer help the constraint still violated.
             if !over_u(w, use_u[w]) && sku.vol <= 0.0 {
                 continue;
             }
             let size = step_down(c.cur, sku.cp, x[ci]);
             x[ci] -= size;
-            tot[sku_i] -= size;
+            placed[sku_i] -= size;
             use_u[w] -= size as f64;
             use_v[w] -= sku.vol * size as f64;
             removed += size as u64;
@@ -1260,14 +1247,16 @@ fn repair(m: &Model, x: &mut [u32], tot: &mut [u32], threads: usize) -> u64 {
 
 /// Adds the steps with the most value per unit of capacity while SKU stock and warehouse
 /// capacity allow. Returns the units added.
-fn fill(m: &Model, x: &mut [u32], tot: &mut [u32], threads: usize) -> u64 {
-    let (use_u, use_v) = usage(m, x);
-    let nw = m.whs.len();
-    let mut room_u: Vec<f64> = (0..nw).map(|w| m.whs[w].cap_u - use_u[w]).collect();
-    let mut room_v: Vec<f64> = (0..nw)
-        .map(|w| vol_limit(m.whs[w].cap_v) - use_v[w])
+fn fill(model: &Model, x: &mut [u32], placed: &mut [u32], threads: usize) -> u64 {
+    let (use_u, use_v) = usage(model, x);
+    let warehouse_count = model.whs.len();
+    let mut room_u: Vec<f64> = (0..warehouse_count)
+        .map(|w| model.whs[w].cap_u - use_u[w])
         .collect();
-    let weight_u: Vec<f64> = m
+    let mut room_v: Vec<f64> = (0..warehouse_count)
+        .map(|w| vol_limit(model.whs[w].cap_v) - use_v[w])
+        .collect();
+    let weight_u: Vec<f64> = model
         .whs
         .iter()
         .map(|wh| {
@@ -1278,7 +1267,7 @@ fn fill(m: &Model, x: &mut [u32], tot: &mut [u32], threads: usize) -> u64 {
             }
         })
         .collect();
-    let weight_v: Vec<f64> = m
+    let weight_v: Vec<f64> = model
         .whs
         .iter()
         .map(|wh| {
@@ -1289,37 +1278,41 @@ fn fill(m: &Model, x: &mut [u32], tot: &mut [u32], threads: usize) -> u64 {
             }
         })
         .collect();
-    let sku_of = m.sku_of_cells();
+    let sku_of = model.sku_of_cells();
     let candidate =
-        |ci: usize, x: &[u32], tot: &[u32], room_u: &[f64], room_v: &[f64]| -> Option<f64> {
-            let c = &m.cells[ci];
+        |ci: usize, x: &[u32], placed: &[u32], room_u: &[f64], room_v: &[f64]| -> Option<f64> {
+            let c = &model.cells[ci];
             let s = sku_of[ci] as usize;
-            let sku = &m.skus[s];
+            let sku = &model.skus[s];
             let w = c.w as usize;
             let size = step_up(c.cur, sku.cp, x[ci]);
             if x[ci] as u64 + size as u64 > c.hi as u64
-                || tot[s] as u64 + size as u64 > sku.avail as u64
+                || placed[s] as u64 + size as u64 > sku.avail as u64
                 || size as f64 > room_u[w]
                 || sku.vol * size as f64 > room_v[w]
             {
                 return None;
             }
-            let gain = m.value_between(sku, c, x[ci], x[ci] + size);
+            let gain = model.value_between(sku, c, x[ci], x[ci] + size);
             if gain <= 0.0 {
                 return None;
             }
             Some(gain / (size as f64 * (weight_u[w] + sku.vol * weight_v[w]) + 1e-12))
         };
-    let open: Vec<usize> = (0..m.skus.len())
-        .filter(|&s| tot[s] < m.skus[s].avail)
+    let open: Vec<usize> = (0..model.skus.len())
+        .filter(|&s| placed[s] < model.skus[s].avail)
         .collect();
-    let (xr, tr): (&[u32], &[u32]) = (x, tot);
-    let threads = if m.cells.len() < 20_000 { 1 } else { threads };
-    let mut by_wh: Vec<Vec<Keyed>> = vec![Vec::new(); nw];
-    for part in par_chunks(&open, threads, |ss| {
+    let (xr, tr): (&[u32], &[u32]) = (x, placed);
+    let threads = if model.cells.len() < 20_000 {
+        1
+    } else {
+        threads
+    };
+    let mut by_wh: Vec<Vec<Keyed>> = vec![Vec::new(); warehouse_count];
+    for part in map_chunks(&open, threads, |ss| {
         let mut v = Vec::new();
         for &s in ss {
-            let sku = &m.skus[s];
+            let sku = &model.skus[s];
             for ci in sku.start..sku.end {
                 if let Some(k) = candidate(ci, xr, tr, &room_u, &room_v) {
                     v.push(Keyed {
@@ -1332,7 +1325,7 @@ fn fill(m: &Model, x: &mut [u32], tot: &mut [u32], threads: usize) -> u64 {
         v
     }) {
         for k in part {
-            by_wh[m.cells[k.ci as usize].w as usize].push(k);
+            by_wh[model.cells[k.ci as usize].w as usize].push(k);
         }
     }
     // A warehouse takes at most as many steps as fit its room: keep its best few candidates
@@ -1341,7 +1334,7 @@ fn fill(m: &Model, x: &mut [u32], tot: &mut [u32], threads: usize) -> u64 {
     for (w, mut list) in by_wh.into_iter().enumerate() {
         let min_vol = list
             .iter()
-            .map(|k| m.skus[sku_of[k.ci as usize] as usize].vol)
+            .map(|k| model.skus[sku_of[k.ci as usize] as usize].vol)
             .fold(f64::INFINITY, f64::min);
         let fit_v = if min_vol > 0.0 {
             room_v[w] / min_vol
@@ -1364,19 +1357,19 @@ fn fill(m: &Model, x: &mut [u32], tot: &mut [u32], threads: usize) -> u64 {
     let mut added = 0u64;
     while let Some(e) = heap.pop() {
         let ci = e.ci as usize;
-        if candidate(ci, x, tot, &room_u, &room_v).is_none() {
+        if candidate(ci, x, placed, &room_u, &room_v).is_none() {
             continue;
         }
-        let c = &m.cells[ci];
+        let c = &model.cells[ci];
         let s = sku_of[ci] as usize;
-        let sku = &m.skus[s];
+        let sku = &model.skus[s];
         let size = step_up(c.cur, sku.cp, x[ci]);
         x[ci] += size;
-        tot[s] += size;
+        placed[s] += size;
         room_u[c.w as usize] -= size as f64;
         room_v[c.w as usize] -= sku.vol * size as f64;
         added += size as u64;
-        if let Some(k) = candidate(ci, x, tot, &room_u, &room_v) {
+        if let Some(k) = candidate(ci, x, placed, &room_u, &room_v) {
             heap.push(Keyed { key: k, ci: e.ci });
         }
     }

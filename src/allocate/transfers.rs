@@ -12,6 +12,8 @@
 
 use std::ops::Range;
 
+use rayon::prelude::*;
+
 use super::model::Model;
 use super::problem::{InboundPlacement, Transfer};
 
@@ -39,19 +41,7 @@ pub(crate) fn plan(m: &Model, x: &[u32], ranges: &[Range<usize>]) -> Plan {
     let parts: Vec<Plan> = if ranges.len() <= 1 {
         ranges.iter().cloned().map(work).collect()
     } else {
-        std::thread::scope(|scope| {
-            let hs: Vec<_> = ranges
-                .iter()
-                .cloned()
-                .map(|r| {
-                    let work = &work;
-                    scope.spawn(move || work(r))
-                })
-                .collect();
-            hs.into_iter()
-                .map(|h| h.join().expect("transfer worker panicked"))
-                .collect()
-        })
+        ranges.par_iter().cloned().map(work).collect()
     };
     let mut out = Plan {
         transfers: Vec::new(),

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use polars::prelude::*;
-use sqlx::Row;
 
 use super::{in_force, AllocationStoreError};
 use crate::allocate::{AllocationProblem, AllocationSolution, Policy};
@@ -387,55 +386,78 @@ pub async fn write_run(
     Ok(())
 }
 
-/// Reads a [`RunSummary`] from a row of either backend (expanded once per backend).
-macro_rules! summary_from_row {
-    ($row:expr) => {
-        (|| -> Result<RunSummary, sqlx::Error> {
-            let row = $row;
-            Ok(RunSummary {
-                id: row.try_get("id")?,
-                created_at: row.try_get("created_at")?,
-                published_at: row.try_get("published_at")?,
-                as_of: row.try_get("as_of")?,
-                promotion: row.try_get("promotion")?,
-                promotions: Vec::new(),
-                window_start: row.try_get("window_start")?,
-                window_end: row.try_get("window_end")?,
-                policy: row.try_get("policy")?,
-                status: row.try_get("status")?,
-                objective: row.try_get("objective")?,
-                bound: row.try_get("bound")?,
-                gap: row.try_get("gap")?,
-                messages: row.try_get("messages")?,
-                figures: match (
-                    row.try_get::<Option<i64>, _>("units_placed")?,
-                    row.try_get::<Option<i64>, _>("transfers")?,
-                    row.try_get::<Option<i64>, _>("units_to_move")?,
-                    row.try_get::<Option<i64>, _>("units_from_inbound")?,
-                    row.try_get::<Option<f64>, _>("expected_sales_units")?,
-                    row.try_get::<Option<f64>, _>("expected_demand_units")?,
-                ) {
-                    (
-                        Some(placed),
-                        Some(transfers),
-                        Some(to_move),
-                        Some(inbound),
-                        Some(sales),
-                        Some(demand),
-                    ) => Some(RunFigures {
-                        units_placed: placed,
-                        transfers,
-                        units_to_move: to_move,
-                        units_from_inbound: inbound,
-                        expected_sales_units: sales,
-                        expected_demand_units: demand,
-                        fill_rate: row.try_get("fill_rate")?,
-                    }),
-                    _ => None,
-                },
-            })
-        })()
-    };
+/// A stored `allocation_runs` row ([`RUN_COLUMNS`]): the figures are nullable columns, set
+/// together, so a row decodes flat and [`RunSummary`] groups them.
+#[derive(sqlx::FromRow)]
+struct RunSummaryRow {
+    id: String,
+    created_at: DateTime<Utc>,
+    published_at: Option<DateTime<Utc>>,
+    as_of: NaiveDate,
+    promotion: String,
+    window_start: Option<NaiveDate>,
+    window_end: Option<NaiveDate>,
+    policy: String,
+    status: String,
+    objective: f64,
+    bound: f64,
+    gap: f64,
+    messages: String,
+    units_placed: Option<i64>,
+    transfers: Option<i64>,
+    units_to_move: Option<i64>,
+    units_from_inbound: Option<i64>,
+    expected_sales_units: Option<f64>,
+    expected_demand_units: Option<f64>,
+    fill_rate: Option<f64>,
+}
+
+impl From<RunSummaryRow> for RunSummary {
+    fn from(row: RunSummaryRow) -> RunSummary {
+        let figures = match (
+            row.units_placed,
+            row.transfers,
+            row.units_to_move,
+            row.units_from_inbound,
+            row.expected_sales_units,
+            row.expected_demand_units,
+        ) {
+            (
+                Some(placed),
+                Some(transfers),
+                Some(to_move),
+                Some(inbound),
+                Some(sales),
+                Some(demand),
+            ) => Some(RunFigures {
+                units_placed: placed,
+                transfers,
+                units_to_move: to_move,
+                units_from_inbound: inbound,
+                expected_sales_units: sales,
+                expected_demand_units: demand,
+                fill_rate: row.fill_rate,
+            }),
+            _ => None,
+        };
+        RunSummary {
+            id: row.id,
+            created_at: row.created_at,
+            published_at: row.published_at,
+            as_of: row.as_of,
+            promotion: row.promotion,
+            promotions: Vec::new(),
+            window_start: row.window_start,
+            window_end: row.window_end,
+            policy: row.policy,
+            status: row.status,
+            objective: row.objective,
+            bound: row.bound,
+            gap: row.gap,
+            messages: row.messages,
+            figures,
+        }
+    }
 }
 
 const RUN_COLUMNS: &str = "id, created_at, published_at, as_of, promotion, policy, status, objective, bound, gap, \
@@ -468,15 +490,12 @@ async fn with_promotions(
 pub async fn list_runs(store: &Store) -> Result<Vec<RunSummary>, AllocationStoreError> {
     let sql =
         format!("SELECT {RUN_COLUMNS} FROM allocation_runs ORDER BY created_at DESC, id DESC");
-    let runs = on_backend!(store, pool => {
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+    let rows: Vec<RunSummaryRow> = on_backend!(store, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .fetch_all(pool)
             .await?
-            .iter()
-            .map(|row| summary_from_row!(row))
-            .collect::<Result<Vec<_>, _>>()?
     });
-    with_promotions(store, runs).await
+    with_promotions(store, rows.into_iter().map(RunSummary::from).collect()).await
 }
 
 /// The allocation in force (see `in_force`), or with `promotion` the latest published run
@@ -501,14 +520,12 @@ pub async fn latest_for_promotion(
 
 pub async fn find_run(store: &Store, id: &str) -> Result<RunSummary, AllocationStoreError> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM allocation_runs WHERE id = $1");
-    let run = on_backend!(store, pool => {
-        match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await? {
-            Some(row) => Some(summary_from_row!(&row)?),
-            None => None,
-        }
+    let row: Option<RunSummaryRow> = on_backend!(store, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?
     });
-    let run =
-        run.ok_or_else(|| AllocationStoreError::BadInput(format!("no allocation run '{id}'")))?;
+    let run = RunSummary::from(
+        row.ok_or_else(|| AllocationStoreError::BadInput(format!("no allocation run '{id}'")))?,
+    );
     let promotions: Vec<String> = on_backend!(store, pool => {
         sqlx::query_scalar("SELECT promotion FROM allocation_run_promotions WHERE run_id = $1 ORDER BY promotion")
             .bind(id)
@@ -559,7 +576,7 @@ pub async fn warehouse_figures(
     Ok(rows)
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct TargetRow {
     pub sku: String,
     pub warehouse: String,
@@ -575,27 +592,14 @@ pub async fn run_targets(
     store: &Store,
     run_id: &str,
 ) -> Result<Vec<TargetRow>, AllocationStoreError> {
-    let rows = on_backend!(store, pool => {
-        sqlx::query(
+    let rows: Vec<TargetRow> = on_backend!(store, pool => {
+        sqlx::query_as(
             "SELECT sku, warehouse, target_units, current_units, expected_sales, fill_rate, change_units \
              FROM allocation_targets WHERE run_id = $1 ORDER BY sku, warehouse",
         )
         .bind(run_id)
         .fetch_all(pool)
         .await?
-        .iter()
-        .map(|row| {
-            Ok(TargetRow {
-                sku: row.try_get("sku")?,
-                warehouse: row.try_get("warehouse")?,
-                target_units: row.try_get("target_units")?,
-                current_units: row.try_get("current_units")?,
-                expected_sales: row.try_get("expected_sales")?,
-                fill_rate: row.try_get("fill_rate")?,
-                change_units: row.try_get("change_units")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?
     });
     Ok(rows)
 }

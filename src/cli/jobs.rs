@@ -219,7 +219,7 @@ pub async fn run(cli: &Cli, args: &JobsArgs) -> anyhow::Result<()> {
             models_dir,
         } => {
             let store = open_store(cli).await?;
-            if !matches!(store, stockcast::store::Store::Postgres(_)) {
+            if !store.supports_skip_locked() {
                 return Err(BadInput(
                     "jobs worker needs PostgreSQL (--database-url postgres://…)".to_string(),
                 )

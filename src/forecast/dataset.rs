@@ -136,20 +136,15 @@ impl Dataset {
         // One row per series with its days packed as "date=units,…": 18M (sku, warehouse,
         // date) rows decoded one by one through the driver cost more than the whole fit; the
         // database concatenates them in C and this side splits plain text.
-        let packed_sql = match store {
-            Store::Sqlite(_) => {
-                "SELECT sku, warehouse, group_concat(date || '=' || units, ',') FROM \
-                 (SELECT sku, warehouse, date, SUM(units) AS units FROM sales_in_force \
-                  WHERE ($1 IS NULL OR sku IN (SELECT sku FROM products WHERE category = $1)) \
-                  GROUP BY sku, warehouse, date) GROUP BY sku, warehouse"
-            }
-            Store::Postgres(_) => {
-                "SELECT sku, warehouse, string_agg(date::text || '=' || units::text, ',') FROM \
-                 (SELECT sku, warehouse, date, SUM(units) AS units FROM sales_in_force \
-                  WHERE ($1::text IS NULL OR sku IN (SELECT sku FROM products WHERE category = $1)) \
-                  GROUP BY sku, warehouse, date) AS daily GROUP BY sku, warehouse"
-            }
-        };
+        let packed = store
+            .backend()
+            .string_agg("CAST(date AS TEXT) || '=' || CAST(units AS TEXT)", ",");
+        let packed_sql = format!(
+            "SELECT sku, warehouse, {packed} FROM \
+             (SELECT sku, warehouse, date, SUM(units) AS units FROM sales_in_force \
+              WHERE ($1 IS NULL OR sku IN (SELECT sku FROM products WHERE category = $1)) \
+              GROUP BY sku, warehouse, date) AS daily GROUP BY sku, warehouse"
+        );
         let series: Vec<(String, String, String)> = on_backend!(store, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(packed_sql))
                 .bind(only_category)

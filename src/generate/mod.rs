@@ -45,8 +45,8 @@ use self::noise::{rng_for, uniform, STREAM_CATEGORY_BUZZ, STREAM_WAREHOUSES};
 use self::promotions::build_promotions;
 use self::seasonality::DayProfile;
 use self::tables::{
-    date_bytes, encode, epoch_days, Chunk, EventRow, Names, ProductRow, PromoRow, TableDef,
-    TableRow, WarehouseRow,
+    date_bytes, encode, epoch_days, Chunk, EventRow, InventoryRow, Names, PollRow, ProductRow,
+    PromoRow, SalesRow, StockRow, TableDef, TableRow, TruthRow, UnitsRow, WarehouseRow,
 };
 use self::writer::Sink;
 
@@ -237,9 +237,9 @@ fn small_table<R: TableRow>(
     names: &Names,
     format: OutputFormat,
 ) -> Result<(PathBuf, usize), GenerateError> {
-    let mut sink = Sink::create(out_dir, R::DEF, format)?;
+    let mut sink = Sink::create::<R>(out_dir, names, format)?;
     let chunk = encode(rows, names, format).map_err(|e| GenerateError::Write {
-        path: out_dir.join(format!("{}.{}", R::DEF.path, format.extension())),
+        path: out_dir.join(format!("{}.{}", R::DEF.path(), format.extension())),
         message: e.to_string(),
     })?;
     sink.write(chunk)?;
@@ -331,15 +331,15 @@ pub fn generate(config: &GenerateConfig, out_dir: &Path) -> Result<GenerateSumma
     };
 
     // Streaming tables.
-    let mut sales = Sink::create(out_dir, &tables::SALES, format)?;
-    let mut inventory = Sink::create(out_dir, &tables::INVENTORY, format)?;
-    let mut stock = Sink::create(out_dir, &tables::STOCK_LEVELS, format)?;
-    let mut polls = Sink::create(out_dir, &tables::POLL_RESPONSES, format)?;
-    let mut expected = Sink::create(out_dir, &tables::EXPECTED_DEMAND, format)?;
-    let mut future = Sink::create(out_dir, &tables::FUTURE_SALES, format)?;
+    let mut sales = Sink::create::<SalesRow>(out_dir, &names, format)?;
+    let mut inventory = Sink::create::<InventoryRow>(out_dir, &names, format)?;
+    let mut stock = Sink::create::<StockRow>(out_dir, &names, format)?;
+    let mut polls = Sink::create::<PollRow>(out_dir, &names, format)?;
+    let mut expected = Sink::create::<TruthRow>(out_dir, &names, format)?;
+    let mut future = Sink::create::<UnitsRow>(out_dir, &names, format)?;
 
     let table_err = |def: &TableDef, message: String| GenerateError::Write {
-        path: out_dir.join(format!("{}.{}", def.path, format.extension())),
+        path: out_dir.join(format!("{}.{}", def.path(), format.extension())),
         message,
     };
 

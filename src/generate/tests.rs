@@ -343,25 +343,60 @@ fn parquet_matches_csv_row_counts() {
     assert_eq!(sales.column("units").unwrap().dtype(), &DataType::Int64);
 }
 
+/// Every input file the generator writes has the contract's columns, in its order, and a
+/// Parquet type that parses as the contract's kind.
 #[test]
 fn tables_agree_with_the_contract() {
-    use crate::contract::Table;
-    let pairs = [
-        (&tables::WAREHOUSES, Table::Warehouses),
-        (&tables::PRODUCTS, Table::Products),
-        (&tables::PROMOTIONS, Table::Promotions),
-        (&tables::INVENTORY, Table::Inventory),
-        (&tables::STOCK_LEVELS, Table::StockLevels),
-        (&tables::SALES, Table::Sales),
-        (&tables::POLL_RESPONSES, Table::PollResponses),
-        (&tables::EVENTS, Table::Events),
-    ];
-    for (def, table) in pairs {
-        assert_eq!(def.path, table.name());
-        let ours: Vec<&str> = def.columns.iter().map(|(n, _)| *n).collect();
+    use crate::contract::{ColumnKind, Table};
+    use polars::prelude::{DataType, TimeUnit, TimeZone};
+    use tables::{
+        EventRow, InventoryRow, PollRow, ProductRow, PromoRow, SalesRow, StockRow, TableDef,
+        TableRow, WarehouseRow,
+    };
+
+    fn check<R: TableRow>(table: Table) {
+        assert!(
+            matches!(R::DEF, TableDef::Input(t) if *t == table),
+            "{table}"
+        );
+        assert_eq!(R::DEF.path(), table.name());
+        let names = tables::Names {
+            epoch_day0: 0,
+            dates: Vec::new(),
+            skus: Vec::new(),
+            warehouses: Vec::new(),
+            promos: Vec::new(),
+        };
+        let schema = R::schema(&names).unwrap();
+        let ours: Vec<&str> = schema.iter_names().map(|name| name.as_str()).collect();
         let theirs: Vec<&str> = table.columns().iter().map(|c| c.name).collect();
         assert_eq!(ours, theirs, "{table}");
+        for (column, dtype) in table.columns().iter().zip(schema.iter_values()) {
+            let agrees = match column.kind {
+                ColumnKind::Text => *dtype == DataType::String,
+                ColumnKind::Date => *dtype == DataType::Date,
+                ColumnKind::Timestamp => {
+                    *dtype == DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
+                }
+                ColumnKind::Integer => *dtype == DataType::Int64,
+                ColumnKind::Number => matches!(dtype, DataType::Int64 | DataType::Float64),
+                ColumnKind::Bool => *dtype == DataType::Boolean,
+            };
+            assert!(
+                agrees,
+                "{table}.{}: {dtype} for {:?}",
+                column.name, column.kind
+            );
+        }
     }
+    check::<WarehouseRow>(Table::Warehouses);
+    check::<ProductRow>(Table::Products);
+    check::<PromoRow>(Table::Promotions);
+    check::<InventoryRow>(Table::Inventory);
+    check::<StockRow>(Table::StockLevels);
+    check::<SalesRow>(Table::Sales);
+    check::<PollRow>(Table::PollResponses);
+    check::<EventRow>(Table::Events);
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use super::tables::{Chunk, Encoded, TableDef};
+use super::tables::{Chunk, Encoded, Names, TableRow};
 use super::{GenerateError, OutputFormat};
 
 /// Target Parquet row-group size (rows).
@@ -46,13 +46,14 @@ fn write_err(path: &Path, e: impl std::fmt::Display) -> GenerateError {
 }
 
 impl Sink {
-    /// Creates `<out_dir>/<def.path>.<ext>` and writes the CSV header.
-    pub(crate) fn create(
+    /// Creates `<out_dir>/<path>.<ext>` for the table of `R` and writes the CSV header.
+    pub(crate) fn create<R: TableRow>(
         out_dir: &Path,
-        def: &TableDef,
+        names: &Names,
         format: OutputFormat,
     ) -> Result<Sink, GenerateError> {
-        let path = out_dir.join(format!("{}.{}", def.path, format.extension()));
+        let def = R::DEF;
+        let path = out_dir.join(format!("{}.{}", def.path(), format.extension()));
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
         }
@@ -60,13 +61,14 @@ impl Sink {
         let kind = match format {
             OutputFormat::Csv => {
                 let mut w = BufWriter::with_capacity(1 << 20, file);
-                w.write_all(def.csv_header().as_bytes())
-                    .map_err(|e| io_err(&path, e))?;
+                let header = def.csv_header().map_err(|e| write_err(&path, e))?;
+                w.write_all(&header).map_err(|e| io_err(&path, e))?;
                 SinkKind::Csv(w)
             }
             OutputFormat::Parquet => {
+                let schema = R::schema(names).map_err(|e| write_err(&path, e))?;
                 let writer = ParquetWriter::new(file)
-                    .batched(&def.schema())
+                    .batched(&schema)
                     .map_err(|e| write_err(&path, e))?;
                 SinkKind::Parquet {
                     writer: Box::new(writer),

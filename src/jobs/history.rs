@@ -3,7 +3,6 @@
 //! next holder of the job's lock marks failed.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::Row;
 
 use super::schedule::Trigger;
 use super::JobError;
@@ -287,7 +286,7 @@ pub async fn record_output(
     Ok(())
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct RunRow {
     pub id: String,
     pub job: String,
@@ -311,7 +310,7 @@ impl RunRow {
     }
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct StepRow {
     pub position: i64,
     pub step: String,
@@ -332,29 +331,6 @@ impl StepRow {
     }
 }
 
-macro_rules! run_from_row {
-    ($row:expr) => {
-        (|| -> Result<RunRow, sqlx::Error> {
-            let row = $row;
-            Ok(RunRow {
-                id: row.try_get("id")?,
-                job: row.try_get("job")?,
-                as_of: row.try_get("as_of")?,
-                trigger: row.try_get("trigger")?,
-                status: row.try_get("status")?,
-                started_at: row.try_get("started_at")?,
-                finished_at: row.try_get("finished_at")?,
-                error: row.try_get("error")?,
-                host: row.try_get("host")?,
-                model_id: row.try_get("model_id")?,
-                forecast_run_id: row.try_get("forecast_run_id")?,
-                allocation_run_id: row.try_get("allocation_run_id")?,
-                scheduled_for: row.try_get("scheduled_for")?,
-            })
-        })()
-    };
-}
-
 /// A run the publish guard holds reads as `held` (see [`RunStatus::stored_as`]).
 const RUN_COLUMNS: &str = "id, job, as_of, trigger, \
      CASE WHEN EXISTS (SELECT 1 FROM job_holds h WHERE h.run_id = job_runs.id AND h.status = 'held') \
@@ -372,55 +348,33 @@ pub async fn list_runs(
         "SELECT {RUN_COLUMNS} FROM job_runs WHERE ($1 IS NULL OR job = $1) \
          ORDER BY started_at DESC, id DESC LIMIT $2"
     );
-    let runs = on_backend!(store, pool => {
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+    let runs: Vec<RunRow> = on_backend!(store, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(job)
             .bind(limit)
             .fetch_all(pool)
             .await?
-            .iter()
-            .map(|row| run_from_row!(row))
-            .collect::<Result<Vec<_>, _>>()?
     });
     Ok(runs)
 }
 
 pub async fn find_run(store: &Store, id: &str) -> Result<RunRow, JobError> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM job_runs WHERE id = $1");
-    let run = on_backend!(store, pool => {
-        match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await? {
-            Some(row) => Some(run_from_row!(&row)?),
-            None => None,
-        }
+    let run: Option<RunRow> = on_backend!(store, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?
     });
     run.ok_or_else(|| JobError::UnknownRun(id.to_string()))
 }
 
 pub async fn run_steps(store: &Store, run_id: &str) -> Result<Vec<StepRow>, JobError> {
-    let steps = on_backend!(store, pool => {
-        sqlx::query(
+    let steps: Vec<StepRow> = on_backend!(store, pool => {
+        sqlx::query_as(
             "SELECT position, step, status, attempts, started_at, finished_at, rows_in, rows_out, error, detail \
              FROM job_steps WHERE run_id = $1 ORDER BY position",
         )
         .bind(run_id)
         .fetch_all(pool)
         .await?
-        .iter()
-        .map(|row| {
-            Ok(StepRow {
-                position: row.try_get("position")?,
-                step: row.try_get("step")?,
-                status: row.try_get("status")?,
-                attempts: row.try_get("attempts")?,
-                started_at: row.try_get("started_at")?,
-                finished_at: row.try_get("finished_at")?,
-                rows_in: row.try_get("rows_in")?,
-                rows_out: row.try_get("rows_out")?,
-                error: row.try_get("error")?,
-                detail: row.try_get("detail")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?
     });
     Ok(steps)
 }

@@ -11,13 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::JobError;
+use crate::store::{AdvisoryAttempt, AdvisoryLock, Store};
+use crate::{on_backend, on_tx};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use sqlx::{Connection, PgConnection};
-
-use super::JobError;
-use crate::store::Store;
-use crate::{on_backend, on_tx};
 
 /// Who takes a lock: `host:pid:nonce`. The nonce tells apart two schedulers in one process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,8 +93,7 @@ pub enum JobLock {
         store: Store,
         job: String,
         holder: Holder,
-        key: i64,
-        connection: Box<PgConnection>,
+        lock: AdvisoryLock,
     },
 }
 
@@ -116,9 +113,13 @@ impl std::fmt::Display for HeldBy {
     }
 }
 
+const READ_LEASE: &str = "SELECT holder, expires_at FROM job_leases WHERE job = $1";
+const WRITE_LEASE: &str = "INSERT INTO job_leases (job, holder, run_id, expires_at) VALUES ($1, $2, NULL, $3) \
+     ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, run_id = NULL, expires_at = excluded.expires_at";
+
 async fn read_lease(store: &Store, job: &str) -> Result<Option<HeldBy>, JobError> {
     let row: Option<(String, DateTime<Utc>)> = on_backend!(store, pool => {
-        sqlx::query_as("SELECT holder, expires_at FROM job_leases WHERE job = $1")
+        sqlx::query_as(READ_LEASE)
             .bind(job)
             .fetch_optional(pool)
             .await?
@@ -136,10 +137,7 @@ async fn write_lease(
     expires_at: DateTime<Utc>,
 ) -> Result<(), JobError> {
     on_backend!(store, pool => {
-        sqlx::query(
-            "INSERT INTO job_leases (job, holder, run_id, expires_at) VALUES ($1, $2, NULL, $3) \
-             ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, run_id = NULL, expires_at = excluded.expires_at",
-        )
+        sqlx::query(WRITE_LEASE)
         .bind(job)
         .bind(&holder.0)
         .bind(expires_at)
@@ -159,81 +157,81 @@ pub async fn try_lock(
     now: DateTime<Utc>,
 ) -> Result<Result<JobLock, HeldBy>, JobError> {
     let lease_chrono = chrono::Duration::from_std(lease).expect("lease fits");
-    match store {
-        Store::Sqlite(_) => {
-            let mut tx = store.begin_write().await?;
-            let current: Option<(String, DateTime<Utc>)> = on_tx!(&mut tx, conn => {
-                sqlx::query_as("SELECT holder, expires_at FROM job_leases WHERE job = $1")
-                    .bind(job)
-                    .fetch_optional(&mut **conn)
-                    .await?
-            });
-            if let Some((current, expires_at)) = current {
-                let current_holder = Holder(current.clone());
-                if current_holder != *holder && expires_at > now && current_holder.may_be_alive() {
-                    return Ok(Err(HeldBy {
-                        holder: current,
-                        expires_at: Some(expires_at),
-                    }));
-                }
-            }
-            on_tx!(&mut tx, conn => {
-                sqlx::query(
-                    "INSERT INTO job_leases (job, holder, run_id, expires_at) VALUES ($1, $2, NULL, $3) \
-                     ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, run_id = NULL, expires_at = excluded.expires_at",
-                )
-                .bind(job)
-                .bind(&holder.0)
-                .bind(now + lease_chrono)
-                .execute(&mut **conn)
-                .await?;
-            });
-            tx.commit().await?;
-            let lost = Arc::new(AtomicBool::new(false));
-            let renewer = tokio::spawn(renew_lease(
-                store.clone(),
-                job.to_string(),
-                holder.clone(),
-                lease,
-                lost.clone(),
-            ));
-            Ok(Ok(JobLock::Lease {
-                store: store.clone(),
-                job: job.to_string(),
-                holder: holder.clone(),
-                lost,
-                renewer,
-            }))
-        }
-        Store::Postgres(pool) => {
-            let mut connection = pool.acquire().await?.detach();
-            let key = advisory_key(job);
-            let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                .bind(key)
-                .fetch_one(&mut connection)
-                .await?;
-            if !taken {
-                let _ = connection.close().await;
-                let held = read_lease(store, job).await?.unwrap_or(HeldBy {
-                    holder: "another session".to_string(),
-                    expires_at: None,
-                });
-                return Ok(Err(HeldBy {
-                    holder: held.holder,
-                    expires_at: None,
-                }));
-            }
+    match store.try_advisory_lock(advisory_key(job)).await? {
+        AdvisoryAttempt::Taken(lock) => {
             // Informational only on PostgreSQL: the advisory lock is what excludes.
             write_lease(store, job, holder, now + lease_chrono).await?;
             Ok(Ok(JobLock::Advisory {
                 store: store.clone(),
                 job: job.to_string(),
                 holder: holder.clone(),
-                key,
-                connection: Box::new(connection),
+                lock,
             }))
         }
+        AdvisoryAttempt::HeldElsewhere => {
+            let held = read_lease(store, job).await?.unwrap_or(HeldBy {
+                holder: "another session".to_string(),
+                expires_at: None,
+            });
+            Ok(Err(HeldBy {
+                holder: held.holder,
+                expires_at: None,
+            }))
+        }
+        AdvisoryAttempt::Unsupported => take_lease(store, job, holder, lease, now).await,
     }
+}
+
+/// The lease of a backend without advisory locks (SQLite), read and written in one immediate
+/// transaction so two takers queue instead of both winning.
+async fn take_lease(
+    store: &Store,
+    job: &str,
+    holder: &Holder,
+    lease: Duration,
+    now: DateTime<Utc>,
+) -> Result<Result<JobLock, HeldBy>, JobError> {
+    let lease_chrono = chrono::Duration::from_std(lease).expect("lease fits");
+    let mut tx = store.begin_write().await?;
+    let current: Option<(String, DateTime<Utc>)> = on_tx!(&mut tx, conn => {
+        sqlx::query_as(READ_LEASE)
+            .bind(job)
+            .fetch_optional(&mut **conn)
+            .await?
+    });
+    if let Some((current, expires_at)) = current {
+        let current_holder = Holder(current.clone());
+        if current_holder != *holder && expires_at > now && current_holder.may_be_alive() {
+            return Ok(Err(HeldBy {
+                holder: current,
+                expires_at: Some(expires_at),
+            }));
+        }
+    }
+    on_tx!(&mut tx, conn => {
+        sqlx::query(WRITE_LEASE)
+        .bind(job)
+        .bind(&holder.0)
+        .bind(now + lease_chrono)
+        .execute(&mut **conn)
+        .await?;
+    });
+    tx.commit().await?;
+    let lost = Arc::new(AtomicBool::new(false));
+    let renewer = tokio::spawn(renew_lease(
+        store.clone(),
+        job.to_string(),
+        holder.clone(),
+        lease,
+        lost.clone(),
+    ));
+    Ok(Ok(JobLock::Lease {
+        store: store.clone(),
+        job: job.to_string(),
+        holder: holder.clone(),
+        lost,
+        renewer,
+    }))
 }
 
 async fn renew_lease(
@@ -311,12 +309,12 @@ impl JobLock {
                 }
                 matches!(read_lease(store, job).await, Ok(Some(held)) if held.holder == holder.0)
             }
-            JobLock::Advisory { connection, .. } => connection.ping().await.is_ok(),
+            JobLock::Advisory { lock, .. } => lock.is_held().await,
         }
     }
 
     pub async fn release(self) {
-        match self {
+        let (store, job, holder, advisory) = match self {
             JobLock::Lease {
                 store,
                 job,
@@ -325,36 +323,26 @@ impl JobLock {
                 ..
             } => {
                 renewer.abort();
-                let _ = on_backend!(&store, pool => {
-                    sqlx::query("DELETE FROM job_leases WHERE job = $1 AND holder = $2")
-                        .bind(&job)
-                        .bind(&holder.0)
-                        .execute(pool)
-                        .await
-                        .map(|_| ())
-                });
+                (store, job, holder, None)
             }
             JobLock::Advisory {
                 store,
                 job,
                 holder,
-                key,
-                mut connection,
-            } => {
-                let _ = on_backend!(&store, pool => {
-                    sqlx::query("DELETE FROM job_leases WHERE job = $1 AND holder = $2")
-                        .bind(&job)
-                        .bind(&holder.0)
-                        .execute(pool)
-                        .await
-                        .map(|_| ())
-                });
-                let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-                    .bind(key)
-                    .execute(&mut *connection)
-                    .await;
-                let _ = (*connection).close().await;
-            }
+                lock,
+            } => (store, job, holder, Some(lock)),
+        };
+        let _ = on_backend!(&store, pool => {
+            sqlx::query("DELETE FROM job_leases WHERE job = $1 AND holder = $2")
+                .bind(&job)
+                .bind(&holder.0)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        });
+        // The row goes while the lock is still held, so it never names a holder that let go.
+        if let Some(lock) = advisory {
+            lock.release().await;
         }
     }
 }

@@ -5,28 +5,25 @@
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use super::NotifySettings;
-
-/// Bound on the webhook response we read (only the status line matters).
-const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 /// Why a notice did not reach a webhook or a command.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
     #[error("only http:// webhooks are supported")]
     NotHttp,
-    #[error("bad port in {0}")]
-    BadPort(String),
+    #[error("not a URL: {0}")]
+    BadUrl(String),
     #[error("no host")]
     NoHost,
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
     #[error("HTTP {0}")]
     Status(u16),
-    #[error("not an HTTP answer: '{0}'")]
-    NotAnAnswer(String),
     #[error("exited with {0}")]
     Exited(std::process::ExitStatus),
 }
@@ -97,58 +94,44 @@ pub async fn send_failure_notice(
     delivery
 }
 
-/// Splits `http://host[:port][/path]` into (host, port, path).
-fn parse_http_url(url: &str) -> Result<(String, u16, String), DeliveryError> {
-    let rest = url.strip_prefix("http://").ok_or(DeliveryError::NotHttp)?;
-    let (authority, path) = match rest.find('/') {
-        Some(slash) => (&rest[..slash], rest[slash..].to_string()),
-        None => (rest, "/".to_string()),
-    };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) => (
-            host.to_string(),
-            port.parse()
-                .map_err(|_| DeliveryError::BadPort(authority.to_string()))?,
-        ),
-        None => (authority.to_string(), 80),
-    };
-    if host.is_empty() {
+/// The webhook's URL: `http://host[:port][/path]` (job files are checked for `http://` when
+/// they load; this holds the sender to the same rule).
+fn webhook_url(url: &str) -> Result<reqwest::Url, DeliveryError> {
+    if !url.starts_with("http://") {
+        return Err(DeliveryError::NotHttp);
+    }
+    let parsed =
+        reqwest::Url::parse(url).map_err(|error| DeliveryError::BadUrl(error.to_string()))?;
+    if parsed.host_str().is_none_or(str::is_empty) {
         return Err(DeliveryError::NoHost);
     }
-    Ok((host, port, path))
+    Ok(parsed)
 }
 
 async fn post_json(url: &str, body: &str) -> Result<(), DeliveryError> {
-    let (host, port, path) = parse_http_url(url)?;
-    let mut stream = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: stockcast\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while response.len() < MAX_RESPONSE_BYTES {
-        let read = stream.read(&mut chunk).await?;
-        if read == 0 {
-            break;
-        }
-        response.extend_from_slice(&chunk[..read]);
-        if response.windows(2).any(|w| w == b"\r\n") {
-            break;
-        }
-    }
-    let text = String::from_utf8_lossy(&response);
-    let status_line = text.lines().next().unwrap_or("");
-    let code: Option<u16> = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok());
-    match code {
-        Some(code) if (200..300).contains(&code) => Ok(()),
-        Some(code) => Err(DeliveryError::Status(code)),
-        None => Err(DeliveryError::NotAnAnswer(status_line.to_string())),
+    let url = webhook_url(url)?;
+    let client = reqwest::Client::builder()
+        // A notice goes straight to the URL the job names (an alerting endpoint, usually on the
+        // internal network), never through a proxy set for downloads.
+        .no_proxy()
+        // http:// only: no certificate store to load, so a broken one cannot stop a notice.
+        .tls_built_in_root_certs(false)
+        // Header names as most receivers print and match them (`Content-Type`).
+        .http1_title_case_headers()
+        .user_agent("stockcast")
+        .build()?;
+    let response = client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.to_string())
+        .send()
+        .await?;
+    // Only the status matters; the body is never read.
+    let status = response.status();
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(DeliveryError::Status(status.as_u16()))
     }
 }
 
@@ -182,18 +165,28 @@ async fn run_command(
 
 #[cfg(test)]
 mod tests {
-    use super::parse_http_url;
+    use super::webhook_url;
 
     #[test]
     fn webhook_urls_are_split() {
+        let url = webhook_url("http://127.0.0.1:9000/hooks/x").unwrap();
         assert_eq!(
-            parse_http_url("http://127.0.0.1:9000/hooks/x").unwrap(),
-            ("127.0.0.1".to_string(), 9000, "/hooks/x".to_string())
+            (
+                url.host_str().unwrap(),
+                url.port_or_known_default().unwrap(),
+                url.path()
+            ),
+            ("127.0.0.1", 9000, "/hooks/x")
         );
+        let url = webhook_url("http://alerts.local").unwrap();
         assert_eq!(
-            parse_http_url("http://alerts.local").unwrap(),
-            ("alerts.local".to_string(), 80, "/".to_string())
+            (
+                url.host_str().unwrap(),
+                url.port_or_known_default().unwrap(),
+                url.path()
+            ),
+            ("alerts.local", 80, "/")
         );
-        assert!(parse_http_url("https://x").is_err());
+        assert!(webhook_url("https://x").is_err());
     }
 }

@@ -8,11 +8,9 @@ use chrono::{Duration, NaiveDate};
 
 use super::guard::{CategoryFigures, GuardInput, GuardSettings};
 use super::JobError;
+use crate::calendar::LAST_YEAR_DAYS;
 use crate::on_backend;
 use crate::store::Store;
-
-/// Days between a date and the same weekday a year earlier.
-const SEASON_DAYS: i64 = 364;
 
 /// (as-of, first forecast date, last forecast date) of a forecast run with rows.
 async fn run_span(
@@ -82,12 +80,12 @@ pub async fn load(
     // sales in force (live rows count only where no file covers the day).
     let recent = (as_of - Duration::days(run_rate_days), as_of);
     let last_year_recent = (
-        recent.0 - Duration::days(SEASON_DAYS),
-        recent.1 - Duration::days(SEASON_DAYS),
+        recent.0 - Duration::days(LAST_YEAR_DAYS),
+        recent.1 - Duration::days(LAST_YEAR_DAYS),
     );
     let last_year_horizon = (
-        as_of - Duration::days(SEASON_DAYS),
-        last - Duration::days(SEASON_DAYS),
+        as_of - Duration::days(LAST_YEAR_DAYS),
+        last - Duration::days(LAST_YEAR_DAYS),
     );
     type Sales = (String, f64, f64, f64);
     let sales: Vec<Sales> = on_backend!(store, pool => {

@@ -23,7 +23,7 @@ use super::outputs::{discard_unpublished, Discarded, Published};
 use super::schedule::{as_of_for_fire, Trigger};
 use super::step_error::{StepError, StepErrorKind};
 use super::steps::{PipelineSteps, StepExecutor};
-use super::{JobDefinition, JobError, Step};
+use super::{JobDefinition, JobError, Step, StepSettings};
 use crate::ingest::IngestReport;
 use crate::report::DatasetSummary;
 use crate::store::Store;
@@ -212,94 +212,310 @@ pub async fn run_job_with<E: StepExecutor, C: Clock>(
             })
         }
     };
-    let result = run_locked(
-        store, job, options, executor, clock, &mut lock, started, now,
-    )
-    .await;
+    let runner = Runner {
+        store,
+        job,
+        options,
+        executor,
+        clock,
+    };
+    let result = runner.run_locked(&mut lock, started, now).await;
     lock.release().await;
     result
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_locked<E: StepExecutor, C: Clock>(
-    store: &Store,
-    job: &JobDefinition,
-    options: &RunOptions,
-    executor: &E,
-    clock: &C,
-    lock: &mut super::lock::JobLock,
-    started: Instant,
-    now: DateTime<Utc>,
-) -> Result<JobRunReport, JobError> {
-    let abandoned_runs = history::abandon_stale_runs(store, &job.name, now).await?;
-    let as_of = options
-        .as_of
-        .unwrap_or_else(|| match options.scheduled_for {
-            Some(fire) => as_of_for_fire(job.time_zone, fire),
-            None => as_of_for_fire(job.time_zone, now),
-        });
-    let run_id = history::new_run_id(&job.name, now);
-    let host = super::lock::host_name();
-    history::insert_run(
-        store,
-        &NewRun {
-            id: &run_id,
-            job: &job.name,
+/// What every step of one run shares: where it is recorded, what runs the steps, the clock.
+struct Runner<'a, E, C> {
+    store: &'a Store,
+    job: &'a JobDefinition,
+    options: &'a RunOptions,
+    executor: &'a E,
+    clock: &'a C,
+}
+
+/// A run's history row, written before its first step.
+struct StartedRun {
+    run_id: String,
+    as_of: NaiveDate,
+    host: String,
+    abandoned_runs: u64,
+    discarded: Discarded,
+}
+
+/// How the steps went: their reports, and the run's status with the step that ended it.
+struct StepsOutcome {
+    steps: Vec<StepReport>,
+    status: RunStatus,
+    error: Option<String>,
+    failed_step: Option<String>,
+    failure: Option<StepErrorKind>,
+}
+
+/// One step's attempts: how the last one ended.
+struct Attempts {
+    status: StepStatus,
+    outcome: Option<StepOutcome>,
+    error: Option<String>,
+    attempts: u32,
+    failure: Option<StepErrorKind>,
+}
+
+impl<E: StepExecutor, C: Clock> Runner<'_, E, C> {
+    async fn run_locked(
+        &self,
+        lock: &mut super::lock::JobLock,
+        started: Instant,
+        now: DateTime<Utc>,
+    ) -> Result<JobRunReport, JobError> {
+        let (store, job, options) = (self.store, self.job, self.options);
+        let StartedRun {
+            run_id,
             as_of,
+            host,
+            abandoned_runs,
+            discarded,
+        } = self.start_run(lock, now).await?;
+        let mut context = RunContext::new(
+            store.clone(),
+            job.clone(),
+            options.base_dir.clone(),
+            run_id.clone(),
+            as_of,
+            options.as_of.is_some(),
+            self.clock,
+        );
+        context.force_publish = options.force_publish;
+        let StepsOutcome {
+            steps,
+            mut status,
+            error: mut run_error,
+            mut failed_step,
+            failure,
+        } = self.run_steps(&mut context, lock, &run_id).await?;
+
+        // Every step ran but the guard stopped the publication: not a success, and the notice
+        // fires like a failure's.
+        if status == RunStatus::Succeeded {
+            if let Some(reason) = &context.held {
+                status = RunStatus::Held;
+                run_error = Some(format!("held by the publish guard: {reason}"));
+                failed_step = Some(Step::Publish.as_str().to_string());
+            }
+        }
+        let finished_at = self.clock.now();
+        let first_allocation = context.allocations.first().map(|a| a.run_id.clone());
+        history::finish_run(
+            store,
+            &run_id,
+            &RunEnd {
+                status,
+                finished_at,
+                error: run_error.as_deref(),
+                model_id: context.model_id.as_deref(),
+                forecast_run_id: context.forecast_run_id.as_deref(),
+                allocation_run_id: first_allocation.as_deref(),
+            },
+        )
+        .await?;
+        let notice = if status == RunStatus::Succeeded {
+            None
+        } else {
+            Some(
+                send_failure_notice(
+                    &job.notify,
+                    &FailureNotice {
+                        job: job.name.clone(),
+                        run_id: run_id.clone(),
+                        as_of: context.as_of,
+                        status: status.as_str().to_string(),
+                        step: failed_step.clone().unwrap_or_default(),
+                        error: run_error.clone().unwrap_or_default(),
+                        host,
+                        started_at: now,
+                        finished_at,
+                    },
+                )
+                .await,
+            )
+        };
+        Ok(JobRunReport {
+            job: job.name.clone(),
+            run_id,
+            as_of: context.as_of,
+            status,
             trigger: options.trigger,
-            started_at: now,
-            host: &host,
-            scheduled_for: options.scheduled_for,
-        },
-    )
-    .await?;
-    lock.set_run(&run_id).await?;
-    let discarded = discard_unpublished(store, &job.name, &run_id).await?;
+            seconds: started.elapsed().as_secs_f64(),
+            error: run_error,
+            failed_step,
+            failure,
+            generated_sample: context.generated_sample,
+            steps,
+            ingest: context.ingest,
+            summary: context.summary,
+            abandoned_runs,
+            discarded,
+            model_id: context.model_id,
+            forecast_run_id: context.forecast_run_id,
+            allocations: context.allocations,
+            published: context.published,
+            report_path: context.report_path,
+            notes: context.notes,
+            notice,
+        })
+    }
 
-    let mut context = RunContext::new(
-        store.clone(),
-        job.clone(),
-        options.base_dir.clone(),
-        run_id.clone(),
-        as_of,
-        options.as_of.is_some(),
-        clock,
-    );
-    context.force_publish = options.force_publish;
-    let mut steps = Vec::new();
-    let mut status = RunStatus::Succeeded;
-    let mut run_error: Option<String> = None;
-    let mut failed_step: Option<String> = None;
-    let mut failure: Option<StepErrorKind> = None;
+    /// Marks the job's stale runs abandoned, writes this run's history row, names it on the
+    /// lock and discards what earlier runs left unpublished.
+    async fn start_run(
+        &self,
+        lock: &mut super::lock::JobLock,
+        now: DateTime<Utc>,
+    ) -> Result<StartedRun, JobError> {
+        let (store, job, options) = (self.store, self.job, self.options);
+        let abandoned_runs = history::abandon_stale_runs(store, &job.name, now).await?;
+        let as_of = options
+            .as_of
+            .unwrap_or_else(|| match options.scheduled_for {
+                Some(fire) => as_of_for_fire(job.time_zone, fire),
+                None => as_of_for_fire(job.time_zone, now),
+            });
+        let run_id = history::new_run_id(&job.name, now);
+        let host = super::lock::host_name();
+        history::insert_run(
+            store,
+            &NewRun {
+                id: &run_id,
+                job: &job.name,
+                as_of,
+                trigger: options.trigger,
+                started_at: now,
+                host: &host,
+                scheduled_for: options.scheduled_for,
+            },
+        )
+        .await?;
+        lock.set_run(&run_id).await?;
+        let discarded = discard_unpublished(store, &job.name, &run_id).await?;
+        Ok(StartedRun {
+            run_id,
+            as_of,
+            host,
+            abandoned_runs,
+            discarded,
+        })
+    }
 
-    for (position, (step, settings)) in job.steps.iter().zip(&job.step_settings).enumerate() {
-        if is_cancelled(&options.cancel) {
-            status = RunStatus::Cancelled;
-            run_error = Some(format!(
-                "stop requested; not started: {}",
-                job.steps[position..]
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            break;
+    /// Runs the steps in order until one fails, times out or is stopped, recording each.
+    async fn run_steps(
+        &self,
+        context: &mut RunContext<'_>,
+        lock: &mut super::lock::JobLock,
+        run_id: &str,
+    ) -> Result<StepsOutcome, JobError> {
+        let (store, job, options) = (self.store, self.job, self.options);
+        let mut outcome = StepsOutcome {
+            steps: Vec::new(),
+            status: RunStatus::Succeeded,
+            error: None,
+            failed_step: None,
+            failure: None,
+        };
+        for (position, (step, settings)) in job.steps.iter().zip(&job.step_settings).enumerate() {
+            if is_cancelled(&options.cancel) {
+                outcome.status = RunStatus::Cancelled;
+                outcome.error = Some(format!(
+                    "stop requested; not started: {}",
+                    job.steps[position..]
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                break;
+            }
+            if *step == Step::Publish && !lock.still_held().await {
+                outcome.status = RunStatus::Failed;
+                outcome.failed_step = Some(step.as_str().to_string());
+                outcome.error = Some(
+                    "the job's lock was lost before publishing; nothing published".to_string(),
+                );
+                break;
+            }
+            let step_started = Instant::now();
+            history::start_step(store, run_id, position, step.as_str(), self.clock.now()).await?;
+            let Attempts {
+                status: step_status,
+                outcome: step_outcome,
+                error,
+                attempts,
+                failure: step_failure,
+            } = self
+                .attempt_step(context, run_id, position, *step, settings)
+                .await?;
+            let finished_at = self.clock.now();
+            history::finish_step(
+                store,
+                run_id,
+                position,
+                &StepEnd {
+                    status: step_status,
+                    attempts,
+                    finished_at,
+                    rows_in: step_outcome.as_ref().and_then(|o| o.rows_in),
+                    rows_out: step_outcome.as_ref().and_then(|o| o.rows_out),
+                    error: error.as_deref(),
+                    detail: step_outcome.as_ref().map(|o| o.detail.as_str()),
+                },
+            )
+            .await?;
+            outcome.steps.push(StepReport {
+                step: step.as_str(),
+                status: step_status,
+                attempts,
+                seconds: step_started.elapsed().as_secs_f64(),
+                rows_in: step_outcome.as_ref().and_then(|o| o.rows_in),
+                rows_out: step_outcome.as_ref().and_then(|o| o.rows_out),
+                detail: step_outcome.map(|o| o.detail).unwrap_or_default(),
+                error: error.clone(),
+                failure: step_failure,
+            });
+            match step_status {
+                StepStatus::Succeeded | StepStatus::Skipped | StepStatus::Running => {}
+                StepStatus::Cancelled => {
+                    outcome.status = RunStatus::Cancelled;
+                    outcome.error = error;
+                    outcome.failed_step = Some(step.as_str().to_string());
+                    break;
+                }
+                StepStatus::Failed | StepStatus::TimedOut => {
+                    outcome.status = RunStatus::Failed;
+                    outcome.error = error;
+                    outcome.failed_step = Some(step.as_str().to_string());
+                    outcome.failure = step_failure;
+                    break;
+                }
+            }
         }
-        if *step == Step::Publish && !lock.still_held().await {
-            status = RunStatus::Failed;
-            failed_step = Some(step.as_str().to_string());
-            run_error =
-                Some("the job's lock was lost before publishing; nothing published".to_string());
-            break;
-        }
-        let step_started = Instant::now();
-        history::start_step(store, &run_id, position, step.as_str(), clock.now()).await?;
+        Ok(outcome)
+    }
+
+    /// Runs one step under its timeout, retrying a transient failure or a timeout with
+    /// backoff while attempts remain and no stop is requested.
+    async fn attempt_step(
+        &self,
+        context: &mut RunContext<'_>,
+        run_id: &str,
+        position: usize,
+        step: Step,
+        settings: &StepSettings,
+    ) -> Result<Attempts, JobError> {
+        let (store, job, options, clock) = (self.store, self.job, self.options, self.clock);
         let mut attempts = 0u32;
         let mut step_failure: Option<StepErrorKind> = None;
-        let (step_status, outcome, error) = loop {
+        let (status, outcome, error) = loop {
             attempts += 1;
-            history::set_step_attempts(store, &run_id, position, attempts).await?;
-            let execute = CatchPanic(Box::pin(executor.execute(&mut context, *step)));
+            history::set_step_attempts(store, run_id, position, attempts).await?;
+            let execute = CatchPanic(Box::pin(self.executor.execute(context, step)));
             let attempt = tokio::select! {
                 result = tokio::time::timeout(settings.timeout, execute) => {
                     match result {
@@ -375,118 +591,12 @@ async fn run_locked<E: StepExecutor, C: Clock>(
                 _ = wait_for_cancel(&options.cancel) => {}
             }
         };
-        let finished_at = clock.now();
-        history::finish_step(
-            store,
-            &run_id,
-            position,
-            &StepEnd {
-                status: step_status,
-                attempts,
-                finished_at,
-                rows_in: outcome.as_ref().and_then(|o| o.rows_in),
-                rows_out: outcome.as_ref().and_then(|o| o.rows_out),
-                error: error.as_deref(),
-                detail: outcome.as_ref().map(|o| o.detail.as_str()),
-            },
-        )
-        .await?;
-        steps.push(StepReport {
-            step: step.as_str(),
-            status: step_status,
-            attempts,
-            seconds: step_started.elapsed().as_secs_f64(),
-            rows_in: outcome.as_ref().and_then(|o| o.rows_in),
-            rows_out: outcome.as_ref().and_then(|o| o.rows_out),
-            detail: outcome.map(|o| o.detail).unwrap_or_default(),
-            error: error.clone(),
-            failure: step_failure,
-        });
-        match step_status {
-            StepStatus::Succeeded | StepStatus::Skipped | StepStatus::Running => {}
-            StepStatus::Cancelled => {
-                status = RunStatus::Cancelled;
-                run_error = error;
-                failed_step = Some(step.as_str().to_string());
-                break;
-            }
-            StepStatus::Failed | StepStatus::TimedOut => {
-                status = RunStatus::Failed;
-                run_error = error;
-                failed_step = Some(step.as_str().to_string());
-                failure = step_failure;
-                break;
-            }
-        }
-    }
-
-    // Every step ran but the guard stopped the publication: not a success, and the notice
-    // fires like a failure's.
-    if status == RunStatus::Succeeded {
-        if let Some(reason) = &context.held {
-            status = RunStatus::Held;
-            run_error = Some(format!("held by the publish guard: {reason}"));
-            failed_step = Some(Step::Publish.as_str().to_string());
-        }
-    }
-    let finished_at = clock.now();
-    let first_allocation = context.allocations.first().map(|a| a.run_id.clone());
-    history::finish_run(
-        store,
-        &run_id,
-        &RunEnd {
+        Ok(Attempts {
             status,
-            finished_at,
-            error: run_error.as_deref(),
-            model_id: context.model_id.as_deref(),
-            forecast_run_id: context.forecast_run_id.as_deref(),
-            allocation_run_id: first_allocation.as_deref(),
-        },
-    )
-    .await?;
-    let notice = if status == RunStatus::Succeeded {
-        None
-    } else {
-        Some(
-            send_failure_notice(
-                &job.notify,
-                &FailureNotice {
-                    job: job.name.clone(),
-                    run_id: run_id.clone(),
-                    as_of: context.as_of,
-                    status: status.as_str().to_string(),
-                    step: failed_step.clone().unwrap_or_default(),
-                    error: run_error.clone().unwrap_or_default(),
-                    host,
-                    started_at: now,
-                    finished_at,
-                },
-            )
-            .await,
-        )
-    };
-    Ok(JobRunReport {
-        job: job.name.clone(),
-        run_id,
-        as_of: context.as_of,
-        status,
-        trigger: options.trigger,
-        seconds: started.elapsed().as_secs_f64(),
-        error: run_error,
-        failed_step,
-        failure,
-        generated_sample: context.generated_sample,
-        steps,
-        ingest: context.ingest,
-        summary: context.summary,
-        abandoned_runs,
-        discarded,
-        model_id: context.model_id,
-        forecast_run_id: context.forecast_run_id,
-        allocations: context.allocations,
-        published: context.published,
-        report_path: context.report_path,
-        notes: context.notes,
-        notice,
-    })
+            outcome,
+            error,
+            attempts,
+            failure: step_failure,
+        })
+    }
 }

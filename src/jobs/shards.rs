@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::Row;
 
 use super::clock::{StepClock, SystemClock};
 use super::context::{RunContext, StepOutcome};
@@ -27,7 +26,7 @@ use crate::forecast::pipeline::{self, new_forecast_run_id, ForecastRequest};
 use crate::forecast::registry::{
     create_sharded_model, finish_sharded_model, new_model_id, ShardedModel,
 };
-use crate::store::{Store, StoreTx};
+use crate::store::Store;
 
 /// A shard claimed this long ago and not finished is taken to belong to a dead worker.
 pub const STALE_CLAIM_SECONDS: i64 = 900;
@@ -45,6 +44,7 @@ pub struct ShardDone {
 /// (category, fit JSON, rows written, worker) of a finished shard.
 type ShardRow = (String, Option<String>, Option<i64>, Option<String>);
 
+#[derive(sqlx::FromRow)]
 struct Claimed {
     job_run_id: String,
     category: String,
@@ -54,14 +54,11 @@ struct Claimed {
     freq: String,
 }
 
-// Callers check the backend first: SQLite here is a bug.
+// Callers check `Store::supports_skip_locked` first: SQLite here is a bug.
 fn pg(store: &Store) -> Result<&sqlx::PgPool, StepError> {
-    match store {
-        Store::Postgres(pool) => Ok(pool),
-        Store::Sqlite(_) => Err(StepError::internal(
-            "forecast shards need PostgreSQL (FOR UPDATE SKIP LOCKED)",
-        )),
-    }
+    store.postgres_pool().ok_or_else(|| {
+        StepError::internal("forecast shards need PostgreSQL (FOR UPDATE SKIP LOCKED)")
+    })
 }
 
 async fn claim(
@@ -70,7 +67,7 @@ async fn claim(
     now: DateTime<Utc>,
 ) -> Result<Option<Claimed>, StepError> {
     let pool = pg(store)?;
-    let row = sqlx::query(
+    let claimed: Option<Claimed> = sqlx::query_as(
         "UPDATE forecast_shards SET status = 'running', worker = $1, claimed_at = $2 \
          WHERE (job_run_id, category) = ( \
              SELECT job_run_id, category FROM forecast_shards \
@@ -83,17 +80,7 @@ async fn claim(
     .bind(now - chrono::Duration::seconds(STALE_CLAIM_SECONDS))
     .fetch_optional(pool)
     .await?;
-    Ok(match row {
-        Some(row) => Some(Claimed {
-            job_run_id: row.try_get("job_run_id")?,
-            category: row.try_get("category")?,
-            forecast_run_id: row.try_get("forecast_run_id")?,
-            as_of: row.try_get("as_of")?,
-            horizon: row.try_get("horizon")?,
-            freq: row.try_get("freq")?,
-        }),
-        None => None,
-    })
+    Ok(claimed)
 }
 
 async fn work_shard(
@@ -247,7 +234,7 @@ pub(super) async fn sharded_forecast_step(
         // The model row exists from the start (forecast rows reference it); its summary and
         // artifact are filled in once every shard is merged.
         create_sharded_model(&mut store_tx, &model).await?;
-        let StoreTx::Postgres(tx) = &mut store_tx else {
+        let Some(tx) = store_tx.postgres() else {
             return Err(StepError::internal("the sharded forecast needs PostgreSQL"));
         };
         // An earlier attempt of this step left its shards queued: this attempt queues afresh

@@ -233,7 +233,7 @@ fn allocation_input(frame: &DataFrame) -> Result<ForecastRows, StepError> {
 async fn forecast_step(context: &mut RunContext<'_>) -> Result<StepOutcome, StepError> {
     let as_of = context.resolve_as_of().await?;
     let horizon = job_horizon(context, as_of).await?;
-    if context.job.forecast.shards && matches!(context.store, Store::Postgres(_)) {
+    if context.job.forecast.shards && context.store.supports_skip_locked() {
         return shards::sharded_forecast_step(context, as_of, horizon).await;
     }
     if context.job.forecast.shards {

@@ -12,6 +12,7 @@ use super::lookup::{forecast_runs, last_sales_date, RunRef};
 use super::query::{Bind, Sql};
 use super::view::{column, Chart, ReportView, Section, Value};
 use super::{Filters, ReportError};
+use crate::calendar::LAST_YEAR_DAYS;
 use crate::report_fetch;
 use crate::store::Store;
 
@@ -19,7 +20,6 @@ use crate::store::Store;
 pub const ACCURACY_RUNS: usize = 5;
 /// Realised days scored per run at most.
 pub const MAX_REALISED_DAYS: i64 = 92;
-pub const SEASON_DAYS: i64 = 364;
 /// Connections the realised-accuracy scoring is spread over.
 const SCORING_CONNECTIONS: usize = 4;
 
@@ -203,10 +203,7 @@ async fn realised_range(
 ) -> Result<Vec<(String, NaiveDate, Sums)>, ReportError> {
     // The same day last year is computed per row (the one backend-specific expression here):
     // joining a list of (day, day − 364) pairs instead costs a comparison per pair per row.
-    let last_year = match store {
-        Store::Sqlite(_) => format!("date(f.date, '-{SEASON_DAYS} days')"),
-        Store::Postgres(_) => format!("f.date - {SEASON_DAYS}"),
-    };
+    let last_year = store.backend().date_minus_days("f.date", LAST_YEAR_DAYS);
     // `x` is materialised so each row's two sales lookups run once (a flattened subquery
     // re-evaluates them in every aggregate that names them).
     let mut sql = Sql::new(&format!(

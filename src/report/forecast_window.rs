@@ -11,11 +11,10 @@ use super::view::{column, cut, Chart, FanSeries, ReportView, Section, Value};
 use super::window_demand::{load_window, CellWindow};
 use super::{Filters, ReportError};
 use crate::allocate::WindowDemand;
+use crate::calendar::LAST_YEAR_DAYS;
 use crate::report_fetch;
 use crate::store::Store;
 
-/// Days back to "the same window last year": 52 weeks, so a Friday lines up with a Friday.
-pub const LAST_YEAR_DAYS: i64 = 364;
 /// SKUs drawn as fan charts in the HTML form.
 pub const FAN_SKUS: usize = 3;
 /// Days of history before the origin in each fan chart.

@@ -31,7 +31,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{MethodFilter, MethodRouter};
 use axum::Router;
 
 use crate::clock::SharedClock;
@@ -132,21 +134,64 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     )
 }
 
+/// One route of the service: its path, its method and its handler.
+pub struct Route {
+    pub path: &'static str,
+    pub method: Method,
+    handler: MethodRouter<Arc<AppState>>,
+}
+
+fn route<H, T>(method: Method, path: &'static str, handler: H) -> Route
+where
+    H: Handler<T, Arc<AppState>>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("a method axum routes");
+    Route {
+        path,
+        method,
+        handler: axum::routing::on(filter, handler),
+    }
+}
+
+/// Every route, once: the router is built from this list, and the OpenAPI document is held to
+/// it by a test (`openapi::tests`), so a route cannot go undocumented.
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(Method::POST, "/v1/reservations", reservations::create),
+        route(Method::GET, "/v1/reservations/{id}", reservations::show),
+        route(
+            Method::POST,
+            "/v1/reservations/{id}/commit",
+            reservations::commit,
+        ),
+        route(
+            Method::POST,
+            "/v1/reservations/{id}/release",
+            reservations::release,
+        ),
+        route(
+            Method::POST,
+            "/v1/reservations/{id}/extend",
+            reservations::extend,
+        ),
+        route(Method::GET, "/v1/stock", stock::list),
+        route(Method::POST, "/v1/stock/adjustments", stock::adjust),
+        route(Method::GET, "/v1/allocations", allocations::list),
+        route(Method::POST, "/v1/poll-responses", poll_responses::post),
+        route(Method::GET, "/v1/openapi.json", health::openapi),
+        route(Method::GET, "/healthz", health::healthz),
+        route(Method::GET, "/readyz", health::readyz),
+        route(Method::GET, "/metrics", health::metrics),
+    ]
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/v1/reservations", post(reservations::create))
-        .route("/v1/reservations/{id}", get(reservations::show))
-        .route("/v1/reservations/{id}/commit", post(reservations::commit))
-        .route("/v1/reservations/{id}/release", post(reservations::release))
-        .route("/v1/reservations/{id}/extend", post(reservations::extend))
-        .route("/v1/stock", get(stock::list))
-        .route("/v1/stock/adjustments", post(stock::adjust))
-        .route("/v1/allocations", get(allocations::list))
-        .route("/v1/poll-responses", post(poll_responses::post))
-        .route("/v1/openapi.json", get(health::openapi))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, route| {
+            router.route(route.path, route.handler)
+        })
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -1,4 +1,5 @@
-//! The OpenAPI 3.1 document served at `/v1/openapi.json`, written by hand next to the routes.
+//! The OpenAPI 3.1 document served at `/v1/openapi.json`, written by hand next to the routes;
+//! a test holds it to the router's route list ([`super::routes`]), both ways.
 
 use serde_json::{json, Value};
 
@@ -85,9 +86,40 @@ pub fn document() -> Value {
                 "responses": with(json!({"200": {"description": "{run, targets, next_cursor}"}, "404": error_response("no published run")}))}},
             "/v1/poll-responses": {"post": {"summary": "Bulk poll responses, validated like poll_responses.csv. Roles: poller, admin.",
                 "responses": with(json!({"200": {"description": "{received, loaded, rejected: [{index, reason}]}"}}))}},
+            "/v1/openapi.json": {"get": {"security": [], "summary": "This document.",
+                "responses": {"200": {"description": "the OpenAPI document"}}}},
             "/healthz": {"get": {"security": [], "responses": {"200": {"description": "alive"}}}},
             "/readyz": {"get": {"security": [], "responses": {"200": {"description": "database reachable"}, "503": {"description": "not ready"}}}},
             "/metrics": {"get": {"security": [], "responses": {"200": {"description": "Prometheus text format"}}}}
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::document;
+
+    #[test]
+    fn every_route_is_in_the_document_and_nothing_else() {
+        let routed: BTreeSet<(String, String)> = super::super::routes()
+            .iter()
+            .map(|route| (route.path.to_string(), route.method.as_str().to_lowercase()))
+            .collect();
+        let document = document();
+        let documented: BTreeSet<(String, String)> = document["paths"]
+            .as_object()
+            .expect("paths")
+            .iter()
+            .flat_map(|(path, methods)| {
+                methods
+                    .as_object()
+                    .expect("methods")
+                    .keys()
+                    .map(move |method| (path.clone(), method.clone()))
+            })
+            .collect();
+        assert_eq!(routed, documented);
+    }
 }

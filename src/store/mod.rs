@@ -1,28 +1,61 @@
 //! The database edge: one schema (`migrations/`) on an embedded SQLite file by default or on
 //! PostgreSQL. Every query is written once in SQL both backends accept (`$1` parameters,
-//! `ON CONFLICT`, `RETURNING`) and dispatched to the concrete pool with [`on_backend!`].
+//! `ON CONFLICT`, `RETURNING`) and dispatched to the concrete pool with [`on_backend!`];
+//! where the backends differ in kind, `dialect` says how, so callers never match on the
+//! backend.
 
 mod bulk;
+mod dialect;
 mod error;
 pub mod sales_source;
 pub mod scratch;
 mod status;
 
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
+
+use sqlx::migrate::Migrator;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
 pub use bulk::{Cell, FrameRows, OnConflict};
+pub use dialect::{AdvisoryAttempt, AdvisoryLock};
 pub use error::StoreError;
 pub use status::{AppliedMigration, StoreStatus, TableCount};
 
 /// Where a fresh user's data lives: a file in the working directory, created on first use.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://stockcast.db";
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The schema both backends share, in SQL both accept.
+static SHARED_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
+/// Where the dialects must differ, one directory per backend (listed in ARCHITECTURE.md);
+/// their versions interleave with the shared ones.
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+static SQLITE_MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| with_shared(&SQLITE_MIGRATIONS));
+static POSTGRES_MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| with_shared(&POSTGRES_MIGRATIONS));
+
+fn with_shared(backend_only: &Migrator) -> Migrator {
+    Migrator::with_migrations(
+        SHARED_MIGRATIONS
+            .iter()
+            .chain(backend_only.iter())
+            .cloned()
+            .collect(),
+    )
+}
+
+/// Every migration of one backend, in version order.
+pub(crate) fn migrator(backend: Backend) -> &'static Migrator {
+    match backend {
+        Backend::Sqlite => &SQLITE_MIGRATOR,
+        Backend::Postgres => &POSTGRES_MIGRATOR,
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -251,7 +284,8 @@ impl Store {
     /// Applies every pending migration; returns how many were applied.
     pub async fn migrate(&self) -> Result<usize, StoreError> {
         let before = self.applied_migrations().await?.len();
-        on_backend!(self, pool => MIGRATOR.run(pool).await)?;
+        let migrator = migrator(self.backend());
+        on_backend!(self, pool => migrator.run(pool).await)?;
         let after = self.applied_migrations().await?.len();
         Ok(after.saturating_sub(before))
     }

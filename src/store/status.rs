@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{Backend, Store, StoreError, MIGRATOR};
+use super::{migrator, Backend, Store, StoreError};
 use crate::on_backend;
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -92,7 +92,7 @@ impl Store {
 
     pub async fn status(&self) -> Result<StoreStatus, StoreError> {
         let applied = self.applied_migrations().await?;
-        let pending = MIGRATOR
+        let pending = migrator(self.backend())
             .iter()
             .filter(|migration| !applied.iter().any(|a| a.version == migration.version))
             .map(|migration| (migration.version, migration.description.to_string()))

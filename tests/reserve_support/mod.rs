@@ -216,8 +216,8 @@ pub async fn spawn_app(store: Store, config: ServeConfig) -> TestApp {
         .await
         .expect("bind");
     let (scheme, client) = match tls {
-        true => ("https", http::Client::trusting(&tls_fixture("ca.pem"))),
-        false => ("http", http::Client::new()),
+        true => ("https", http::client_trusting(&tls_fixture("ca.pem"))),
+        false => ("http", http::client()),
     };
     let base = format!("{scheme}://{}", listener.local_addr().expect("address"));
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
