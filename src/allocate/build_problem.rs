@@ -12,7 +12,7 @@ use chrono::{Duration, NaiveDate};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use super::economics::{Economics, DEFAULT_UNIT_PRICE};
+use super::economics::{promotional_unit_margin, regular_price, Economics};
 use super::problem::{AllocationProblem, CellInput, Policy, SkuInput, WarehouseInput};
 use super::promotion::Promotion;
 use super::promotion_groups::PromotionWindow;
@@ -161,12 +161,48 @@ pub fn build_problem(
     policy: Policy,
     economics: &Economics,
 ) -> Result<BuiltProblem, ProblemError> {
-    let promotions = &planned.promotions;
     if network.warehouses.is_empty() || network.products.is_empty() {
         return Err(ProblemError::NoCatalogue);
     }
+    let warehouses = warehouse_inputs(network, economics);
+    let warehouse_index: HashMap<&str, usize> = network
+        .warehouses
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.warehouse.as_str(), i))
+        .collect();
+    let mut promoted = promoted_skus(&planned.promotions, network, economics);
+    let coverage = Coverage {
+        promotions: &planned.promotions,
+        covers: &promoted.covers,
+        scoped_warehouse: scoped_warehouses(&planned.promotions, &warehouse_index),
+        sku_index: &promoted.index,
+        warehouse_index: &warehouse_index,
+    };
+    let demand = window_demand(planned, forecast, &coverage)?;
+    let stock = stock_by_cell(network, &coverage, &mut promoted.skus);
+    let cells = cell_inputs(&demand, &stock);
+    let transfer_cost_per_unit = transfer_costs(&warehouses, economics);
+    let problem = AllocationProblem {
+        skus: promoted.skus,
+        warehouses,
+        cells,
+        transfer_cost_per_unit,
+        policy,
+    };
+    let fingerprint = fingerprint(&problem);
+    Ok(BuiltProblem {
+        problem,
+        fingerprint,
+        windows: planned.windows(),
+        window_start: planned.window_start,
+        window_end: planned.window_end,
+    })
+}
 
-    let warehouses: Vec<WarehouseInput> = network
+/// The warehouses in the network's order, the flagships (all, when none are named) tier 1.
+fn warehouse_inputs(network: &NetworkRows, economics: &Economics) -> Vec<WarehouseInput> {
+    network
         .warehouses
         .iter()
         .map(|row| WarehouseInput {
@@ -182,15 +218,25 @@ pub fn build_problem(
                 2
             },
         })
-        .collect();
-    let warehouse_index: HashMap<&str, usize> = warehouses
-        .iter()
-        .enumerate()
-        .map(|(i, w)| (w.warehouse.as_str(), i))
-        .collect();
+        .collect()
+}
 
+/// The SKUs some promotion covers, in the network's order, each with the margin of the deepest
+/// discount among them.
+struct PromotedSkus<'r> {
+    skus: Vec<SkuInput>,
+    index: HashMap<&'r str, usize>,
+    /// Per promotion, which of `skus` it covers.
+    covers: Vec<Vec<bool>>,
+}
+
+fn promoted_skus<'r>(
+    promotions: &[Promotion],
+    network: &'r NetworkRows,
+    economics: &Economics,
+) -> PromotedSkus<'r> {
     let mut skus: Vec<SkuInput> = Vec::new();
-    let mut sku_index: HashMap<&str, usize> = HashMap::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
     // Per promotion, which of `skus` it covers.
     let mut covers: Vec<Vec<bool>> = vec![Vec::new(); promotions.len()];
     for product in &network.products {
@@ -210,43 +256,82 @@ pub fn build_problem(
         for (list, covered) in covers.iter_mut().zip(covering) {
             list.push(covered);
         }
-        let price = product.unit_price.unwrap_or(DEFAULT_UNIT_PRICE);
-        sku_index.insert(product.sku.as_str(), skus.len());
+        let price = regular_price(product.unit_price);
+        index.insert(product.sku.as_str(), skus.len());
         skus.push(SkuInput {
             sku: product.sku.clone(),
-            unit_margin: price * (1.0 - discount_pct / 100.0) * economics.margin_rate,
+            unit_margin: promotional_unit_margin(price, discount_pct, economics.margin_rate),
             holding_cost: price * economics.holding_rate,
             unit_volume_m3: product.unit_volume_m3.unwrap_or(0.0),
             case_pack: product.case_pack.unwrap_or(1).clamp(1, u32::MAX as i64) as u32,
             inbound_units: 0,
         });
     }
-    // A promotion scoped to a warehouse the network does not hold covers no cell.
-    let scoped_warehouse: Vec<Option<usize>> = promotions
+    PromotedSkus {
+        skus,
+        index,
+        covers,
+    }
+}
+
+/// Per promotion, the warehouse it is scoped to; `usize::MAX` (no cell) for a warehouse the
+/// network does not hold.
+fn scoped_warehouses(
+    promotions: &[Promotion],
+    warehouse_index: &HashMap<&str, usize>,
+) -> Vec<Option<usize>> {
+    promotions
         .iter()
         .map(|p| {
             p.warehouse
                 .as_deref()
                 .map(|w| warehouse_index.get(w).copied().unwrap_or(usize::MAX))
         })
-        .collect();
+        .collect()
+}
 
-    // Demand per (sku, warehouse) over the days some promotion covering the cell runs.
+/// Which SKU × warehouse cells each promotion covers, by the problem's indices.
+struct Coverage<'p> {
+    promotions: &'p [Promotion],
+    covers: &'p [Vec<bool>],
+    scoped_warehouse: Vec<Option<usize>>,
+    sku_index: &'p HashMap<&'p str, usize>,
+    warehouse_index: &'p HashMap<&'p str, usize>,
+}
+
+impl Coverage<'_> {
+    /// Whether some promotion covering cell (`s`, `w`) runs on `date`.
+    fn covered(&self, s: usize, w: usize, date: NaiveDate) -> bool {
+        self.promotions.iter().enumerate().any(|(p, promotion)| {
+            self.covers[p][s]
+                && self.scoped_warehouse[p].is_none_or(|only| only == w)
+                && (promotion.start_date..=promotion.end_date).contains(&date)
+        })
+    }
+
+    fn cell(&self, sku: &str, warehouse: &str) -> Option<(usize, usize)> {
+        Some((
+            *self.sku_index.get(sku)?,
+            *self.warehouse_index.get(warehouse)?,
+        ))
+    }
+}
+
+/// Demand per (sku, warehouse) over the days some promotion covering the cell runs.
+fn window_demand(
+    planned: &PlannedPromotions,
+    forecast: &[ForecastDay<'_>],
+    coverage: &Coverage<'_>,
+) -> Result<HashMap<(usize, usize), WindowDemand>, ProblemError> {
     let in_window = |date: NaiveDate| date >= planned.window_start && date <= planned.window_end;
     let mut window_rows = 0usize;
     let mut demand: HashMap<(usize, usize), WindowDemand> = HashMap::new();
     for day in forecast.iter().filter(|day| in_window(day.date)) {
         window_rows += 1;
-        let (Some(&s), Some(&w)) = (sku_index.get(day.sku), warehouse_index.get(day.warehouse))
-        else {
+        let Some((s, w)) = coverage.cell(day.sku, day.warehouse) else {
             continue;
         };
-        let covered = promotions.iter().enumerate().any(|(p, promotion)| {
-            covers[p][s]
-                && scoped_warehouse[p].is_none_or(|only| only == w)
-                && (promotion.start_date..=promotion.end_date).contains(&day.date)
-        });
-        if !covered {
+        if !coverage.covered(s, w, day.date) {
             continue;
         }
         demand
@@ -260,24 +345,35 @@ pub fn build_problem(
             end: planned.window_end,
         });
     }
+    Ok(demand)
+}
 
+/// On hand and presentation minimum per cell; inbound units add to their SKU's.
+fn stock_by_cell(
+    network: &NetworkRows,
+    coverage: &Coverage<'_>,
+    skus: &mut [SkuInput],
+) -> HashMap<(usize, usize), (u64, u64)> {
     let mut stock: HashMap<(usize, usize), (u64, u64)> = HashMap::new();
     for row in &network.inventory {
-        let (Some(&s), Some(&w)) = (
-            sku_index.get(row.sku.as_str()),
-            warehouse_index.get(row.warehouse.as_str()),
-        ) else {
+        let Some((s, w)) = coverage.cell(&row.sku, &row.warehouse) else {
             continue;
         };
         stock.insert((s, w), (row.on_hand as u64, row.min_presentation as u64));
         skus[s].inbound_units += row.inbound as u64;
     }
+    stock
+}
 
+/// One cell per SKU × warehouse with demand or stock, in (sku, warehouse) order.
+fn cell_inputs(
+    demand: &HashMap<(usize, usize), WindowDemand>,
+    stock: &HashMap<(usize, usize), (u64, u64)>,
+) -> Vec<CellInput> {
     let mut keys: Vec<(usize, usize)> = demand.keys().chain(stock.keys()).copied().collect();
     keys.sort_unstable();
     keys.dedup();
-    let cells: Vec<CellInput> = keys
-        .into_iter()
+    keys.into_iter()
         .map(|(s, w)| {
             let window = demand.get(&(s, w)).copied().unwrap_or_default();
             let (current, minimum) = stock.get(&(s, w)).copied().unwrap_or((0, 0));
@@ -290,9 +386,12 @@ pub fn build_problem(
                 min_presentation: minimum,
             }
         })
-        .collect();
+        .collect()
+}
 
-    let transfer_cost_per_unit: Vec<Vec<f64>> = (0..warehouses.len())
+/// The cost of moving a unit between warehouses: within a region, or across.
+fn transfer_costs(warehouses: &[WarehouseInput], economics: &Economics) -> Vec<Vec<f64>> {
+    (0..warehouses.len())
         .map(|from| {
             (0..warehouses.len())
                 .map(|to| {
@@ -306,26 +405,14 @@ pub fn build_problem(
                 })
                 .collect()
         })
-        .collect();
-    let problem = AllocationProblem {
-        skus,
-        warehouses,
-        cells,
-        transfer_cost_per_unit,
-        policy,
-    };
-    let fingerprint = {
-        let mut hasher = Sha256::new();
-        hasher.update(serde_json::to_vec(&problem).unwrap_or_default());
-        hex::encode(&hasher.finalize()[..16])
-    };
-    Ok(BuiltProblem {
-        problem,
-        fingerprint,
-        windows: planned.windows(),
-        window_start: planned.window_start,
-        window_end: planned.window_end,
-    })
+        .collect()
+}
+
+/// Identifies the problem's content: equal inputs give equal fingerprints.
+fn fingerprint(problem: &AllocationProblem) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(serde_json::to_vec(problem).unwrap_or_default());
+    hex::encode(&hasher.finalize()[..16])
 }
 
 #[cfg(test)]

@@ -5,6 +5,22 @@
 /// stock-out report's margin at risk both value its units at this.
 pub const DEFAULT_UNIT_PRICE: f64 = 100.0;
 
+/// Share of the promotional price kept as margin unless told otherwise (`allocate
+/// --margin-rate`, `report --margin-rate`).
+pub const DEFAULT_MARGIN_RATE: f64 = 0.4;
+
+/// A SKU's regular price: the catalogue's, else [`DEFAULT_UNIT_PRICE`].
+pub fn regular_price(unit_price: Option<f64>) -> f64 {
+    unit_price.unwrap_or(DEFAULT_UNIT_PRICE)
+}
+
+/// The margin of one unit sold `discount_pct` percent off its regular `price`, keeping
+/// `margin_rate` of the promotional price: what the allocation plans with and what the
+/// stock-out report puts at risk.
+pub fn promotional_unit_margin(price: f64, discount_pct: f64, margin_rate: f64) -> f64 {
+    price * (1.0 - discount_pct / 100.0) * margin_rate
+}
+
 /// Economic assumptions where the data contract has no column; each is a CLI option.
 #[derive(Debug, Clone)]
 pub struct Economics {
@@ -22,7 +38,7 @@ pub struct Economics {
 impl Default for Economics {
     fn default() -> Self {
         Economics {
-            margin_rate: 0.4,
+            margin_rate: DEFAULT_MARGIN_RATE,
             holding_rate: 0.01,
             transfer_same_region: 1.0,
             transfer_cross_region: 4.0,

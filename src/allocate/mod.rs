@@ -91,7 +91,9 @@ pub use build_problem::{
     ProblemError, ProductRow, WarehouseRow,
 };
 pub use demand::Demand;
-pub use economics::{Economics, DEFAULT_UNIT_PRICE};
+pub use economics::{
+    promotional_unit_margin, regular_price, Economics, DEFAULT_MARGIN_RATE, DEFAULT_UNIT_PRICE,
+};
 pub use figures::{plan_figures, PlanFigures, WarehouseFigures};
 pub use problem::{
     AllocationError, AllocationProblem, AllocationSolution, CellInput, InboundPlacement, Policy,

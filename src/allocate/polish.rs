@@ -150,66 +150,79 @@ pub(crate) fn polish(m: &Model, x: &mut [u32], tot: &mut [u32], max_cells: usize
     cycles
 }
 
-/// Best-improvement local search over steps; returns the number of moves applied.
-pub(crate) fn local_search(m: &Model, x: &mut [u32], tot: &mut [u32], max_cells: usize) -> usize {
-    let n = m.cells.len();
-    if n == 0 || n > max_cells {
-        return 0;
+/// A change: (cell, signed units).
+type Change = (usize, i64);
+
+/// The state a local search keeps beside the targets: each warehouse's units and volume in
+/// use, so a candidate change is checked against capacities without a rescan.
+struct Search<'a> {
+    model: &'a Model<'a>,
+    sku_of: Vec<u32>,
+    units_used: Vec<f64>,
+    volume_used_m3: Vec<f64>,
+}
+
+impl<'a> Search<'a> {
+    fn new(model: &'a Model<'a>, targets: &[u32]) -> Search<'a> {
+        let warehouses = model.whs.len();
+        let sku_of = model.sku_of_cells();
+        let mut units_used = vec![0f64; warehouses];
+        let mut volume_used_m3 = vec![0f64; warehouses];
+        for (ci, c) in model.cells.iter().enumerate() {
+            units_used[c.w as usize] += targets[ci] as f64;
+            volume_used_m3[c.w as usize] +=
+                model.skus[sku_of[ci] as usize].vol * targets[ci] as f64;
+        }
+        Search {
+            model,
+            sku_of,
+            units_used,
+            volume_used_m3,
+        }
     }
-    let nw = m.whs.len();
-    let sku_of = m.sku_of_cells();
-    let mut use_u = vec![0f64; nw];
-    let mut use_v = vec![0f64; nw];
-    for (ci, c) in m.cells.iter().enumerate() {
-        use_u[c.w as usize] += x[ci] as f64;
-        use_v[c.w as usize] += m.skus[sku_of[ci] as usize].vol * x[ci] as f64;
-    }
-    // A change: (cell, signed units).
-    let fits =
-        |changes: &[(usize, i64)], x: &[u32], tot: &[u32], use_u: &[f64], use_v: &[f64]| -> bool {
-            for (k, &(ci, _)) in changes.iter().enumerate() {
-                let c = &m.cells[ci];
-                let s = sku_of[ci] as usize;
-                let w = c.w as usize;
-                let (mut dx_s, mut du, mut dv, mut dx_c) = (0i64, 0i64, 0f64, 0i64);
-                for &(cj, d) in changes {
-                    if sku_of[cj] as usize == s {
-                        dx_s += d;
-                    }
-                    if m.cells[cj].w as usize == w {
-                        du += d;
-                        dv += m.skus[sku_of[cj] as usize].vol * d as f64;
-                    }
-                    if cj == ci {
-                        dx_c += d;
-                    }
+
+    /// Whether the changes together keep every touched cell within its bounds, its SKU
+    /// within stock, and its warehouse within capacity.
+    fn fits(&self, changes: &[Change], targets: &[u32], placed: &[u32]) -> bool {
+        let m = self.model;
+        changes.iter().all(|&(ci, _)| {
+            let c = &m.cells[ci];
+            let s = self.sku_of[ci] as usize;
+            let w = c.w as usize;
+            let (mut sku_delta, mut units_delta, mut volume_delta, mut cell_delta) =
+                (0i64, 0i64, 0f64, 0i64);
+            for &(cj, d) in changes {
+                if self.sku_of[cj] as usize == s {
+                    sku_delta += d;
                 }
-                let nx = x[ci] as i64 + dx_c;
-                if nx < c.lo as i64
-                    || nx > c.hi as i64
-                    || tot[s] as i64 + dx_s > m.skus[s].avail as i64
-                {
-                    return false;
+                if m.cells[cj].w as usize == w {
+                    units_delta += d;
+                    volume_delta += m.skus[self.sku_of[cj] as usize].vol * d as f64;
                 }
-                if du > 0 && use_u[w] + du as f64 > m.whs[w].cap_u {
-                    return false;
+                if cj == ci {
+                    cell_delta += d;
                 }
-                if dv > 0.0 && use_v[w] + dv > vol_limit(m.whs[w].cap_v) {
-                    return false;
-                }
-                let _ = k;
             }
-            true
-        };
-    let mut moves = 0;
-    for _ in 0..(10 * n + 100) {
-        // Per cell: up to two steps down or up (units, gain), when allowed by its bounds.
-        let options: Vec<Vec<(i64, f64)>> = (0..n)
+            let target = targets[ci] as i64 + cell_delta;
+            let within_bounds = target >= c.lo as i64 && target <= c.hi as i64;
+            let within_stock = placed[s] as i64 + sku_delta <= m.skus[s].avail as i64;
+            let within_units =
+                units_delta <= 0 || self.units_used[w] + units_delta as f64 <= m.whs[w].cap_u;
+            let within_volume = volume_delta <= 0.0
+                || self.volume_used_m3[w] + volume_delta <= vol_limit(m.whs[w].cap_v);
+            within_bounds && within_stock && within_units && within_volume
+        })
+    }
+
+    /// Per cell: up to two steps down and two up (signed units, gain), within its bounds.
+    fn step_options(&self, targets: &[u32]) -> Vec<Vec<(i64, f64)>> {
+        let m = self.model;
+        (0..m.cells.len())
             .map(|ci| {
                 let c = &m.cells[ci];
-                let sku = &m.skus[sku_of[ci] as usize];
-                let mut o = Vec::with_capacity(4);
-                let (mut at, mut gain) = (x[ci], 0.0);
+                let sku = &m.skus[self.sku_of[ci] as usize];
+                let mut options = Vec::with_capacity(4);
+                let (mut at, mut gain) = (targets[ci], 0.0);
                 for _ in 0..2 {
                     if at <= c.lo {
                         break;
@@ -217,9 +230,9 @@ pub(crate) fn local_search(m: &Model, x: &mut [u32], tot: &mut [u32], max_cells:
                     let size = step_down(c.cur, sku.cp, at);
                     gain -= m.value_between(sku, c, at - size, at);
                     at -= size;
-                    o.push((at as i64 - x[ci] as i64, gain));
+                    options.push((at as i64 - targets[ci] as i64, gain));
                 }
-                let (mut at, mut gain) = (x[ci], 0.0);
+                let (mut at, mut gain) = (targets[ci], 0.0);
                 for _ in 0..2 {
                     let size = step_up(c.cur, sku.cp, at);
                     if at as u64 + size as u64 > c.hi as u64 {
@@ -227,52 +240,46 @@ pub(crate) fn local_search(m: &Model, x: &mut [u32], tot: &mut [u32], max_cells:
                     }
                     gain += m.value_between(sku, c, at, at + size);
                     at += size;
-                    o.push((at as i64 - x[ci] as i64, gain));
+                    options.push((at as i64 - targets[ci] as i64, gain));
                 }
-                o
+                options
             })
-            .collect();
-        let single_steps = |o: &[(i64, f64)]| -> Vec<(i64, f64)> {
-            // The first step down and the first step up only.
-            let mut v = Vec::new();
-            if let Some(&d) = o.iter().find(|d| d.0 < 0) {
-                v.push(d);
+            .collect()
+    }
+
+    /// The feasible change of one, two or (on small instances) three cells with the largest
+    /// gain, if any gains at all. Past 40 cells, pairs use single steps in opposite directions.
+    fn best_change(&self, targets: &[u32], placed: &[u32]) -> Vec<Change> {
+        let n = self.model.cells.len();
+        let options = self.step_options(targets);
+        let mut best: (f64, Vec<Change>) = (1e-9, Vec::new());
+        let mut consider = |gain: f64, changes: Vec<Change>| {
+            if gain > best.0 && self.fits(&changes, targets, placed) {
+                best = (gain, changes);
             }
-            if let Some(&u) = o.iter().find(|u| u.0 > 0) {
-                v.push(u);
-            }
-            v
         };
-        let mut best: (f64, Vec<(usize, i64)>) = (1e-9, Vec::new());
-        let consider =
-            |gain: f64, changes: Vec<(usize, i64)>, best: &mut (f64, Vec<(usize, i64)>)| {
-                if gain > best.0 && fits(&changes, x, tot, &use_u, &use_v) {
-                    *best = (gain, changes);
-                }
-            };
-        for (i, oi) in options.iter().enumerate() {
-            for &(d, g) in oi {
-                consider(g, vec![(i, d)], &mut best);
+        for (i, cell_options) in options.iter().enumerate() {
+            for &(d, g) in cell_options {
+                consider(g, vec![(i, d)]);
             }
         }
-        for i in 0..n {
-            let oi = if n <= 40 {
-                options[i].clone()
+        let pair_options = |ci: usize| -> Vec<(i64, f64)> {
+            if n <= 40 {
+                options[ci].clone()
             } else {
-                single_steps(&options[i])
-            };
+                first_steps(&options[ci])
+            }
+        };
+        for i in 0..n {
+            let first = pair_options(i);
             for j in i + 1..n {
-                let oj = if n <= 40 {
-                    options[j].clone()
-                } else {
-                    single_steps(&options[j])
-                };
-                for &(di, gi) in &oi {
-                    for &(dj, gj) in &oj {
+                let second = pair_options(j);
+                for &(di, gi) in &first {
+                    for &(dj, gj) in &second {
                         if n > 40 && (di > 0) == (dj > 0) {
                             continue;
                         }
-                        consider(gi + gj, vec![(i, di), (j, dj)], &mut best);
+                        consider(gi + gj, vec![(i, di), (j, dj)]);
                     }
                 }
             }
@@ -284,11 +291,7 @@ pub(crate) fn local_search(m: &Model, x: &mut [u32], tot: &mut [u32], max_cells:
                         for &(di, gi) in &options[i] {
                             for &(dj, gj) in &options[j] {
                                 for &(dk, gk) in &options[k] {
-                                    consider(
-                                        gi + gj + gk,
-                                        vec![(i, di), (j, dj), (k, dk)],
-                                        &mut best,
-                                    );
+                                    consider(gi + gj + gk, vec![(i, di), (j, dj), (k, dk)]);
                                 }
                             }
                         }
@@ -296,17 +299,52 @@ pub(crate) fn local_search(m: &Model, x: &mut [u32], tot: &mut [u32], max_cells:
                 }
             }
         }
-        if best.1.is_empty() {
+        best.1
+    }
+
+    fn apply(&mut self, changes: &[Change], targets: &mut [u32], placed: &mut [u32]) {
+        for &(ci, d) in changes {
+            let s = self.sku_of[ci] as usize;
+            let w = self.model.cells[ci].w as usize;
+            targets[ci] = (targets[ci] as i64 + d) as u32;
+            placed[s] = (placed[s] as i64 + d) as u32;
+            self.units_used[w] += d as f64;
+            self.volume_used_m3[w] += self.model.skus[s].vol * d as f64;
+        }
+    }
+}
+
+/// The first step down and the first step up of a cell's options.
+fn first_steps(options: &[(i64, f64)]) -> Vec<(i64, f64)> {
+    let mut steps = Vec::new();
+    if let Some(&down) = options.iter().find(|d| d.0 < 0) {
+        steps.push(down);
+    }
+    if let Some(&up) = options.iter().find(|u| u.0 > 0) {
+        steps.push(up);
+    }
+    steps
+}
+
+/// Best-improvement local search over steps; returns the number of moves applied.
+pub(crate) fn local_search(
+    model: &Model,
+    targets: &mut [u32],
+    placed: &mut [u32],
+    max_cells: usize,
+) -> usize {
+    let n = model.cells.len();
+    if n == 0 || n > max_cells {
+        return 0;
+    }
+    let mut search = Search::new(model, targets);
+    let mut moves = 0;
+    for _ in 0..(10 * n + 100) {
+        let change = search.best_change(targets, placed);
+        if change.is_empty() {
             break;
         }
-        for &(ci, d) in &best.1 {
-            let s = sku_of[ci] as usize;
-            let w = m.cells[ci].w as usize;
-            x[ci] = (x[ci] as i64 + d) as u32;
-            tot[s] = (tot[s] as i64 + d) as u32;
-            use_u[w] += d as f64;
-            use_v[w] += m.skus[s].vol * d as f64;
-        }
+        search.apply(&change, targets, placed);
         moves += 1;
     }
     moves

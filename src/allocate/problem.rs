@@ -179,7 +179,24 @@ fn check_cost(what: &str, field: &str, v: f64) -> Result<(), AllocationError> {
 impl AllocationProblem {
     /// Checks every field; the error names the SKU/warehouse and the field.
     pub fn validate(&self) -> Result<(), AllocationError> {
-        let nw = self.warehouses.len();
+        self.validate_skus()?;
+        self.validate_warehouses()?;
+        self.validate_transfer_costs()?;
+        let available = self.validate_cells()?;
+        self.validate_no_duplicate_cells()?;
+        for (s, a) in available.iter().enumerate() {
+            if a + self.skus[s].inbound_units > MAX_UNITS {
+                return Err(invalid(format!(
+                    "SKU {:?}: available stock {} exceeds the supported {MAX_UNITS}",
+                    self.skus[s].sku,
+                    a + self.skus[s].inbound_units
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_skus(&self) -> Result<(), AllocationError> {
         for s in &self.skus {
             let what = format!("SKU {:?}", s.sku);
             check_cost(&what, "unit_margin", s.unit_margin)?;
@@ -198,6 +215,10 @@ impl AllocationProblem {
                 )));
             }
         }
+        Ok(())
+    }
+
+    fn validate_warehouses(&self) -> Result<(), AllocationError> {
         for w in &self.warehouses {
             let what = format!("warehouse {:?}", w.warehouse);
             if let Some(c) = w.capacity_units {
@@ -207,6 +228,12 @@ impl AllocationProblem {
                 check_cost(&what, "capacity_m3", c)?;
             }
         }
+        Ok(())
+    }
+
+    /// One row per warehouse, one entry per warehouse in each, every cost finite and ≥ 0.
+    fn validate_transfer_costs(&self) -> Result<(), AllocationError> {
+        let nw = self.warehouses.len();
         if self.transfer_cost_per_unit.len() != nw {
             return Err(invalid(format!(
                 "transfer_cost_per_unit has {} rows, expected one per warehouse ({nw})",
@@ -229,6 +256,13 @@ impl AllocationProblem {
                 check_cost(&what, "cost per unit", c)?;
             }
         }
+        Ok(())
+    }
+
+    /// Each cell's indices, demand quantiles, mean and units; returns the units on hand per
+    /// SKU.
+    fn validate_cells(&self) -> Result<Vec<u64>, AllocationError> {
+        let nw = self.warehouses.len();
         let mut available = vec![0u64; self.skus.len()];
         for (i, c) in self.cells.iter().enumerate() {
             let sku = self.skus.get(c.sku_index).ok_or_else(|| {
@@ -245,45 +279,7 @@ impl AllocationProblem {
                 ))
             })?;
             let what = || format!("SKU {:?} at warehouse {:?}", sku.sku, wh.warehouse);
-            let mut prev: Option<QuantilePoint> = None;
-            for (k, q) in c.demand.iter().enumerate() {
-                if !q.level.is_finite() || q.level <= 0.0 || q.level >= 1.0 {
-                    return Err(invalid(format!(
-                        "{}: demand quantile {k} has level {} (must be inside (0, 1))",
-                        what(),
-                        q.level
-                    )));
-                }
-                if !q.units.is_finite() || q.units < 0.0 {
-                    return Err(invalid(format!(
-                        "{}: demand quantile {k} (level {}) has units {} (must be finite and ≥ 0)",
-                        what(),
-                        q.level,
-                        q.units
-                    )));
-                }
-                if let Some(p) = prev {
-                    if q.level <= p.level {
-                        return Err(invalid(format!(
-                            "{}: demand quantile levels must strictly increase ({} then {})",
-                            what(),
-                            p.level,
-                            q.level
-                        )));
-                    }
-                    if q.units < p.units {
-                        return Err(invalid(format!(
-                            "{}: demand quantiles are not monotone: level {} → {} units, level {} → {} units",
-                            what(),
-                            p.level,
-                            p.units,
-                            q.level,
-                            q.units
-                        )));
-                    }
-                }
-                prev = Some(*q);
-            }
+            check_quantiles(&what(), &c.demand)?;
             if let Some(m) = c.mean {
                 if !m.is_finite() || m < 0.0 {
                     check_cost(&what(), "mean", m)?;
@@ -297,7 +293,12 @@ impl AllocationProblem {
             }
             available[c.sku_index] += c.current_units;
         }
-        // Duplicate cells: group by SKU, stamp warehouses.
+        Ok(available)
+    }
+
+    /// No SKU has two cells at one warehouse (cells grouped by SKU, warehouses stamped).
+    fn validate_no_duplicate_cells(&self) -> Result<(), AllocationError> {
+        let nw = self.warehouses.len();
         let ns = self.skus.len();
         let mut start = vec![0usize; ns + 1];
         for c in &self.cells {
@@ -325,15 +326,46 @@ impl AllocationProblem {
                 stamp[w] = s;
             }
         }
-        for (s, a) in available.iter().enumerate() {
-            if a + self.skus[s].inbound_units > MAX_UNITS {
+        Ok(())
+    }
+}
+
+/// Demand quantiles: levels inside (0, 1) and strictly increasing, units finite, ≥ 0 and
+/// monotone.
+fn check_quantiles(what: &str, demand: &[QuantilePoint]) -> Result<(), AllocationError> {
+    let mut prev: Option<QuantilePoint> = None;
+    for (k, q) in demand.iter().enumerate() {
+        if !q.level.is_finite() || q.level <= 0.0 || q.level >= 1.0 {
+            return Err(invalid(format!(
+                "{}: demand quantile {k} has level {} (must be inside (0, 1))",
+                what, q.level
+            )));
+        }
+        if !q.units.is_finite() || q.units < 0.0 {
+            return Err(invalid(format!(
+                "{}: demand quantile {k} (level {}) has units {} (must be finite and ≥ 0)",
+                what, q.level, q.units
+            )));
+        }
+        if let Some(p) = prev {
+            if q.level <= p.level {
                 return Err(invalid(format!(
-                    "SKU {:?}: available stock {} exceeds the supported {MAX_UNITS}",
-                    self.skus[s].sku,
-                    a + self.skus[s].inbound_units
+                    "{}: demand quantile levels must strictly increase ({} then {})",
+                    what, p.level, q.level
+                )));
+            }
+            if q.units < p.units {
+                return Err(invalid(format!(
+                    "{}: demand quantiles are not monotone: level {} → {} units, level {} → {} units",
+                    what,
+                    p.level,
+                    p.units,
+                    q.level,
+                    q.units
                 )));
             }
         }
-        Ok(())
+        prev = Some(*q);
     }
+    Ok(())
 }

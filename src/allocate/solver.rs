@@ -267,6 +267,45 @@ fn value<const LAT: bool>(model: &Model, s: &SkuModel, c: &CellModel, x: u32) ->
     }
 }
 
+/// The SKU's optimality conditions at these prices, checked without building the heaps: no
+/// unit worth removing, and no unit worth adding (or, with all stock placed, no swap that wins).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn already_optimal<const LAT: bool>(
+    model: &Model,
+    sku: &SkuModel,
+    cells: &[CellModel],
+    x: &[u32],
+    next_gain: &[f64],
+    last_gain: &[f64],
+    placed: u32,
+    prices: &Prices,
+) -> bool {
+    let (mut best_add, mut add_rank) = (f64::NEG_INFINITY, u32::MAX);
+    let (mut worst_rem, mut rem_rank) = (f64::INFINITY, 0u32);
+    for (i, c) in cells.iter().enumerate() {
+        let p = prices.of(sku, c);
+        let rank = model.whs[c.w as usize].rank;
+        if x[i] < c.hi {
+            let v = next_gain[i] - p;
+            if v > best_add || (v == best_add && rank < add_rank) {
+                best_add = v;
+                add_rank = rank;
+            }
+        }
+        if x[i] > lower::<LAT>(c) {
+            let v = last_gain[i] - p;
+            if v < worst_rem || (v == worst_rem && rank > rem_rank) {
+                worst_rem = v;
+                rem_rank = rank;
+            }
+        }
+    }
+    worst_rem >= 0.0
+        && (best_add <= 0.0
+            || (placed >= sku.avail && !swap_wins(best_add, add_rank, worst_rem, rem_rank)))
+}
+
 /// Re-optimises one SKU at unit level for the given prices, from its current state.
 #[allow(clippy::too_many_arguments)]
 fn reopt_sku<const LAT: bool>(
@@ -286,32 +325,7 @@ fn reopt_sku<const LAT: bool>(
     if n == 0 {
         return;
     }
-    // Quick check of the optimality conditions.
-    let (mut best_add, mut add_rank) = (f64::NEG_INFINITY, u32::MAX);
-    let (mut worst_rem, mut rem_rank) = (f64::INFINITY, 0u32);
-    for i in 0..n {
-        let c = &cells[i];
-        let p = prices.of(sku, c);
-        let rank = model.whs[c.w as usize].rank;
-        if x[i] < c.hi {
-            let v = next_gain[i] - p;
-            if v > best_add || (v == best_add && rank < add_rank) {
-                best_add = v;
-                add_rank = rank;
-            }
-        }
-        if x[i] > lower::<LAT>(c) {
-            let v = last_gain[i] - p;
-            if v < worst_rem || (v == worst_rem && rank > rem_rank) {
-                worst_rem = v;
-                rem_rank = rank;
-            }
-        }
-    }
-    let optimal = worst_rem >= 0.0
-        && (best_add <= 0.0
-            || (*placed >= sku.avail && !swap_wins(best_add, add_rank, worst_rem, rem_rank)));
-    if optimal {
+    if already_optimal::<LAT>(model, sku, cells, x, next_gain, last_gain, *placed, prices) {
         return;
     }
 
@@ -397,43 +411,75 @@ fn reopt_sku<const LAT: bool>(
         }
         if let Some(i) = remove {
             heaps.rem.pop();
-            let c = &cells[i];
-            x[i] -= 1;
-            *placed -= 1;
-            d.units[c.w as usize] -= 1;
-            d.vol[c.w as usize] -= sku.vol;
-            d.value -= last_gain[i];
-            d.moves += 1;
-            next_gain[i] = last_gain[i];
-            last_gain[i] = if x[i] <= lower::<LAT>(c) {
-                f64::INFINITY
-            } else if LAT && sku.cp > 1 && x[i] > c.cur && !(x[i] - c.cur).is_multiple_of(sku.cp) {
-                next_gain[i] // same case pack: same average gain
-            } else {
-                gain::<LAT>(model, sku, c, x[i] - 1)
-            };
+            remove_unit::<LAT>(model, sku, &cells[i], i, x, next_gain, last_gain, placed, d);
             push(heaps, i, x, next_gain, last_gain);
         }
         if let Some(i) = add {
             heaps.add.pop();
-            let c = &cells[i];
-            x[i] += 1;
-            *placed += 1;
-            d.units[c.w as usize] += 1;
-            d.vol[c.w as usize] += sku.vol;
-            d.value += next_gain[i];
-            d.moves += 1;
-            last_gain[i] = next_gain[i];
-            next_gain[i] = if x[i] >= c.hi {
-                f64::NEG_INFINITY
-            } else if LAT && sku.cp > 1 && x[i] > c.cur && !(x[i] - c.cur).is_multiple_of(sku.cp) {
-                last_gain[i] // same case pack: same average gain
-            } else {
-                gain::<LAT>(model, sku, c, x[i])
-            };
+            add_unit::<LAT>(model, sku, &cells[i], i, x, next_gain, last_gain, placed, d);
             push(heaps, i, x, next_gain, last_gain);
         }
     }
+}
+
+/// Takes one unit from cell `i`; its gains shift down one step.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn remove_unit<const LAT: bool>(
+    model: &Model,
+    sku: &SkuModel,
+    c: &CellModel,
+    i: usize,
+    x: &mut [u32],
+    next_gain: &mut [f64],
+    last_gain: &mut [f64],
+    placed: &mut u32,
+    d: &mut Delta,
+) {
+    x[i] -= 1;
+    *placed -= 1;
+    d.units[c.w as usize] -= 1;
+    d.vol[c.w as usize] -= sku.vol;
+    d.value -= last_gain[i];
+    d.moves += 1;
+    next_gain[i] = last_gain[i];
+    last_gain[i] = if x[i] <= lower::<LAT>(c) {
+        f64::INFINITY
+    } else if LAT && sku.cp > 1 && x[i] > c.cur && !(x[i] - c.cur).is_multiple_of(sku.cp) {
+        next_gain[i] // same case pack: same average gain
+    } else {
+        gain::<LAT>(model, sku, c, x[i] - 1)
+    };
+}
+
+/// Adds one unit to cell `i`; its gains shift up one step.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn add_unit<const LAT: bool>(
+    model: &Model,
+    sku: &SkuModel,
+    c: &CellModel,
+    i: usize,
+    x: &mut [u32],
+    next_gain: &mut [f64],
+    last_gain: &mut [f64],
+    placed: &mut u32,
+    d: &mut Delta,
+) {
+    x[i] += 1;
+    *placed += 1;
+    d.units[c.w as usize] += 1;
+    d.vol[c.w as usize] += sku.vol;
+    d.value += next_gain[i];
+    d.moves += 1;
+    last_gain[i] = next_gain[i];
+    next_gain[i] = if x[i] >= c.hi {
+        f64::NEG_INFINITY
+    } else if LAT && sku.cp > 1 && x[i] > c.cur && !(x[i] - c.cur).is_multiple_of(sku.cp) {
+        last_gain[i] // same case pack: same average gain
+    } else {
+        gain::<LAT>(model, sku, c, x[i])
+    };
 }
 
 /// One round: every SKU re-optimised for `prices`. Returns the summed changes.
@@ -671,16 +717,10 @@ struct Dual {
 }
 
 /// Lagrangian price iterations on the case-pack relaxation, from `warm` prices if given.
-fn dual(
-    model: &Model,
-    ranges: &[Range<usize>],
-    opts: &SolveOptions,
-    warm: Option<&Prices>,
-) -> Dual {
+/// The capacity constraints that can bind (those the cells' upper bounds could exceed), each
+/// with its starting price (from the warm start, or 0) and step size.
+fn binding_constraints(model: &Model, warm: Option<&Prices>) -> (Prices, Vec<Constraint>) {
     let warehouse_count = model.whs.len();
-    let (mut state, mut usage_u, mut usage_v, mut value) = init_state(model);
-
-    // Constraints that can bind, and initial step sizes.
     let mut max_u = vec![0f64; warehouse_count];
     let mut max_v = vec![0f64; warehouse_count];
     let mut margin_sum = vec![0f64; warehouse_count];
@@ -702,6 +742,13 @@ fn dual(
         u: vec![0.0; warehouse_count],
         v: vec![0.0; warehouse_count],
     };
+    let step_from = |start: f64, scale: f64| {
+        if start > 0.0 {
+            STEP0 * 0.25 * start
+        } else {
+            STEP0 * scale.max(1e-6)
+        }
+    };
     let mut cons: Vec<Constraint> = Vec::new();
     for w in 0..warehouse_count {
         let wh = &model.whs[w];
@@ -717,11 +764,7 @@ fn dual(
                 w,
                 kind: Kind::Units,
                 cap: wh.cap_u,
-                step: if start > 0.0 {
-                    STEP0 * 0.25 * start
-                } else {
-                    STEP0 * avg_margin.max(1e-6)
-                },
+                step: step_from(start, avg_margin),
                 last_dir: 0,
             });
         }
@@ -737,28 +780,99 @@ fn dual(
                 w,
                 kind: Kind::Volume,
                 cap: wh.cap_v,
-                step: if start > 0.0 {
-                    STEP0 * 0.25 * start
-                } else {
-                    STEP0 * per_m3.max(1e-6)
-                },
+                step: step_from(start, per_m3),
                 last_dir: 0,
             });
         }
     }
+    (prices, cons)
+}
 
-    let lagrangian = |prices: &Prices, usage_u: &[i64], usage_v: &[f64], value: f64| {
-        let mut l = value;
-        for w in 0..warehouse_count {
-            if prices.u[w] > 0.0 {
-                l -= prices.u[w] * (usage_u[w] as f64 - model.whs[w].cap_u);
-            }
-            if prices.v[w] > 0.0 {
-                l -= prices.v[w] * (usage_v[w] - model.whs[w].cap_v);
+/// The Lagrangian bound of an allocation's value at these prices.
+fn lagrangian(model: &Model, prices: &Prices, usage_u: &[i64], usage_v: &[f64], value: f64) -> f64 {
+    let mut l = value;
+    for w in 0..model.whs.len() {
+        if prices.u[w] > 0.0 {
+            l -= prices.u[w] * (usage_u[w] as f64 - model.whs[w].cap_u);
+        }
+        if prices.v[w] > 0.0 {
+            l -= prices.v[w] * (usage_v[w] - model.whs[w].cap_v);
+        }
+    }
+    l
+}
+
+/// A primal estimate: this allocation's value with each unit over capacity removed at its
+/// price, and whether a constraint without a price is violated (no estimate holds then).
+fn primal_estimate(
+    cons: &[Constraint],
+    prices: &Prices,
+    usage_u: &[i64],
+    usage_v: &[f64],
+    value: f64,
+) -> (f64, bool) {
+    let mut estimate = value;
+    let mut violated = false;
+    for c in cons {
+        let (lam, used) = match c.kind {
+            Kind::Units => (prices.u[c.w], usage_u[c.w] as f64),
+            Kind::Volume => (prices.v[c.w], usage_v[c.w]),
+        };
+        let over = used
+            - if c.kind == Kind::Volume {
+                vol_limit(c.cap)
+            } else {
+                c.cap
+            };
+        if over > 0.0 {
+            if lam > 0.0 {
+                estimate -= lam * over;
+            } else {
+                violated = true;
             }
         }
-        l
-    };
+    }
+    (estimate, violated)
+}
+
+/// One subgradient step: each price rises while its capacity is exceeded and falls (not
+/// below 0) while slack, its step growing while the direction holds and shrinking when it
+/// turns.
+fn step_prices(cons: &mut [Constraint], prices: &mut Prices, usage_u: &[i64], usage_v: &[f64]) {
+    for c in cons {
+        let (lam, used) = match c.kind {
+            Kind::Units => (&mut prices.u[c.w], usage_u[c.w] as f64),
+            Kind::Volume => (&mut prices.v[c.w], usage_v[c.w]),
+        };
+        let excess = used - c.cap;
+        let dir: i8 = if excess > 0.0 {
+            1
+        } else if excess < 0.0 && *lam > 0.0 {
+            -1
+        } else {
+            0
+        };
+        if dir != 0 {
+            if dir == c.last_dir {
+                c.step *= GROW;
+            } else if c.last_dir != 0 {
+                c.step *= SHRINK;
+            }
+            *lam = (*lam + dir as f64 * c.step).max(0.0);
+        }
+        c.last_dir = dir;
+    }
+}
+
+fn dual(
+    model: &Model,
+    ranges: &[Range<usize>],
+    opts: &SolveOptions,
+    warm: Option<&Prices>,
+) -> Dual {
+    let warehouse_count = model.whs.len();
+    let (mut state, mut usage_u, mut usage_v, mut value) = init_state(model);
+    let (mut prices, mut cons) = binding_constraints(model, warm);
     let mut best = (f64::INFINITY, prices.u.clone(), prices.v.clone());
     let mut iterations = 0;
     loop {
@@ -773,63 +887,20 @@ fn dual(
         }
         value += d.value;
         iterations += 1;
-        let l = lagrangian(&prices, &usage_u, &usage_v, value);
+        let l = lagrangian(model, &prices, &usage_u, &usage_v, value);
         if l < best.0 {
             best = (l, prices.u.clone(), prices.v.clone());
         }
         if cons.is_empty() || iterations >= opts.max_iterations {
             break;
         }
-        // Stop when a primal estimate (this allocation, with each unit over capacity removed at
-        // its price) is within a quarter of the target gap of the best bound, and no constraint
-        // without a price is violated.
-        let mut estimate = value;
-        let mut violated = false;
-        for c in &cons {
-            let (lam, used) = match c.kind {
-                Kind::Units => (prices.u[c.w], usage_u[c.w] as f64),
-                Kind::Volume => (prices.v[c.w], usage_v[c.w]),
-            };
-            let over = used
-                - if c.kind == Kind::Volume {
-                    vol_limit(c.cap)
-                } else {
-                    c.cap
-                };
-            if over > 0.0 {
-                if lam > 0.0 {
-                    estimate -= lam * over;
-                } else {
-                    violated = true;
-                }
-            }
-        }
+        // Stop when the primal estimate is within a quarter of the target gap of the best
+        // bound, and no constraint without a price is violated.
+        let (estimate, violated) = primal_estimate(&cons, &prices, &usage_u, &usage_v, value);
         if !violated && best.0 - estimate <= 0.25 * opts.target_gap * best.0.abs().max(1e-9) {
             break;
         }
-        for c in &mut cons {
-            let (lam, used) = match c.kind {
-                Kind::Units => (&mut prices.u[c.w], usage_u[c.w] as f64),
-                Kind::Volume => (&mut prices.v[c.w], usage_v[c.w]),
-            };
-            let excess = used - c.cap;
-            let dir: i8 = if excess > 0.0 {
-                1
-            } else if excess < 0.0 && *lam > 0.0 {
-                -1
-            } else {
-                0
-            };
-            if dir != 0 {
-                if dir == c.last_dir {
-                    c.step *= GROW;
-                } else if c.last_dir != 0 {
-                    c.step *= SHRINK;
-                }
-                *lam = (*lam + dir as f64 * c.step).max(0.0);
-            }
-            c.last_dir = dir;
-        }
+        step_prices(&mut cons, &mut prices, &usage_u, &usage_v);
     }
     if prices.u != best.1 || prices.v != best.2 {
         prices.u = best.1;

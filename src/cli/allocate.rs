@@ -37,7 +37,7 @@ pub struct AllocateArgs {
     #[arg(long, value_enum, default_value_t = PolicyArg::Margin)]
     pub policy: PolicyArg,
     /// Share of the promotional price kept as margin.
-    #[arg(long, default_value_t = 0.4)]
+    #[arg(long, default_value_t = stockcast::allocate::DEFAULT_MARGIN_RATE)]
     pub margin_rate: f64,
     /// Holding cost through the window as a share of the regular price.
     #[arg(long, default_value_t = 0.01)]

@@ -2,7 +2,8 @@ use super::forecast::{resolve_as_of, InputArgs};
 use super::output::{spinner, table};
 use super::{open_store, Cli};
 use chrono::NaiveDate;
-use stockcast::forecast::backtest::{ablation, backtest, MAX_BACKTEST_ORIGINS};
+use stockcast::contract::Frequency;
+use stockcast::forecast::backtest::{ablation, backtest, BacktestReport, MAX_BACKTEST_ORIGINS};
 use stockcast::forecast::build_panel::build_panel;
 use stockcast::forecast::engine::ForecastSettings;
 
@@ -64,6 +65,15 @@ pub async fn run(cli: &Cli, args: &BacktestArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
+    print_scores(&report, args.input.freq);
+    print_weekly(&report);
+    print_choices(&report);
+    print_ablation(&report);
+    Ok(())
+}
+
+/// The scores per scope and method at SKU × warehouse × period.
+fn print_scores(report: &BacktestReport, freq: Frequency) {
     println!(
         "origins: {} · horizon {} {}(s) · metrics at SKU × warehouse × period",
         report
@@ -73,7 +83,7 @@ pub async fn run(cli: &Cli, args: &BacktestArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", "),
         report.horizon,
-        args.input.freq.as_str()
+        freq.as_str()
     );
     let mut out = table(&[
         "scope",
@@ -102,6 +112,9 @@ pub async fn run(cli: &Cli, args: &BacktestArgs) -> anyhow::Result<()> {
         ]);
     }
     println!("{out}");
+}
+
+fn print_weekly(report: &BacktestReport) {
     let mut weekly = table(&[
         "method",
         "weekly WAPE",
@@ -119,6 +132,10 @@ pub async fn run(cli: &Cli, args: &BacktestArgs) -> anyhow::Result<()> {
         ]);
     }
     println!("weekly totals per SKU × warehouse:\n{weekly}");
+}
+
+/// The model chosen per category at each origin, beside the candidates' held-out scores.
+fn print_choices(report: &BacktestReport) {
     let mut choices = table(&[
         "origin",
         "category",
@@ -149,6 +166,9 @@ pub async fn run(cli: &Cli, args: &BacktestArgs) -> anyhow::Result<()> {
         ]);
     }
     println!("chosen model per category, with the baselines beside it:\n{choices}");
+}
+
+fn print_ablation(report: &BacktestReport) {
     if !report.ablation.is_empty() {
         let mut out = table(&[
             "features",
@@ -168,5 +188,4 @@ pub async fn run(cli: &Cli, args: &BacktestArgs) -> anyhow::Result<()> {
         }
         println!("ablation (same origins):\n{out}");
     }
-    Ok(())
 }

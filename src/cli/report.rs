@@ -47,7 +47,7 @@ pub struct ReportArgs {
     #[arg(long, default_value_t = 0.2)]
     pub min_probability: f64,
     /// stockout-risk: margin kept per unit, as a share of the promotional price (as `allocate`).
-    #[arg(long, default_value_t = 0.4)]
+    #[arg(long, default_value_t = stockcast::allocate::DEFAULT_MARGIN_RATE)]
     pub margin_rate: f64,
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,

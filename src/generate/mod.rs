@@ -231,6 +231,11 @@ fn encode_block(
     })
 }
 
+/// `<out_dir>/<table path>.<extension>`: where a table's file goes.
+fn table_path(out_dir: &Path, def: &TableDef, format: OutputFormat) -> PathBuf {
+    out_dir.join(format!("{}.{}", def.path(), format.extension()))
+}
+
 fn small_table<R: TableRow>(
     out_dir: &Path,
     rows: &[R],
@@ -239,14 +244,16 @@ fn small_table<R: TableRow>(
 ) -> Result<(PathBuf, usize), GenerateError> {
     let mut sink = Sink::create::<R>(out_dir, names, format)?;
     let chunk = encode(rows, names, format).map_err(|e| GenerateError::Write {
-        path: out_dir.join(format!("{}.{}", R::DEF.path(), format.extension())),
+        path: table_path(out_dir, R::DEF, format),
         message: e.to_string(),
     })?;
     sink.write(chunk)?;
     sink.finish()
 }
 
-/// Generates the full dataset into `out_dir` (created if missing).
+/// Generates the full dataset into `out_dir` (created if missing): the catalogue, calendar and
+/// promotions, their small tables, then the simulated tables streamed block by block, then the
+/// warehouses with capacities sized from the simulated peak stock.
 pub fn generate(config: &GenerateConfig, out_dir: &Path) -> Result<GenerateSummary, GenerateError> {
     let started = Instant::now();
     validate(config)?;
@@ -256,14 +263,70 @@ pub fn generate(config: &GenerateConfig, out_dir: &Path) -> Result<GenerateSumma
     })?;
 
     let format = config.format;
-    let days = config.days;
-    let horizon = days + FUTURE_DAYS;
+    let horizon = config.days + FUTURE_DAYS;
     let start = config.start_date();
     let horizon_end = config.horizon_end();
 
     // Catalogue, calendar, promotions.
     let warehouses = build_warehouses(config.seed, config.warehouses);
-    let skus = build_skus(config.seed, config.skus, config.warehouses, days);
+    let skus = build_skus(config.seed, config.skus, config.warehouses, config.days);
+    let profile = day_profile(config, start, horizon);
+    let promos = build_promotions(config.seed, start, horizon_end, &skus, &warehouses);
+
+    let names = Names {
+        epoch_day0: epoch_days(start),
+        dates: profile.dates.iter().map(|&d| date_bytes(d)).collect(),
+        skus: skus.iter().map(|s| s.id.clone()).collect(),
+        warehouses: warehouses.iter().map(|w| w.id.clone()).collect(),
+        promos: promos.promos.iter().map(|p| p.id.clone()).collect(),
+    };
+    let products_file = small_table(out_dir, &product_rows(&skus), &names, format)?;
+    let promotions_file = small_table(out_dir, &promotion_rows(&promos), &names, format)?;
+    let events_file = small_table(out_dir, &event_rows(start, horizon_end), &names, format)?;
+
+    let ctx = SimContext {
+        seed: config.seed,
+        days: config.days,
+        horizon,
+        truth_start: config.days - config.truth_days,
+        warehouses: &warehouses,
+        skus: &skus,
+        profile: &profile,
+        promos: &promos,
+        latent_popularity: config.latent_popularity,
+    };
+    let mut streams = Streams::create(out_dir, &names, format)?;
+    streams.write_category_polls(config, &ctx, &names)?;
+    let load = simulate_blocks(config, &ctx, &names, &mut streams)?;
+    let [sales_file, inventory_file, stock_file, polls_file, expected_file, future_file] =
+        streams.finish()?;
+
+    let warehouses_file = small_table(
+        out_dir,
+        &warehouse_rows(config.seed, &warehouses, &load),
+        &names,
+        format,
+    )?;
+
+    Ok(GenerateSummary {
+        files: vec![
+            warehouses_file,
+            products_file,
+            promotions_file,
+            sales_file,
+            inventory_file,
+            stock_file,
+            polls_file,
+            events_file,
+            expected_file,
+            future_file,
+        ],
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The day profile of the horizon, each category scaled by its latent popularity when asked.
+fn day_profile(config: &GenerateConfig, start: NaiveDate, horizon: usize) -> DayProfile {
     let mut profile = DayProfile::new(start, horizon);
     for category in Category::ALL
         .into_iter()
@@ -278,93 +341,160 @@ pub fn generate(config: &GenerateConfig, out_dir: &Path) -> Result<GenerateSumma
         let multipliers = buzz_multipliers(&mut rng, horizon, CATEGORY_BUZZ_DAYS, CATEGORY_BUZZ_SD);
         profile.scale_category(category, &multipliers);
     }
-    let promos = build_promotions(config.seed, start, horizon_end, &skus, &warehouses);
+    profile
+}
 
-    let names = Names {
-        epoch_day0: epoch_days(start),
-        dates: profile.dates.iter().map(|&d| date_bytes(d)).collect(),
-        skus: skus.iter().map(|s| s.id.clone()).collect(),
-        warehouses: warehouses.iter().map(|w| w.id.clone()).collect(),
-        promos: promos.promos.iter().map(|p| p.id.clone()).collect(),
-    };
+fn product_rows(skus: &[catalog::Sku]) -> Vec<ProductRow> {
+    skus.iter()
+        .enumerate()
+        .map(|(i, s)| ProductRow {
+            sku: i as u32,
+            category: s.category,
+            volume_e4: s.volume_e4,
+            case_pack: s.case_pack,
+            price_cents: s.price_cents,
+        })
+        .collect()
+}
 
-    let products_file = {
-        let rows: Vec<ProductRow> = skus
-            .iter()
-            .enumerate()
-            .map(|(i, s)| ProductRow {
-                sku: i as u32,
-                category: s.category,
-                volume_e4: s.volume_e4,
-                case_pack: s.case_pack,
-                price_cents: s.price_cents,
-            })
-            .collect();
-        small_table(out_dir, &rows, &names, format)?
-    };
-    let promotions_file = {
-        let rows: Vec<PromoRow> = promos
-            .promos
-            .iter()
-            .map(|p| PromoRow {
-                id: p.id.clone(),
-                name: p.name.clone(),
-                start: p.start,
-                end: p.end,
-                discount_pct: p.discount_pct,
-                sku: p.sku.map(|s| s as u32),
-                category: p.category,
-                warehouse: p.warehouse.map(|w| w as u32),
-            })
-            .collect();
-        small_table(out_dir, &rows, &names, format)?
-    };
-    let events_file = {
-        let rows: Vec<EventRow> = crate::calendar::us_retail_events(start, horizon_end)
-            .into_iter()
-            .map(|e| EventRow {
-                date: e.date,
-                event: e.event,
-            })
-            .collect();
-        small_table(out_dir, &rows, &names, format)?
-    };
+fn promotion_rows(promos: &promotions::PromoBook) -> Vec<PromoRow> {
+    promos
+        .promos
+        .iter()
+        .map(|p| PromoRow {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            start: p.start,
+            end: p.end,
+            discount_pct: p.discount_pct,
+            sku: p.sku.map(|s| s as u32),
+            category: p.category,
+            warehouse: p.warehouse.map(|w| w as u32),
+        })
+        .collect()
+}
 
-    // Streaming tables.
-    let mut sales = Sink::create::<SalesRow>(out_dir, &names, format)?;
-    let mut inventory = Sink::create::<InventoryRow>(out_dir, &names, format)?;
-    let mut stock = Sink::create::<StockRow>(out_dir, &names, format)?;
-    let mut polls = Sink::create::<PollRow>(out_dir, &names, format)?;
-    let mut expected = Sink::create::<TruthRow>(out_dir, &names, format)?;
-    let mut future = Sink::create::<UnitsRow>(out_dir, &names, format)?;
-
-    let table_err = |def: &TableDef, message: String| GenerateError::Write {
-        path: out_dir.join(format!("{}.{}", def.path(), format.extension())),
-        message,
-    };
-
-    let carried: Vec<catalog::Category> = catalog::Category::ALL
+fn event_rows(start: NaiveDate, horizon_end: NaiveDate) -> Vec<EventRow> {
+    crate::calendar::us_retail_events(start, horizon_end)
         .into_iter()
-        .filter(|category| skus.iter().any(|sku| sku.category == *category))
-        .collect();
-    let category_polls = polls::category_polls(config.seed, &profile, &promos, days, &carried);
-    polls.write(
-        encode(&category_polls, &names, format)
-            .map_err(|e| table_err(&tables::POLL_RESPONSES, e.to_string()))?,
-    )?;
-    drop(category_polls);
+        .map(|e| EventRow {
+            date: e.date,
+            event: e.event,
+        })
+        .collect()
+}
 
-    let ctx = SimContext {
-        seed: config.seed,
-        days,
-        horizon,
-        truth_start: days - config.truth_days,
-        warehouses: &warehouses,
-        skus: &skus,
-        profile: &profile,
-        promos: &promos,
-        latent_popularity: config.latent_popularity,
-    };
+/// Warehouse capacities from the simulated peak stock.
+fn warehouse_rows(
+    seed: u64,
+    warehouses: &[catalog::Warehouse],
+    load: &WarehouseLoad,
+) -> Vec<WarehouseRow> {
+    let mut rng = rng_for(seed, STREAM_WAREHOUSES, 1, 0);
+    warehouses
+        .iter()
+        .zip(load.peaks())
+        .map(|(w, (units, vol_e4))| {
+            let headroom = uniform(&mut rng, 1.15, 1.4);
+            let units = ((units as f64 * headroom).ceil() as u64).max(100);
+            let m3 = (vol_e4 as f64 / 1e4 * headroom).ceil().max(10.0);
+            WarehouseRow {
+                id: w.id.clone(),
+                region: REGIONS[w.region],
+                capacity_units: units,
+                capacity_m3_e2: (m3 as u64) * 100,
+            }
+        })
+        .collect()
+}
+
+/// The streamed tables' files, written block by block.
+struct Streams {
+    out_dir: PathBuf,
+    format: OutputFormat,
+    sales: Sink,
+    inventory: Sink,
+    stock: Sink,
+    polls: Sink,
+    expected: Sink,
+    future: Sink,
+}
+
+impl Streams {
+    fn create(
+        out_dir: &Path,
+        names: &Names,
+        format: OutputFormat,
+    ) -> Result<Streams, GenerateError> {
+        Ok(Streams {
+            out_dir: out_dir.to_path_buf(),
+            format,
+            sales: Sink::create::<SalesRow>(out_dir, names, format)?,
+            inventory: Sink::create::<InventoryRow>(out_dir, names, format)?,
+            stock: Sink::create::<StockRow>(out_dir, names, format)?,
+            polls: Sink::create::<PollRow>(out_dir, names, format)?,
+            expected: Sink::create::<TruthRow>(out_dir, names, format)?,
+            future: Sink::create::<UnitsRow>(out_dir, names, format)?,
+        })
+    }
+
+    fn table_err(&self, def: &TableDef, message: String) -> GenerateError {
+        GenerateError::Write {
+            path: table_path(&self.out_dir, def, self.format),
+            message,
+        }
+    }
+
+    /// The category-level poll answers, ahead of the per-SKU ones.
+    fn write_category_polls(
+        &mut self,
+        config: &GenerateConfig,
+        ctx: &SimContext<'_>,
+        names: &Names,
+    ) -> Result<(), GenerateError> {
+        let carried: Vec<catalog::Category> = catalog::Category::ALL
+            .into_iter()
+            .filter(|category| ctx.skus.iter().any(|sku| sku.category == *category))
+            .collect();
+        let category_polls =
+            polls::category_polls(config.seed, ctx.profile, ctx.promos, ctx.days, &carried);
+        let chunk = encode(&category_polls, names, self.format)
+            .map_err(|e| self.table_err(&tables::POLL_RESPONSES, e.to_string()))?;
+        self.polls.write(chunk)
+    }
+
+    fn write(&mut self, block: EncodedBlock) -> Result<(), GenerateError> {
+        self.sales.write(block.sales)?;
+        self.inventory.write(block.inventory)?;
+        self.stock.write(block.stock)?;
+        self.polls.write(block.polls)?;
+        self.expected.write(block.expected)?;
+        self.future.write(block.future)
+    }
+
+    /// Sales, inventory, stock, polls, expected demand, future units.
+    fn finish(self) -> Result<[(PathBuf, usize); 6], GenerateError> {
+        Ok([
+            self.sales.finish()?,
+            self.inventory.finish()?,
+            self.stock.finish()?,
+            self.polls.finish()?,
+            self.expected.finish()?,
+            self.future.finish()?,
+        ])
+    }
+}
+
+/// Simulates the SKUs in blocks on worker threads (block `b` on worker `b % workers`) and writes
+/// the blocks in order as they arrive; returns the warehouses' simulated load.
+fn simulate_blocks(
+    config: &GenerateConfig,
+    ctx: &SimContext<'_>,
+    names: &Names,
+    streams: &mut Streams,
+) -> Result<WarehouseLoad, GenerateError> {
+    let (format, days) = (config.format, config.days);
+    let horizon = ctx.horizon;
     let block_skus = (BLOCK_CELLS / (config.warehouses * horizon)).max(1);
     let n_blocks = config.skus.div_ceil(block_skus);
     let n_workers = std::thread::available_parallelism()
@@ -373,14 +503,12 @@ pub fn generate(config: &GenerateConfig, out_dir: &Path) -> Result<GenerateSumma
         .clamp(1, 8)
         .min(n_blocks);
 
-    let load = std::thread::scope(|scope| -> Result<WarehouseLoad, GenerateError> {
+    std::thread::scope(|scope| -> Result<WarehouseLoad, GenerateError> {
         let mut receivers = Vec::with_capacity(n_workers);
         let mut handles = Vec::with_capacity(n_workers);
         for k in 0..n_workers {
             let (tx, rx) = sync_channel::<Result<EncodedBlock, (&'static TableDef, String)>>(1);
             receivers.push(rx);
-            let ctx = &ctx;
-            let names = &names;
             handles.push(scope.spawn(move || {
                 let mut load = WarehouseLoad::new(ctx.warehouses.len(), ctx.days);
                 let mut scratch = Scratch::default();
@@ -407,13 +535,8 @@ pub fn generate(config: &GenerateConfig, out_dir: &Path) -> Result<GenerateSumma
                     // The worker stopped early (panicked); its join reports it.
                     return Ok(());
                 };
-                let block = block.map_err(|(def, m)| table_err(def, m))?;
-                sales.write(block.sales)?;
-                inventory.write(block.inventory)?;
-                stock.write(block.stock)?;
-                polls.write(block.polls)?;
-                expected.write(block.expected)?;
-                future.write(block.future)?;
+                let block = block.map_err(|(def, m)| streams.table_err(def, m))?;
+                streams.write(block)?;
             }
             Ok(())
         };
@@ -428,50 +551,6 @@ pub fn generate(config: &GenerateConfig, out_dir: &Path) -> Result<GenerateSumma
             }
         }
         written.map(|()| total)
-    })?;
-
-    let sales_file = sales.finish()?;
-    let inventory_file = inventory.finish()?;
-    let stock_file = stock.finish()?;
-    let polls_file = polls.finish()?;
-    let expected_file = expected.finish()?;
-    let future_file = future.finish()?;
-
-    // Warehouse capacities from the simulated peak stock.
-    let warehouses_file = {
-        let mut rng = rng_for(config.seed, STREAM_WAREHOUSES, 1, 0);
-        let rows: Vec<WarehouseRow> = warehouses
-            .iter()
-            .zip(load.peaks())
-            .map(|(w, (units, vol_e4))| {
-                let headroom = uniform(&mut rng, 1.15, 1.4);
-                let units = ((units as f64 * headroom).ceil() as u64).max(100);
-                let m3 = (vol_e4 as f64 / 1e4 * headroom).ceil().max(10.0);
-                WarehouseRow {
-                    id: w.id.clone(),
-                    region: REGIONS[w.region],
-                    capacity_units: units,
-                    capacity_m3_e2: (m3 as u64) * 100,
-                }
-            })
-            .collect();
-        small_table(out_dir, &rows, &names, format)?
-    };
-
-    Ok(GenerateSummary {
-        files: vec![
-            warehouses_file,
-            products_file,
-            promotions_file,
-            sales_file,
-            inventory_file,
-            stock_file,
-            polls_file,
-            events_file,
-            expected_file,
-            future_file,
-        ],
-        seconds: started.elapsed().as_secs_f64(),
     })
 }
 

@@ -142,7 +142,8 @@ fn ymd(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(y, m, d)
 }
 
-/// Builds the promotion calendar covering `[first_day, horizon_end]`.
+/// Builds the promotion calendar covering `[first_day, horizon_end]`: each year's seasonal
+/// events and rare warehouse events, then the bi-weekly deals, numbered in date order.
 pub(crate) fn build_promotions(
     seed: u64,
     first_day: NaiveDate,
@@ -150,218 +151,247 @@ pub(crate) fn build_promotions(
     skus: &[Sku],
     warehouses: &[Warehouse],
 ) -> PromoBook {
-    use Category::*;
     let mut rng = rng_for(seed, STREAM_PROMOS, 0, 0);
     let mut b = DraftBuilder {
         drafts: Vec::new(),
         skus,
         first_day,
     };
-
     for y in (first_day.year() - 1)..=horizon_end.year() {
-        // Presidents' Day: Fri..Mon, site-wide plus a furniture event.
-        if let Some(e) = calendar::presidents_day(y) {
-            let (s, t) = (e - days(3), e);
-            let d = discount(&mut rng, 10, 20);
-            b.push(format!("Presidents' Day Sale {y}"), s, t, d, None);
-            let n = rng.random_range(1..=2);
-            for c in pick_categories(&mut rng, &[Sofas, Beds, Tables], n) {
-                let d = discount(&mut rng, 25, 35);
-                b.push(
-                    format!("Presidents' Day {} Event {y}", c.label()),
-                    s,
-                    t,
-                    d,
-                    Some(c),
-                );
-            }
-        }
-        // Spring Refresh: soft furnishings, two weeks in mid-March.
-        if let Some(s) = ymd(y, 3, 8) {
-            let s = s + days(int_between(&mut rng, 0, 10));
-            for c in pick_categories(&mut rng, &[Cushions, Rugs, WallDecor, Lighting], 2) {
-                let d = discount(&mut rng, 15, 25);
-                b.push(
-                    format!("Spring Refresh {} {y}", c.label()),
-                    s,
-                    s + days(13),
-                    d,
-                    Some(c),
-                );
-            }
-        }
-        // Memorial Day: the week up to the holiday; outdoor living focus.
-        if let Some(e) = calendar::memorial_day(y) {
-            let (s, t) = (e - days(6), e);
-            let d = discount(&mut rng, 10, 20);
-            b.push(format!("Memorial Day Sale {y}"), s, t, d, None);
-            for c in [Chairs, Lighting] {
-                let d = discount(&mut rng, 25, 35);
-                b.push(
-                    format!("Memorial Day Outdoor Living {} {y}", c.label()),
-                    s,
-                    t,
-                    d,
-                    Some(c),
-                );
-            }
-        }
-        // Fourth of July: category-scoped.
-        if let (Some(s), Some(t)) = (ymd(y, 6, 30), ymd(y, 7, 6)) {
-            for c in [Chairs, Rugs, Cushions] {
-                let d = discount(&mut rng, 15, 30);
-                b.push(
-                    format!("Fourth of July Sale {} {y}", c.label()),
-                    s,
-                    t,
-                    d,
-                    Some(c),
-                );
-            }
-        }
-        // Back to Campus: beds and storage in early August.
-        if let Some(s) = ymd(y, 8, 1) {
-            let s = s + days(int_between(&mut rng, 0, 6));
-            for c in [Beds, Storage] {
-                let d = discount(&mut rng, 15, 25);
-                b.push(
-                    format!("Back to Campus {} {y}", c.label()),
-                    s,
-                    s + days(9),
-                    d,
-                    Some(c),
-                );
-            }
-        }
-        // Labor Day: site-wide plus a big-ticket event.
-        if let Some(e) = calendar::labor_day(y) {
-            let (s, t) = (e - days(4), e);
-            let d = discount(&mut rng, 15, 25);
-            b.push(format!("Labor Day Sale {y}"), s, t, d, None);
-            for c in [Sofas, Beds] {
-                let d = discount(&mut rng, 25, 40);
-                b.push(
-                    format!("Labor Day {} Event {y}", c.label()),
-                    s,
-                    t,
-                    d,
-                    Some(c),
-                );
-            }
-        }
-        // Autumn candle week.
-        if let Some(s) = ymd(y, 10, 6) {
-            let s = s + days(int_between(&mut rng, 0, 7));
-            let d = discount(&mut rng, 20, 30);
-            b.push(
-                format!("Autumn Candle Week {y}"),
-                s,
-                s + days(6),
-                d,
-                Some(Candles),
-            );
-        }
-        // Black Friday - Cyber Monday week: the Monday of Thanksgiving week
-        // through Cyber Monday, with deeper doorbusters on Black Friday.
-        if let (Some(tg), Some(bf), Some(cm)) = (
-            calendar::thanksgiving(y),
-            calendar::black_friday(y),
-            calendar::cyber_monday(y),
-        ) {
-            let d = discount(&mut rng, 25, 35);
-            b.push(
-                format!("Black Friday - Cyber Monday {y}"),
-                tg - days(3),
-                cm,
-                d,
-                None,
-            );
-            for c in [Candles, Lighting] {
-                let d = discount(&mut rng, 35, 45);
-                b.push(
-                    format!("Black Friday {} Doorbuster {y}", c.label()),
-                    bf,
-                    bf + days(1),
-                    d,
-                    Some(c),
-                );
-            }
-            let n = (skus.len() / 1500).clamp(1, 12);
-            for i in b.pick_skus(&mut rng, bf, n) {
-                let d = discount(&mut rng, 40, 50);
-                b.drafts.push(Draft {
-                    name: format!("Black Friday Doorbuster {} {y}", skus[i].id),
-                    start: bf,
-                    end: bf + days(1),
-                    discount: d,
-                    sku: Some(i),
-                    category: None,
-                    warehouse: None,
-                });
-            }
-        }
-        // Boxing Day & New Year: Dec 26 .. Jan 2, plus year-end clearance.
-        if let (Some(s), Some(t)) = (calendar::boxing_day(y), ymd(y + 1, 1, 2)) {
-            let d = discount(&mut rng, 15, 25);
-            b.push(format!("Boxing Day & New Year Sale {y}"), s, t, d, None);
-            for c in pick_categories(&mut rng, &Category::ALL, 2) {
-                let d = discount(&mut rng, 35, 50);
-                b.push(
-                    format!("Year-End Clearance {} {y}", c.label()),
-                    s,
-                    t,
-                    d,
-                    Some(c),
-                );
-            }
-        }
-        // Rare warehouse-scoped events.
+        first_half_events(&mut b, &mut rng, y);
+        second_half_events(&mut b, &mut rng, y);
         if !warehouses.is_empty() {
-            let w = rng.random_range(0..warehouses.len());
-            if let Some(s) = ymd(y, rng.random_range(3..=10), rng.random_range(1..=20)) {
-                let d = discount(&mut rng, 25, 40);
-                let cat = if rng.random::<bool>() {
-                    Some(Category::ALL[rng.random_range(0..Category::ALL.len())])
-                } else {
-                    None
-                };
-                let label = cat.map(|c| format!(" {}", c.label())).unwrap_or_default();
-                b.drafts.push(Draft {
-                    name: format!("Clearance {}{label} {y}", warehouses[w].id),
-                    start: s,
-                    end: s + days(9),
-                    discount: d,
-                    sku: None,
-                    category: cat,
-                    warehouse: Some(w),
-                });
-            }
-            if warehouses.len() >= 4 && rng.random::<f64>() < 0.35 {
-                let w = rng.random_range(0..warehouses.len());
-                if let Some(s) = ymd(y, rng.random_range(4..=9), rng.random_range(1..=25)) {
-                    b.drafts.push(Draft {
-                        name: format!("Grand Reopening {} {y}", warehouses[w].id),
-                        start: s,
-                        end: s + days(6),
-                        discount: 20,
-                        sku: None,
-                        category: None,
-                        warehouse: Some(w),
-                    });
-                }
-            }
+            warehouse_events(&mut b, &mut rng, y, warehouses);
         }
     }
+    deals_of_the_week(&mut b, &mut rng, horizon_end);
+    numbered(b.drafts, first_day, horizon_end)
+}
 
-    // Bi-weekly SKU-scoped "Deal of the Week" (Mon..Sun).
+/// Presidents' Day, Spring Refresh, Memorial Day, Fourth of July and Back to Campus of year `y`.
+fn first_half_events<R: Rng + ?Sized>(b: &mut DraftBuilder<'_>, rng: &mut R, y: i32) {
+    use Category::*;
+    // Presidents' Day: Fri..Mon, site-wide plus a furniture event.
+    if let Some(e) = calendar::presidents_day(y) {
+        let (s, t) = (e - days(3), e);
+        let d = discount(rng, 10, 20);
+        b.push(format!("Presidents' Day Sale {y}"), s, t, d, None);
+        let n = rng.random_range(1..=2);
+        for c in pick_categories(rng, &[Sofas, Beds, Tables], n) {
+            let d = discount(rng, 25, 35);
+            b.push(
+                format!("Presidents' Day {} Event {y}", c.label()),
+                s,
+                t,
+                d,
+                Some(c),
+            );
+        }
+    }
+    // Spring Refresh: soft furnishings, two weeks in mid-March.
+    if let Some(s) = ymd(y, 3, 8) {
+        let s = s + days(int_between(rng, 0, 10));
+        for c in pick_categories(rng, &[Cushions, Rugs, WallDecor, Lighting], 2) {
+            let d = discount(rng, 15, 25);
+            b.push(
+                format!("Spring Refresh {} {y}", c.label()),
+                s,
+                s + days(13),
+                d,
+                Some(c),
+            );
+        }
+    }
+    // Memorial Day: the week up to the holiday; outdoor living focus.
+    if let Some(e) = calendar::memorial_day(y) {
+        let (s, t) = (e - days(6), e);
+        let d = discount(rng, 10, 20);
+        b.push(format!("Memorial Day Sale {y}"), s, t, d, None);
+        for c in [Chairs, Lighting] {
+            let d = discount(rng, 25, 35);
+            b.push(
+                format!("Memorial Day Outdoor Living {} {y}", c.label()),
+                s,
+                t,
+                d,
+                Some(c),
+            );
+        }
+    }
+    // Fourth of July: category-scoped.
+    if let (Some(s), Some(t)) = (ymd(y, 6, 30), ymd(y, 7, 6)) {
+        for c in [Chairs, Rugs, Cushions] {
+            let d = discount(rng, 15, 30);
+            b.push(
+                format!("Fourth of July Sale {} {y}", c.label()),
+                s,
+                t,
+                d,
+                Some(c),
+            );
+        }
+    }
+    // Back to Campus: beds and storage in early August.
+    if let Some(s) = ymd(y, 8, 1) {
+        let s = s + days(int_between(rng, 0, 6));
+        for c in [Beds, Storage] {
+            let d = discount(rng, 15, 25);
+            b.push(
+                format!("Back to Campus {} {y}", c.label()),
+                s,
+                s + days(9),
+                d,
+                Some(c),
+            );
+        }
+    }
+}
+
+/// Labor Day, the autumn candle week, Black Friday - Cyber Monday and Boxing Day of year `y`.
+fn second_half_events<R: Rng + ?Sized>(b: &mut DraftBuilder<'_>, rng: &mut R, y: i32) {
+    use Category::*;
+    let skus = b.skus;
+    // Labor Day: site-wide plus a big-ticket event.
+    if let Some(e) = calendar::labor_day(y) {
+        let (s, t) = (e - days(4), e);
+        let d = discount(rng, 15, 25);
+        b.push(format!("Labor Day Sale {y}"), s, t, d, None);
+        for c in [Sofas, Beds] {
+            let d = discount(rng, 25, 40);
+            b.push(
+                format!("Labor Day {} Event {y}", c.label()),
+                s,
+                t,
+                d,
+                Some(c),
+            );
+        }
+    }
+    // Autumn candle week.
+    if let Some(s) = ymd(y, 10, 6) {
+        let s = s + days(int_between(rng, 0, 7));
+        let d = discount(rng, 20, 30);
+        b.push(
+            format!("Autumn Candle Week {y}"),
+            s,
+            s + days(6),
+            d,
+            Some(Candles),
+        );
+    }
+    // Black Friday - Cyber Monday week: the Monday of Thanksgiving week
+    // through Cyber Monday, with deeper doorbusters on Black Friday.
+    if let (Some(tg), Some(bf), Some(cm)) = (
+        calendar::thanksgiving(y),
+        calendar::black_friday(y),
+        calendar::cyber_monday(y),
+    ) {
+        let d = discount(rng, 25, 35);
+        b.push(
+            format!("Black Friday - Cyber Monday {y}"),
+            tg - days(3),
+            cm,
+            d,
+            None,
+        );
+        for c in [Candles, Lighting] {
+            let d = discount(rng, 35, 45);
+            b.push(
+                format!("Black Friday {} Doorbuster {y}", c.label()),
+                bf,
+                bf + days(1),
+                d,
+                Some(c),
+            );
+        }
+        let n = (skus.len() / 1500).clamp(1, 12);
+        for i in b.pick_skus(rng, bf, n) {
+            let d = discount(rng, 40, 50);
+            b.drafts.push(Draft {
+                name: format!("Black Friday Doorbuster {} {y}", skus[i].id),
+                start: bf,
+                end: bf + days(1),
+                discount: d,
+                sku: Some(i),
+                category: None,
+                warehouse: None,
+            });
+        }
+    }
+    // Boxing Day & New Year: Dec 26 .. Jan 2, plus year-end clearance.
+    if let (Some(s), Some(t)) = (calendar::boxing_day(y), ymd(y + 1, 1, 2)) {
+        let d = discount(rng, 15, 25);
+        b.push(format!("Boxing Day & New Year Sale {y}"), s, t, d, None);
+        for c in pick_categories(rng, &Category::ALL, 2) {
+            let d = discount(rng, 35, 50);
+            b.push(
+                format!("Year-End Clearance {} {y}", c.label()),
+                s,
+                t,
+                d,
+                Some(c),
+            );
+        }
+    }
+}
+
+/// Rare warehouse-scoped events of year `y`: a clearance, sometimes a grand reopening.
+fn warehouse_events<R: Rng + ?Sized>(
+    b: &mut DraftBuilder<'_>,
+    rng: &mut R,
+    y: i32,
+    warehouses: &[Warehouse],
+) {
+    let w = rng.random_range(0..warehouses.len());
+    if let Some(s) = ymd(y, rng.random_range(3..=10), rng.random_range(1..=20)) {
+        let d = discount(rng, 25, 40);
+        let cat = if rng.random::<bool>() {
+            Some(Category::ALL[rng.random_range(0..Category::ALL.len())])
+        } else {
+            None
+        };
+        let label = cat.map(|c| format!(" {}", c.label())).unwrap_or_default();
+        b.drafts.push(Draft {
+            name: format!("Clearance {}{label} {y}", warehouses[w].id),
+            start: s,
+            end: s + days(9),
+            discount: d,
+            sku: None,
+            category: cat,
+            warehouse: Some(w),
+        });
+    }
+    if warehouses.len() >= 4 && rng.random::<f64>() < 0.35 {
+        let w = rng.random_range(0..warehouses.len());
+        if let Some(s) = ymd(y, rng.random_range(4..=9), rng.random_range(1..=25)) {
+            b.drafts.push(Draft {
+                name: format!("Grand Reopening {} {y}", warehouses[w].id),
+                start: s,
+                end: s + days(6),
+                discount: 20,
+                sku: None,
+                category: None,
+                warehouse: Some(w),
+            });
+        }
+    }
+}
+
+/// Bi-weekly SKU-scoped "Deal of the Week" (Mon..Sun).
+fn deals_of_the_week<R: Rng + ?Sized>(
+    b: &mut DraftBuilder<'_>,
+    rng: &mut R,
+    horizon_end: NaiveDate,
+) {
+    let (skus, first_day) = (b.skus, b.first_day);
     let mut monday = first_day - days(14);
     while monday.weekday() != Weekday::Mon {
         monday += days(1);
     }
     let per_round = ((skus.len() as f64 / 2500.0).round() as usize).clamp(1, 4);
     while monday <= horizon_end {
-        for i in b.pick_skus(&mut rng, monday, per_round) {
-            let d = discount(&mut rng, 20, 40);
+        for i in b.pick_skus(rng, monday, per_round) {
+            let d = discount(rng, 20, 40);
             b.drafts.push(Draft {
                 name: format!(
                     "Deal of the Week {} {}",
@@ -378,9 +408,11 @@ pub(crate) fn build_promotions(
         }
         monday += days(14);
     }
+}
 
-    let mut drafts: Vec<Draft> = b
-        .drafts
+/// The drafts within `[first_day, horizon_end]`, in date order, numbered `P0001`, ….
+fn numbered(drafts: Vec<Draft>, first_day: NaiveDate, horizon_end: NaiveDate) -> PromoBook {
+    let mut drafts: Vec<Draft> = drafts
         .into_iter()
         .filter(|d| d.end >= first_day && d.start <= horizon_end)
         .collect();

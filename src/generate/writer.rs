@@ -53,7 +53,7 @@ impl Sink {
         format: OutputFormat,
     ) -> Result<Sink, GenerateError> {
         let def = R::DEF;
-        let path = out_dir.join(format!("{}.{}", def.path(), format.extension()));
+        let path = super::table_path(out_dir, def, format);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
         }

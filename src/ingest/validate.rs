@@ -125,158 +125,150 @@ fn parse_column(
             }
         }
     }
-    let invalid = |reasons: &mut Reasons, row: usize, value: &str| {
-        reasons.add(row, || {
-            format!(
-                "{}: expected {}, got {}",
-                column.name,
-                column.kind.describe(),
-                shown(value)
-            )
-        })
-    };
     match column.kind {
         ColumnKind::Text => {
-            for (row, value) in values.iter().enumerate() {
-                if let Some(control) = value.and_then(first_control_character) {
-                    let what = if matches!(control, '\n' | '\r') {
-                        " (a line break)"
-                    } else {
-                        ""
-                    };
-                    reasons.add(row, || {
-                        format!(
-                            "{}: control character U+{:04X}{what} in text (only tab is allowed)",
-                            column.name, control as u32
-                        )
-                    });
-                }
-            }
+            check_text(column, &values, reasons);
             Series::new(name, values)
         }
-        ColumnKind::Number => {
-            let parsed: Vec<Option<f64>> = values
-                .iter()
-                .enumerate()
-                .map(|(row, value)| {
-                    let value = (*value)?;
-                    match value.parse::<f64>() {
-                        Ok(number) if number.is_finite() => Some(number),
-                        _ => {
-                            invalid(reasons, row, value);
-                            None
-                        }
-                    }
-                })
-                .collect();
-            Series::new(name, parsed)
-        }
+        ColumnKind::Number => Series::new(name, parse_each(column, &values, reasons, parse_number)),
         ColumnKind::Integer => {
-            let parsed: Vec<Option<i64>> = values
-                .iter()
-                .enumerate()
-                .map(|(row, value)| {
-                    let value = (*value)?;
-                    if let Ok(integer) = value.parse::<i64>() {
-                        return Some(integer);
-                    }
-                    // Spreadsheet exports write whole numbers as `3.0`.
-                    match value.parse::<f64>() {
-                        Ok(number)
-                            if number.is_finite()
-                                && number.fract() == 0.0
-                                && number.abs() < 9.0e15 =>
-                        {
-                            Some(number as i64)
-                        }
-                        _ => {
-                            invalid(reasons, row, value);
-                            None
-                        }
-                    }
-                })
-                .collect();
-            Series::new(name, parsed)
+            Series::new(name, parse_each(column, &values, reasons, parse_integer))
         }
-        ColumnKind::Bool => {
-            let parsed: Vec<Option<bool>> = values
-                .iter()
-                .enumerate()
-                .map(|(row, value)| {
-                    let value = (*value)?;
-                    let parsed = parse_bool(value);
-                    if parsed.is_none() {
-                        invalid(reasons, row, value);
-                    }
-                    parsed
-                })
-                .collect();
-            Series::new(name, parsed)
-        }
-        ColumnKind::Date => {
-            // Dates repeat across millions of rows; parse each distinct text once.
-            // `Err(true)`: a well-formed date outside the supported years.
-            let mut cache: HashMap<&str, Result<i32, bool>> = HashMap::new();
-            let parsed: Vec<Option<i32>> = values
-                .iter()
-                .enumerate()
-                .map(|(row, value)| {
-                    let value = (*value)?;
-                    let days =
-                        *cache.entry(value).or_insert_with(|| {
-                            match NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-                                Ok(date) if SUPPORTED_YEARS.contains(&date.year()) => {
-                                    Ok(days_since_epoch(date))
-                                }
-                                Ok(_) => Err(true),
-                                Err(_) => Err(false),
-                            }
-                        });
-                    match days {
-                        Ok(days) => Some(days),
-                        Err(true) => {
-                            reasons.add(row, || {
-                                format!(
-                                    "{}: {} is out of the supported range {}–{}",
-                                    column.name,
-                                    shown(value),
-                                    SUPPORTED_YEARS.start(),
-                                    SUPPORTED_YEARS.end()
-                                )
-                            });
-                            None
-                        }
-                        Err(false) => {
-                            invalid(reasons, row, value);
-                            None
-                        }
-                    }
-                })
-                .collect();
-            Series::new(name, parsed)
-                .cast(&DataType::Date)
-                .expect("i32 casts to date")
-        }
+        ColumnKind::Bool => Series::new(name, parse_each(column, &values, reasons, parse_bool)),
+        ColumnKind::Date => Series::new(name, parse_dates(column, &values, reasons))
+            .cast(&DataType::Date)
+            .expect("i32 casts to date"),
         ColumnKind::Timestamp => {
-            let parsed: Vec<Option<i64>> = values
-                .iter()
-                .enumerate()
-                .map(|(row, value)| {
-                    let value = (*value)?;
-                    match DateTime::parse_from_rfc3339(value) {
-                        Ok(instant) => Some(instant.timestamp_micros()),
-                        Err(_) => {
-                            invalid(reasons, row, value);
-                            None
-                        }
-                    }
-                })
-                .collect();
-            Series::new(name, parsed)
+            Series::new(name, parse_each(column, &values, reasons, parse_timestamp))
                 .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
                 .expect("i64 casts to datetime")
         }
     }
+}
+
+/// A value the column's kind cannot read.
+fn invalid_value(column: &ContractColumn, reasons: &mut Reasons, row: usize, value: &str) {
+    reasons.add(row, || {
+        format!(
+            "{}: expected {}, got {}",
+            column.name,
+            column.kind.describe(),
+            shown(value)
+        )
+    })
+}
+
+/// Each present value through `parse`; a value it cannot read gets a reason.
+fn parse_each<T>(
+    column: &ContractColumn,
+    values: &[Option<&str>],
+    reasons: &mut Reasons,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Vec<Option<T>> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(row, value)| {
+            let value = (*value)?;
+            let parsed = parse(value);
+            if parsed.is_none() {
+                invalid_value(column, reasons, row, value);
+            }
+            parsed
+        })
+        .collect()
+}
+
+/// Text holds no control character but tab.
+fn check_text(column: &ContractColumn, values: &[Option<&str>], reasons: &mut Reasons) {
+    for (row, value) in values.iter().enumerate() {
+        if let Some(control) = value.and_then(first_control_character) {
+            let what = if matches!(control, '\n' | '\r') {
+                " (a line break)"
+            } else {
+                ""
+            };
+            reasons.add(row, || {
+                format!(
+                    "{}: control character U+{:04X}{what} in text (only tab is allowed)",
+                    column.name, control as u32
+                )
+            });
+        }
+    }
+}
+
+fn parse_number(value: &str) -> Option<f64> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|number| number.is_finite())
+}
+
+fn parse_integer(value: &str) -> Option<i64> {
+    if let Ok(integer) = value.parse::<i64>() {
+        return Some(integer);
+    }
+    // Spreadsheet exports write whole numbers as `3.0`.
+    match value.parse::<f64>() {
+        Ok(number) if number.is_finite() && number.fract() == 0.0 && number.abs() < 9.0e15 => {
+            Some(number as i64)
+        }
+        _ => None,
+    }
+}
+
+fn parse_timestamp(value: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(value)
+        .ok()
+        .map(|instant| instant.timestamp_micros())
+}
+
+/// Days since the epoch of each present date; a date outside the supported years gets its
+/// own reason.
+fn parse_dates(
+    column: &ContractColumn,
+    values: &[Option<&str>],
+    reasons: &mut Reasons,
+) -> Vec<Option<i32>> {
+    // Dates repeat across millions of rows; parse each distinct text once.
+    // `Err(true)`: a well-formed date outside the supported years.
+    let mut cache: HashMap<&str, Result<i32, bool>> = HashMap::new();
+    values
+        .iter()
+        .enumerate()
+        .map(|(row, value)| {
+            let value = (*value)?;
+            let days = *cache.entry(value).or_insert_with(|| {
+                match NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+                    Ok(date) if SUPPORTED_YEARS.contains(&date.year()) => {
+                        Ok(days_since_epoch(date))
+                    }
+                    Ok(_) => Err(true),
+                    Err(_) => Err(false),
+                }
+            });
+            match days {
+                Ok(days) => Some(days),
+                Err(true) => {
+                    reasons.add(row, || {
+                        format!(
+                            "{}: {} is out of the supported range {}–{}",
+                            column.name,
+                            shown(value),
+                            SUPPORTED_YEARS.start(),
+                            SUPPORTED_YEARS.end()
+                        )
+                    });
+                    None
+                }
+                Err(false) => {
+                    invalid_value(column, reasons, row, value);
+                    None
+                }
+            }
+        })
+        .collect()
 }
 
 /// Typed columns by name, for the table rules.

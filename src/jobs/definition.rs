@@ -572,31 +572,55 @@ pub fn parse_schedule(schedule: &str) -> Result<cron::Schedule, ScheduleError> {
     Ok(parsed)
 }
 
+/// A job file's path and text, to name the file and line in its errors.
+struct JobFile<'f> {
+    path: &'f Path,
+    text: &'f str,
+}
+
+impl JobFile<'_> {
+    fn invalid(&self, message: String) -> JobError {
+        JobError::Invalid {
+            path: self.path.to_path_buf(),
+            message,
+        }
+    }
+
+    /// An error at the line `span` starts on.
+    fn at(&self, span: std::ops::Range<usize>, message: String) -> JobError {
+        self.invalid(format!(
+            "line {}: {message}",
+            line_at(self.text, span.start)
+        ))
+    }
+
+    /// `line N: ` for the `[step.<name>]` table, or nothing when it is not found.
+    fn step_table_line(&self, name: &str) -> String {
+        line_of_step_table(self.text, name)
+            .map(|line| format!("line {line}: "))
+            .unwrap_or_default()
+    }
+}
+
 /// Parses and validates one job file's text; `path` only names the file in messages.
 pub fn parse_job(path: &Path, text: &str) -> Result<JobDefinition, JobError> {
-    let invalid = |message: String| JobError::Invalid {
-        path: path.to_path_buf(),
-        message,
-    };
-    let at = |span: std::ops::Range<usize>, message: String| {
-        invalid(format!("line {}: {message}", line_at(text, span.start)))
-    };
+    let file = JobFile { path, text };
     let job: JobToml = toml::from_str(text).map_err(|error| {
         let message = error.message().trim().to_string();
         match error.span() {
-            Some(span) => at(span, message),
-            None => invalid(message),
+            Some(span) => file.at(span, message),
+            None => file.invalid(message),
         }
     })?;
     let schedule = job.schedule.get_ref().clone();
     let cron = parse_schedule(&schedule).map_err(|message| {
-        at(
+        file.at(
             job.schedule.span(),
             format!("schedule '{schedule}': {message}"),
         )
     })?;
     let time_zone = chrono_tz::Tz::from_str(job.time_zone.get_ref()).map_err(|_| {
-        at(
+        file.at(
             job.time_zone.span(),
             format!(
                 "time_zone '{}' is not an IANA time zone (e.g. America/New_York, UTC)",
@@ -604,110 +628,15 @@ pub fn parse_job(path: &Path, text: &str) -> Result<JobDefinition, JobError> {
             ),
         )
     })?;
-    let steps_span = job.steps.span();
-    let spanned_steps = job.steps.into_inner();
-    if spanned_steps.is_empty() {
-        return Err(at(
-            steps_span,
-            "steps: a job needs at least one step".to_string(),
-        ));
-    }
-    let steps: Vec<Step> = spanned_steps.iter().map(|s| *s.get_ref()).collect();
-    for (index, step) in spanned_steps.iter().enumerate() {
-        let earlier = &steps[..index];
-        if earlier.contains(step.get_ref()) {
-            return Err(at(
-                step.span(),
-                format!("step '{}' is listed twice", step.get_ref().as_str()),
-            ));
-        }
-        let later = &steps[index + 1..];
-        let must_follow = |required: Step| later.contains(&required);
-        let ordering_error = match step.get_ref() {
-            Step::Allocate if must_follow(Step::Forecast) => Some("forecast"),
-            Step::Publish if must_follow(Step::Forecast) => Some("forecast"),
-            Step::Publish if must_follow(Step::Allocate) => Some("allocate"),
-            _ => None,
-        };
-        if let Some(required) = ordering_error {
-            return Err(at(
-                step.span(),
-                format!(
-                    "step '{}' must come after '{required}'",
-                    step.get_ref().as_str()
-                ),
-            ));
-        }
-    }
-    for name in job.step.keys() {
-        let line = line_of_step_table(text, name)
-            .map(|line| format!("line {line}: "))
-            .unwrap_or_default();
-        match Step::parse(name) {
-            None => {
-                return Err(invalid(format!(
-                    "{line}[step.{name}]: unknown step '{name}' (known: {})",
-                    ALL_STEPS.map(Step::as_str).join(", ")
-                )))
-            }
-            Some(step) if !steps.contains(&step) => {
-                return Err(invalid(format!(
-                    "{line}[step.{name}]: '{name}' is not in this job's steps"
-                )))
-            }
-            Some(_) => {}
-        }
-    }
-    let mut step_settings = Vec::new();
-    for step in &steps {
-        let settings = settings_for(&job.retry, job.step.get(step.as_str()));
-        check_settings(&settings).map_err(|message| {
-            let line = line_of_step_table(text, step.as_str())
-                .map(|line| format!("line {line}: "))
-                .unwrap_or_default();
-            invalid(format!("{line}step {}: {message}", step.as_str()))
-        })?;
-        step_settings.push(settings);
-    }
-    if !(10..=3600).contains(&job.lease_seconds) {
-        return Err(invalid(
-            "lease_seconds must be between 10 and 3600".to_string(),
-        ));
-    }
-    if let Some(url) = &job.notify.webhook {
-        if !url.starts_with("http://") {
-            return Err(invalid(format!(
-                "notify.webhook '{url}' must start with http:// (for https, use notify.command with curl)"
-            )));
-        }
-    }
-    if job.notify.command.as_ref().is_some_and(Vec::is_empty) {
-        return Err(invalid("notify.command needs a program to run".to_string()));
-    }
-    if job.forecast.shards && !steps.contains(&Step::Publish) {
-        return Err(invalid(
-            "forecast.shards needs a publish step (shards write a staged forecast)".to_string(),
-        ));
-    }
-    if job.forecast.horizon_days == 0 || job.forecast.horizon_days > 366 {
-        return Err(invalid(
-            "forecast.horizon_days must be between 1 and 366".to_string(),
-        ));
-    }
-    if !(0..=366).contains(&job.allocate.lookahead_days) || job.allocate.max_promotions == 0 {
-        return Err(invalid(
-            "allocate.lookahead_days must be between 0 and 366 and max_promotions at least 1"
-                .to_string(),
-        ));
-    }
-    if let Some(problem) = job.guard.problem() {
-        return Err(invalid(problem));
-    }
+    let steps = check_steps(&file, &job.steps)?;
+    check_step_tables(&file, &job.step, &steps)?;
+    let step_settings = step_settings(&file, &job, &steps)?;
+    check_options(&file, &job, &steps)?;
     let expected_name = path
         .file_stem()
         .map(|stem| stem.to_string_lossy().to_string());
     if expected_name.as_deref() != Some(job.name.get_ref().as_str()) {
-        return Err(at(
+        return Err(file.at(
             job.name.span(),
             format!("name '{}' must match the file name", job.name.get_ref()),
         ));
@@ -734,6 +663,127 @@ pub fn parse_job(path: &Path, text: &str) -> Result<JobDefinition, JobError> {
         sample: job.sample,
         source: path.to_path_buf(),
     })
+}
+
+/// The steps: at least one, none twice, each after the steps it needs.
+fn check_steps(
+    file: &JobFile<'_>,
+    spanned: &Spanned<Vec<Spanned<Step>>>,
+) -> Result<Vec<Step>, JobError> {
+    let spanned_steps = spanned.get_ref();
+    if spanned_steps.is_empty() {
+        return Err(file.at(
+            spanned.span(),
+            "steps: a job needs at least one step".to_string(),
+        ));
+    }
+    let steps: Vec<Step> = spanned_steps.iter().map(|s| *s.get_ref()).collect();
+    for (index, step) in spanned_steps.iter().enumerate() {
+        let earlier = &steps[..index];
+        if earlier.contains(step.get_ref()) {
+            return Err(file.at(
+                step.span(),
+                format!("step '{}' is listed twice", step.get_ref().as_str()),
+            ));
+        }
+        let later = &steps[index + 1..];
+        let must_follow = |required: Step| later.contains(&required);
+        let ordering_error = match step.get_ref() {
+            Step::Allocate if must_follow(Step::Forecast) => Some("forecast"),
+            Step::Publish if must_follow(Step::Forecast) => Some("forecast"),
+            Step::Publish if must_follow(Step::Allocate) => Some("allocate"),
+            _ => None,
+        };
+        if let Some(required) = ordering_error {
+            return Err(file.at(
+                step.span(),
+                format!(
+                    "step '{}' must come after '{required}'",
+                    step.get_ref().as_str()
+                ),
+            ));
+        }
+    }
+    Ok(steps)
+}
+
+/// Each `[step.<name>]` table names a known step of this job.
+fn check_step_tables(
+    file: &JobFile<'_>,
+    tables: &BTreeMap<String, StepSettingsToml>,
+    steps: &[Step],
+) -> Result<(), JobError> {
+    for name in tables.keys() {
+        let line = file.step_table_line(name);
+        match Step::parse(name) {
+            None => {
+                return Err(file.invalid(format!(
+                    "{line}[step.{name}]: unknown step '{name}' (known: {})",
+                    ALL_STEPS.map(Step::as_str).join(", ")
+                )))
+            }
+            Some(step) if !steps.contains(&step) => {
+                return Err(file.invalid(format!(
+                    "{line}[step.{name}]: '{name}' is not in this job's steps"
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Each step's timeout and retries: its own table's, else `[retry]`'s, else the defaults.
+fn step_settings(
+    file: &JobFile<'_>,
+    job: &JobToml,
+    steps: &[Step],
+) -> Result<Vec<StepSettings>, JobError> {
+    let mut step_settings = Vec::new();
+    for step in steps {
+        let settings = settings_for(&job.retry, job.step.get(step.as_str()));
+        check_settings(&settings).map_err(|message| {
+            let line = file.step_table_line(step.as_str());
+            file.invalid(format!("{line}step {}: {message}", step.as_str()))
+        })?;
+        step_settings.push(settings);
+    }
+    Ok(step_settings)
+}
+
+/// The lease, notice, forecast, allocate and guard settings.
+fn check_options(file: &JobFile<'_>, job: &JobToml, steps: &[Step]) -> Result<(), JobError> {
+    if !(10..=3600).contains(&job.lease_seconds) {
+        return Err(file.invalid("lease_seconds must be between 10 and 3600".to_string()));
+    }
+    if let Some(url) = &job.notify.webhook {
+        if !url.starts_with("http://") {
+            return Err(file.invalid(format!(
+                "notify.webhook '{url}' must start with http:// (for https, use notify.command with curl)"
+            )));
+        }
+    }
+    if job.notify.command.as_ref().is_some_and(Vec::is_empty) {
+        return Err(file.invalid("notify.command needs a program to run".to_string()));
+    }
+    if job.forecast.shards && !steps.contains(&Step::Publish) {
+        return Err(file.invalid(
+            "forecast.shards needs a publish step (shards write a staged forecast)".to_string(),
+        ));
+    }
+    if job.forecast.horizon_days == 0 || job.forecast.horizon_days > 366 {
+        return Err(file.invalid("forecast.horizon_days must be between 1 and 366".to_string()));
+    }
+    if !(0..=366).contains(&job.allocate.lookahead_days) || job.allocate.max_promotions == 0 {
+        return Err(file.invalid(
+            "allocate.lookahead_days must be between 0 and 366 and max_promotions at least 1"
+                .to_string(),
+        ));
+    }
+    if let Some(problem) = job.guard.problem() {
+        return Err(file.invalid(problem));
+    }
+    Ok(())
 }
 
 pub fn load_job(path: &Path) -> Result<JobDefinition, JobError> {

@@ -156,11 +156,11 @@ pub async fn try_lock(
     lease: Duration,
     now: DateTime<Utc>,
 ) -> Result<Result<JobLock, HeldBy>, JobError> {
-    let lease_chrono = chrono::Duration::from_std(lease).expect("lease fits");
+    let expires_at = now + chrono::Duration::from_std(lease).expect("lease fits");
     match store.try_advisory_lock(advisory_key(job)).await? {
         AdvisoryAttempt::Taken(lock) => {
             // Informational only on PostgreSQL: the advisory lock is what excludes.
-            write_lease(store, job, holder, now + lease_chrono).await?;
+            write_lease(store, job, holder, expires_at).await?;
             Ok(Ok(JobLock::Advisory {
                 store: store.clone(),
                 job: job.to_string(),
@@ -178,20 +178,23 @@ pub async fn try_lock(
                 expires_at: None,
             }))
         }
-        AdvisoryAttempt::Unsupported => take_lease(store, job, holder, lease, now).await,
+        AdvisoryAttempt::Unsupported => {
+            take_lease(store, job, holder, lease, now, expires_at).await
+        }
     }
 }
 
 /// The lease of a backend without advisory locks (SQLite), read and written in one immediate
-/// transaction so two takers queue instead of both winning.
+/// transaction so two takers queue instead of both winning. A lease taken at `now` runs to
+/// `expires_at` (`now + lease`), then the renewal task extends it every third of `lease`.
 async fn take_lease(
     store: &Store,
     job: &str,
     holder: &Holder,
     lease: Duration,
     now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
 ) -> Result<Result<JobLock, HeldBy>, JobError> {
-    let lease_chrono = chrono::Duration::from_std(lease).expect("lease fits");
     let mut tx = store.begin_write().await?;
     let current: Option<(String, DateTime<Utc>)> = on_tx!(&mut tx, conn => {
         sqlx::query_as(READ_LEASE)
@@ -199,12 +202,12 @@ async fn take_lease(
             .fetch_optional(&mut **conn)
             .await?
     });
-    if let Some((current, expires_at)) = current {
+    if let Some((current, current_expires_at)) = current {
         let current_holder = Holder(current.clone());
-        if current_holder != *holder && expires_at > now && current_holder.may_be_alive() {
+        if current_holder != *holder && current_expires_at > now && current_holder.may_be_alive() {
             return Ok(Err(HeldBy {
                 holder: current,
-                expires_at: Some(expires_at),
+                expires_at: Some(current_expires_at),
             }));
         }
     }
@@ -212,7 +215,7 @@ async fn take_lease(
         sqlx::query(WRITE_LEASE)
         .bind(job)
         .bind(&holder.0)
-        .bind(now + lease_chrono)
+        .bind(expires_at)
         .execute(&mut **conn)
         .await?;
     });

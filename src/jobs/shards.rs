@@ -192,7 +192,8 @@ pub async fn run_worker(
     Ok(done)
 }
 
-/// The forecast step on the sharded path (PostgreSQL).
+/// The forecast step on the sharded path (PostgreSQL): queue one shard per category, wait for
+/// the workers (or work shards itself), then merge the per-category fits into one model.
 pub(super) async fn sharded_forecast_step(
     context: &mut RunContext<'_>,
     as_of: NaiveDate,
@@ -229,51 +230,98 @@ pub(super) async fn sharded_forecast_step(
         training_start,
         models_dir: models_dir.clone(),
     };
-    {
-        let mut store_tx = store.begin_write().await?;
-        // The model row exists from the start (forecast rows reference it); its summary and
-        // artifact are filled in once every shard is merged.
-        create_sharded_model(&mut store_tx, &model).await?;
-        let Some(tx) = store_tx.postgres() else {
-            return Err(StepError::internal("the sharded forecast needs PostgreSQL"));
-        };
-        // An earlier attempt of this step left its shards queued: this attempt queues afresh
-        // (that attempt's staged forecast is discarded with the run's other leftovers).
-        sqlx::query("DELETE FROM forecast_shards WHERE job_run_id = $1")
-            .bind(&context.run_id)
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO forecast_runs (id, model_id, created_at, as_of, freq, horizon, status, rows) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'writing', 0)",
-        )
-        .bind(&forecast_run_id)
-        .bind(&model_id)
-        .bind(now)
-        .bind(as_of)
-        .bind(freq.as_str())
-        .bind(horizon as i64)
-        .execute(&mut **tx)
-        .await?;
-        for category in &categories {
-            sqlx::query(
-                "INSERT INTO forecast_shards (job_run_id, category, forecast_run_id, as_of, horizon, freq, status) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 'pending')",
-            )
-            .bind(&context.run_id)
-            .bind(category)
-            .bind(&forecast_run_id)
-            .bind(as_of)
-            .bind(horizon as i64)
-            .bind(freq.as_str())
-            .execute(&mut **tx)
-            .await?;
-        }
-        store_tx.commit().await?;
-    }
+    queue_shards(context, &model, &forecast_run_id, &categories).await?;
     context.model_id = Some(model_id.clone());
     context.forecast_run_id = Some(forecast_run_id.clone());
+    wait_for_shards(context, &pool, &models_dir, categories.len()).await?;
 
+    // Merge the per-category fits into one artifact.
+    let (parts, rows_out, workers) = shard_fits(&pool, &context.run_id).await?;
+    let forecaster = Forecaster::merge(freq, horizon, parts);
+    let summary = finish_sharded_model(&store, &model, forecaster).await?;
+    context.notes.push(format!("model {model_id}: {summary}"));
+    let forecast = ForecastRows::from_store_run(&store, &forecast_run_id).await?;
+    context.forecast_rows = Some(Arc::new(forecast));
+    Ok(StepOutcome {
+        rows_in: None,
+        rows_out: Some(rows_out),
+        detail: format!(
+            "model {model_id}, forecast run {forecast_run_id} (staged): {} shard(s) by {} worker(s), {horizon} days",
+            categories.len(),
+            workers.len()
+        ),
+        skipped: false,
+    })
+}
+
+/// In one transaction: the model row, the staged forecast run, and one pending shard per
+/// category (replacing the shards an earlier attempt of this step queued).
+async fn queue_shards(
+    context: &RunContext<'_>,
+    model: &ShardedModel,
+    forecast_run_id: &str,
+    categories: &[String],
+) -> Result<(), StepError> {
+    let store = &context.store;
+    let (model_id, now, as_of, freq, horizon) = (
+        &model.id,
+        model.created_at,
+        model.as_of,
+        model.freq,
+        model.horizon,
+    );
+    let mut store_tx = store.begin_write().await?;
+    // The model row exists from the start (forecast rows reference it); its summary and
+    // artifact are filled in once every shard is merged.
+    create_sharded_model(&mut store_tx, model).await?;
+    let Some(tx) = store_tx.postgres() else {
+        return Err(StepError::internal("the sharded forecast needs PostgreSQL"));
+    };
+    // An earlier attempt of this step left its shards queued: this attempt queues afresh
+    // (that attempt's staged forecast is discarded with the run's other leftovers).
+    sqlx::query("DELETE FROM forecast_shards WHERE job_run_id = $1")
+        .bind(&context.run_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO forecast_runs (id, model_id, created_at, as_of, freq, horizon, status, rows) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'writing', 0)",
+    )
+    .bind(forecast_run_id)
+    .bind(model_id)
+    .bind(now)
+    .bind(as_of)
+    .bind(freq.as_str())
+    .bind(horizon as i64)
+    .execute(&mut **tx)
+    .await?;
+    for category in categories {
+        sqlx::query(
+            "INSERT INTO forecast_shards (job_run_id, category, forecast_run_id, as_of, horizon, freq, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending')",
+        )
+        .bind(&context.run_id)
+        .bind(category)
+        .bind(forecast_run_id)
+        .bind(as_of)
+        .bind(horizon as i64)
+        .bind(freq.as_str())
+        .execute(&mut **tx)
+        .await?;
+    }
+    store_tx.commit().await?;
+    Ok(())
+}
+
+/// Waits until every one of `shards` shards is done, working shards itself when the job says
+/// so; a failed shard, or the job's shard wait running out, fails the step (transient).
+async fn wait_for_shards(
+    context: &RunContext<'_>,
+    pool: &sqlx::PgPool,
+    models_dir: &Path,
+    shards: usize,
+) -> Result<(), StepError> {
+    let store = &context.store;
     let worker = format!("{}:{}", super::lock::host_name(), context.run_id);
     let shard_wait_seconds = context.job.forecast.shard_wait_seconds;
     let deadline = context.now() + chrono::Duration::seconds(shard_wait_seconds as i64);
@@ -282,7 +330,7 @@ pub(super) async fn sharded_forecast_step(
             "SELECT status, COUNT(*) FROM forecast_shards WHERE job_run_id = $1 GROUP BY status",
         )
         .bind(&context.run_id)
-        .fetch_all(&pool)
+        .fetch_all(pool)
         .await?;
         let count = |status: &str| {
             counts
@@ -295,7 +343,7 @@ pub(super) async fn sharded_forecast_step(
                 "SELECT category, error FROM forecast_shards WHERE job_run_id = $1 AND status = 'failed'",
             )
             .bind(&context.run_id)
-            .fetch_all(&pool)
+            .fetch_all(pool)
             .await?;
             // Recorded by whichever worker ran them; another attempt queues them afresh.
             return Err(StepError::transient(format!(
@@ -307,18 +355,18 @@ pub(super) async fn sharded_forecast_step(
                     .join("; ")
             )));
         }
-        if count("done") == categories.len() as i64 {
+        if count("done") == shards as i64 {
             break;
         }
         if context.now() >= deadline {
             return Err(StepError::transient(format!(
                 "{} of {} shard(s) not done after {shard_wait_seconds} s",
-                categories.len() as i64 - count("done"),
-                categories.len(),
+                shards as i64 - count("done"),
+                shards,
             )));
         }
         if context.job.forecast.coordinator_works_shards
-            && work_one_shard(&store, &worker, &models_dir, context.clock())
+            && work_one_shard(store, &worker, models_dir, context.clock())
                 .await?
                 .is_some()
         {
@@ -326,13 +374,19 @@ pub(super) async fn sharded_forecast_step(
         }
         context.clock().sleep(POLL_INTERVAL).await;
     }
+    Ok(())
+}
 
-    // Merge the per-category fits into one artifact.
+/// The shards' fits (category order), the rows they wrote and the workers that ran them.
+async fn shard_fits(
+    pool: &sqlx::PgPool,
+    run_id: &str,
+) -> Result<(Vec<Forecaster>, i64, Vec<String>), StepError> {
     let shard_rows: Vec<ShardRow> = sqlx::query_as(
         "SELECT category, fit, rows_out, worker FROM forecast_shards WHERE job_run_id = $1 ORDER BY category",
     )
-    .bind(&context.run_id)
-    .fetch_all(&pool)
+    .bind(run_id)
+    .fetch_all(pool)
     .await?;
     let mut parts: Vec<Forecaster> = Vec::new();
     let mut rows_out = 0i64;
@@ -351,19 +405,5 @@ pub(super) async fn sharded_forecast_step(
             }
         }
     }
-    let forecaster = Forecaster::merge(freq, horizon, parts);
-    let summary = finish_sharded_model(&store, &model, forecaster).await?;
-    context.notes.push(format!("model {model_id}: {summary}"));
-    let forecast = ForecastRows::from_store_run(&store, &forecast_run_id).await?;
-    context.forecast_rows = Some(Arc::new(forecast));
-    Ok(StepOutcome {
-        rows_in: None,
-        rows_out: Some(rows_out),
-        detail: format!(
-            "model {model_id}, forecast run {forecast_run_id} (staged): {} shard(s) by {} worker(s), {horizon} days",
-            categories.len(),
-            workers.len()
-        ),
-        skipped: false,
-    })
+    Ok((parts, rows_out, workers))
 }

@@ -172,7 +172,7 @@ impl Default for Filters {
             run: None,
             diff: false,
             min_probability: 0.2,
-            margin_rate: 0.4,
+            margin_rate: crate::allocate::DEFAULT_MARGIN_RATE,
         }
     }
 }

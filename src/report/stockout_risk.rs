@@ -23,7 +23,7 @@ use super::query::{Bind, Sql};
 use super::view::{column, cut, Chart, ReportView, Section, Value};
 use super::window_demand::{load_window, CellWindow};
 use super::{Filters, ReportError};
-use crate::allocate::DEFAULT_UNIT_PRICE;
+use crate::allocate::{promotional_unit_margin, regular_price};
 use crate::allocation::in_force::run_for_promotion;
 use crate::report_fetch;
 use crate::store::Store;
@@ -194,25 +194,24 @@ pub async fn load(store: &Store, filters: &Filters) -> Result<StockoutInput, Rep
     })
 }
 
-pub fn build(input: &StockoutInput, filters: &Filters) -> Result<StockoutReport, ReportError> {
-    let discount = input.promotion.discount_pct / 100.0;
-    let before = |sku: &str, warehouse: &str| {
-        input
-            .demand_before
-            .get(&(sku.to_string(), warehouse.to_string()))
-            .copied()
-            .unwrap_or(0.0)
-    };
-    let stock_of = |sku: &str, warehouse: &str| {
-        input
-            .stock
-            .get(&(sku.to_string(), warehouse.to_string()))
-            .map_or(0, |(on_hand, inbound)| on_hand + inbound)
-    };
-    let projected = |sku: &str, warehouse: &str| {
-        (stock_of(sku, warehouse) as f64 - before(sku, warehouse)).max(0.0)
-    };
-    // Surplus over p90 demand per (sku, warehouse): what could leave without creating a risk.
+/// Stock on hand plus inbound for a cell, and demand expected before the window starts.
+fn stock_of(input: &StockoutInput, sku: &str, warehouse: &str) -> i64 {
+    input
+        .stock
+        .get(&(sku.to_string(), warehouse.to_string()))
+        .map_or(0, |(on_hand, inbound)| on_hand + inbound)
+}
+
+fn demand_before(input: &StockoutInput, sku: &str, warehouse: &str) -> f64 {
+    input
+        .demand_before
+        .get(&(sku.to_string(), warehouse.to_string()))
+        .copied()
+        .unwrap_or(0.0)
+}
+
+/// Surplus over p90 demand per SKU, by warehouse: what could leave without creating a risk.
+fn surplus_over_p90(input: &StockoutInput) -> HashMap<&str, Vec<(&str, i64)>> {
     let mut surplus: HashMap<&str, Vec<(&str, i64)>> = HashMap::new();
     let demand_p90: HashMap<(&str, &str), f64> = input
         .cells
@@ -225,7 +224,9 @@ pub fn build(input: &StockoutInput, filters: &Filters) -> Result<StockoutReport,
             .copied()
             .unwrap_or(0.0)
             .ceil() as i64;
-        let spare = ((*on_hand + *inbound) as f64 - before(sku, warehouse)).floor() as i64 - need;
+        let spare = ((*on_hand + *inbound) as f64 - demand_before(input, sku, warehouse)).floor()
+            as i64
+            - need;
         if spare > 0 {
             surplus
                 .entry(sku.as_str())
@@ -233,6 +234,11 @@ pub fn build(input: &StockoutInput, filters: &Filters) -> Result<StockoutReport,
                 .push((warehouse.as_str(), spare));
         }
     }
+    surplus
+}
+
+/// The published allocation's transfers into each (sku, warehouse).
+fn planned_moves(input: &StockoutInput) -> HashMap<(&str, &str), Vec<(String, i64)>> {
     let mut planned: HashMap<(&str, &str), Vec<(String, i64)>> = HashMap::new();
     if let Some((_, transfers)) = &input.allocation {
         for (sku, from, to, units) in transfers {
@@ -242,7 +248,48 @@ pub fn build(input: &StockoutInput, filters: &Filters) -> Result<StockoutReport,
                 .push((from.clone(), *units));
         }
     }
+    planned
+}
 
+/// What would close a cell's risk: the allocation's planned moves into it, else the largest
+/// surplus of the SKU elsewhere, up to the shortfall against p90.
+fn fix_for(
+    input: &StockoutInput,
+    cell: &CellWindow,
+    at_start: f64,
+    planned: &HashMap<(&str, &str), Vec<(String, i64)>>,
+    surplus: &HashMap<&str, Vec<(&str, i64)>>,
+) -> Fix {
+    if let (Some((run, _)), Some(moves)) = (
+        &input.allocation,
+        planned.get(&(cell.sku.as_str(), cell.warehouse.as_str())),
+    ) {
+        let mut moves = moves.clone();
+        moves.sort();
+        return Fix::Allocation {
+            run: run.clone(),
+            moves,
+        };
+    }
+    let need = ((cell.demand.p90() - at_start).ceil() as i64).max(1);
+    let best = surplus.get(cell.sku.as_str()).and_then(|sources| {
+        sources
+            .iter()
+            .filter(|(warehouse, _)| *warehouse != cell.warehouse)
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+    });
+    match best {
+        Some((from, spare)) => Fix::Surplus {
+            from_warehouse: from.to_string(),
+            units: need.min(*spare),
+        },
+        None => Fix::None,
+    }
+}
+
+pub fn build(input: &StockoutInput, filters: &Filters) -> Result<StockoutReport, ReportError> {
+    let surplus = surplus_over_p90(input);
+    let planned = planned_moves(input);
     let mut rows = Vec::new();
     let mut cells_checked = 0;
     for cell in &input.cells {
@@ -250,43 +297,18 @@ pub fn build(input: &StockoutInput, filters: &Filters) -> Result<StockoutReport,
             continue;
         }
         cells_checked += 1;
-        let stock = stock_of(&cell.sku, &cell.warehouse);
-        let at_start = projected(&cell.sku, &cell.warehouse);
+        let stock = stock_of(input, &cell.sku, &cell.warehouse);
+        let before = demand_before(input, &cell.sku, &cell.warehouse);
+        let at_start = (stock as f64 - before).max(0.0);
         let (probability, short) = cell.demand.shortfall(at_start);
         if probability < filters.min_probability || short <= 0.0 {
             continue;
         }
-        let unit_margin =
-            cell.unit_price.unwrap_or(DEFAULT_UNIT_PRICE) * (1.0 - discount) * filters.margin_rate;
-        let fix = match (
-            &input.allocation,
-            planned.get(&(cell.sku.as_str(), cell.warehouse.as_str())),
-        ) {
-            (Some((run, _)), Some(moves)) => {
-                let mut moves = moves.clone();
-                moves.sort();
-                Fix::Allocation {
-                    run: run.clone(),
-                    moves,
-                }
-            }
-            _ => {
-                let need = ((cell.demand.p90() - at_start).ceil() as i64).max(1);
-                let best = surplus.get(cell.sku.as_str()).and_then(|sources| {
-                    sources
-                        .iter()
-                        .filter(|(warehouse, _)| *warehouse != cell.warehouse)
-                        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
-                });
-                match best {
-                    Some((from, spare)) => Fix::Surplus {
-                        from_warehouse: from.to_string(),
-                        units: need.min(*spare),
-                    },
-                    None => Fix::None,
-                }
-            }
-        };
+        let unit_margin = promotional_unit_margin(
+            regular_price(cell.unit_price),
+            input.promotion.discount_pct,
+            filters.margin_rate,
+        );
         rows.push(RiskRow {
             sku: cell.sku.clone(),
             warehouse: cell.warehouse.clone(),
@@ -295,11 +317,11 @@ pub fn build(input: &StockoutInput, filters: &Filters) -> Result<StockoutReport,
             expected_demand_units: cell.demand.mean,
             p90_demand_units: cell.demand.p90(),
             stock_units: stock,
-            demand_before_units: before(&cell.sku, &cell.warehouse),
+            demand_before_units: before,
             projected_stock_units: at_start,
             expected_shortfall_units: short,
             margin_at_risk: unit_margin * short,
-            fix,
+            fix: fix_for(input, cell, at_start, &planned, &surplus),
         });
     }
     if rows.is_empty() {

@@ -43,10 +43,11 @@ impl StockRow {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LineRequest {
     pub sku: String,
     pub warehouse: String,
+    #[schema(minimum = 1)]
     pub qty: i64,
 }
 
@@ -56,7 +57,7 @@ impl LineRequest {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReservedLine {
     pub sku: String,
     pub warehouse: String,
@@ -72,7 +73,7 @@ impl ReservedLine {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Held,
@@ -102,7 +103,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Reservation {
     pub id: String,
     pub idempotency_key: String,
@@ -136,7 +137,7 @@ impl Reservation {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AdjustmentKind {
     Receipt,
@@ -167,7 +168,7 @@ impl AdjustmentKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Adjustment {
     pub sku: String,
     pub warehouse: String,
@@ -183,9 +184,10 @@ impl Adjustment {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReserveRequest {
     pub idempotency_key: String,
+    #[schema(minimum = 1)]
     pub ttl_seconds: i64,
     pub lines: Vec<LineRequest>,
 }
@@ -286,7 +288,7 @@ pub struct Event {
 }
 
 /// A stock row as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct StockView {
     pub sku: String,
     pub warehouse: String,

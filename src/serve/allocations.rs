@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::caller::Caller;
 use super::error::{storage, ApiError};
+use super::openapi::ErrorBody;
 use super::stock::query_values;
 use super::AppState;
 use crate::allocation::in_force::{latest_for_promotion, load_published, resolve};
@@ -53,6 +54,15 @@ fn decode_cursor(cursor: &str) -> Option<(String, String)> {
     Some((sku.to_string(), warehouse.to_string()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/allocations",
+    summary = "Targets of the allocation run in force (?run=latest, the default), of the latest published run for a promotion (?promotion=P) or of one published run (?run=ID): ?run=&promotion=&warehouse=&sku=&limit=&cursor=.",
+    responses(
+        (status = 200, description = "{run, targets, next_cursor}"),
+        (status = 404, body = ErrorBody, description = "no published run"),
+    )
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -12,11 +12,21 @@ use super::error::ApiError;
 use super::AppState;
 use crate::on_backend;
 
+#[utoipa::path(get, path = "/healthz", security(()), responses((status = 200, description = "alive")))]
 pub async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
 /// Ready when the database answers.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    security(()),
+    responses(
+        (status = 200, description = "database reachable"),
+        (status = 503, description = "not ready"),
+    )
+)]
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let answered: Result<i64, sqlx::Error> = on_backend!(&state.store, pool => {
         // BIGINT, so both backends decode it as i64 (PostgreSQL's bare `1` is INT4).
@@ -31,6 +41,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
+#[utoipa::path(get, path = "/metrics", security(()), responses((status = 200, description = "Prometheus text format")))]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -39,6 +50,13 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    summary = "This document.",
+    security(()),
+    responses((status = 200, description = "the OpenAPI document"))
+)]
 pub async fn openapi() -> Response {
     Json(super::openapi::document()).into_response()
 }

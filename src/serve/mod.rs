@@ -134,55 +134,73 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     )
 }
 
-/// One route of the service: its path, its method and its handler.
+/// What the OpenAPI document needs of a route's schemas: each (name, schema) its request and
+/// response bodies refer to, nested ones included.
+pub type RouteSchemas = Vec<(
+    String,
+    utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+)>;
+
+/// One route of the service: its path, its method, its handler, and its OpenAPI operation and
+/// body schemas. Path, method and operation all come from the `#[utoipa::path]` on the handler,
+/// so the router and the document cannot disagree.
 pub struct Route {
-    pub path: &'static str,
+    pub path: String,
     pub method: Method,
+    pub operation: utoipa::openapi::path::Operation,
+    pub schemas: RouteSchemas,
     handler: MethodRouter<Arc<AppState>>,
 }
 
-fn route<H, T>(method: Method, path: &'static str, handler: H) -> Route
+/// The route `handler` serves, as documented by `doc` (the `__path_<handler>` struct that
+/// `#[utoipa::path]` generates beside it).
+fn route<P, H, T>(_doc: P, handler: H) -> Route
 where
+    P: utoipa::Path + utoipa::__dev::SchemaReferences,
     H: Handler<T, Arc<AppState>>,
     T: 'static,
 {
+    use utoipa::openapi::path::HttpMethod;
+    let method = match P::methods().as_slice() {
+        [HttpMethod::Get] => Method::GET,
+        [HttpMethod::Post] => Method::POST,
+        [HttpMethod::Put] => Method::PUT,
+        [HttpMethod::Delete] => Method::DELETE,
+        [HttpMethod::Patch] => Method::PATCH,
+        _ => panic!(
+            "{}: a route takes exactly one of GET, POST, PUT, DELETE, PATCH",
+            P::path()
+        ),
+    };
     let filter = MethodFilter::try_from(method.clone()).expect("a method axum routes");
+    let mut schemas = Vec::new();
+    P::schemas(&mut schemas);
     Route {
-        path,
+        path: P::path(),
         method,
+        operation: P::operation(),
+        schemas,
         handler: axum::routing::on(filter, handler),
     }
 }
 
-/// Every route, once: the router is built from this list, and the OpenAPI document is held to
-/// it by a test (`openapi::tests`), so a route cannot go undocumented.
+/// Every route, once: the router and the OpenAPI document (`openapi::document`) are both built
+/// from this list, and a test (`openapi::tests`) holds them to each other, both ways.
 pub fn routes() -> Vec<Route> {
     vec![
-        route(Method::POST, "/v1/reservations", reservations::create),
-        route(Method::GET, "/v1/reservations/{id}", reservations::show),
-        route(
-            Method::POST,
-            "/v1/reservations/{id}/commit",
-            reservations::commit,
-        ),
-        route(
-            Method::POST,
-            "/v1/reservations/{id}/release",
-            reservations::release,
-        ),
-        route(
-            Method::POST,
-            "/v1/reservations/{id}/extend",
-            reservations::extend,
-        ),
-        route(Method::GET, "/v1/stock", stock::list),
-        route(Method::POST, "/v1/stock/adjustments", stock::adjust),
-        route(Method::GET, "/v1/allocations", allocations::list),
-        route(Method::POST, "/v1/poll-responses", poll_responses::post),
-        route(Method::GET, "/v1/openapi.json", health::openapi),
-        route(Method::GET, "/healthz", health::healthz),
-        route(Method::GET, "/readyz", health::readyz),
-        route(Method::GET, "/metrics", health::metrics),
+        route(reservations::__path_create, reservations::create),
+        route(reservations::__path_show, reservations::show),
+        route(reservations::__path_commit, reservations::commit),
+        route(reservations::__path_release, reservations::release),
+        route(reservations::__path_extend, reservations::extend),
+        route(stock::__path_list, stock::list),
+        route(stock::__path_adjust, stock::adjust),
+        route(allocations::__path_list, allocations::list),
+        route(poll_responses::__path_post, poll_responses::post),
+        route(health::__path_openapi, health::openapi),
+        route(health::__path_healthz, health::healthz),
+        route(health::__path_readyz, health::readyz),
+        route(health::__path_metrics, health::metrics),
     ]
 }
 
@@ -190,7 +208,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     routes()
         .into_iter()
         .fold(Router::new(), |router, route| {
-            router.route(route.path, route.handler)
+            router.route(&route.path, route.handler)
         })
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)

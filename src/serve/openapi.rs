@@ -1,103 +1,108 @@
-//! The OpenAPI 3.1 document served at `/v1/openapi.json`, written by hand next to the routes;
-//! a test holds it to the router's route list ([`super::routes`]), both ways.
+//! The OpenAPI 3.1 document served at `/v1/openapi.json`, generated from the route list
+//! ([`super::routes`]: each route's path, method and operation come from the `#[utoipa::path]`
+//! on its handler) and the body types (`#[derive(utoipa::ToSchema)]`), so it cannot drift from
+//! either. Tests hold it to the route list both ways and check every body's schema resolves.
 
-use serde_json::{json, Value};
+use serde_json::Value;
+use utoipa::openapi::path::{HttpMethod, PathItem, PathsBuilder};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{
+    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApiBuilder, Ref, RefOr, ResponseBuilder,
+};
 
-fn error_response(description: &str) -> Value {
-    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+/// The JSON body of every error answer (`super::error::error_body`, plus the fields some codes
+/// add). Documentation only: errors are built as JSON.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Error)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    error: String,
+    message: String,
+    /// The field an `invalid_field` names.
+    field: Option<String>,
+    /// The short lines of an `insufficient_stock`.
+    lines: Option<Vec<serde_json::Value>>,
 }
 
-fn reservation_response(description: &str) -> Value {
-    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Reservation"}}}})
+/// Answers any route that needs a key may give, besides its own.
+const KEYED_RESPONSES: [(&str, &str); 6] = [
+    ("401", "missing or unknown API key"),
+    ("403", "the key's role does not allow this"),
+    ("408", "request_timeout: the body did not arrive in time"),
+    ("413", "body_too_large"),
+    ("429", "rate limited; see Retry-After"),
+    ("503", "unavailable (database down, shutting down) or overloaded (every connection busy); see Retry-After"),
+];
+
+fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
+    let content = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("Error")))
+        .build();
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/json", content)
+        .build()
+        .into()
+}
+
+fn http_method(method: &axum::http::Method) -> HttpMethod {
+    match *method {
+        axum::http::Method::GET => HttpMethod::Get,
+        axum::http::Method::POST => HttpMethod::Post,
+        axum::http::Method::PUT => HttpMethod::Put,
+        axum::http::Method::DELETE => HttpMethod::Delete,
+        axum::http::Method::PATCH => HttpMethod::Patch,
+        _ => unreachable!("serve::route takes only these methods"),
+    }
 }
 
 pub fn document() -> Value {
-    let common = json!({
-        "401": error_response("missing or unknown API key"),
-        "403": error_response("the key's role does not allow this"),
-        "408": error_response("request_timeout: the body did not arrive in time"),
-        "413": error_response("body_too_large"),
-        "429": error_response("rate limited; see Retry-After"),
-        "503": error_response("unavailable (database down, shutting down) or overloaded (every connection busy); see Retry-After"),
-    });
-    let with = |mut responses: Value| {
-        for (code, value) in common.as_object().expect("object") {
-            responses[code] = value.clone();
-        }
-        responses
-    };
-    let id_param =
-        json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
-    json!({
-        "openapi": "3.1.0",
-        "info": {"title": "stockcast live reservation core", "version": env!("CARGO_PKG_VERSION")},
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Error": {"type": "object", "required": ["error", "message"], "properties": {
-                    "error": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"},
-                    "lines": {"type": "array", "items": {"type": "object"}}}},
-                "Line": {"type": "object", "required": ["sku", "warehouse", "qty"], "properties": {
-                    "sku": {"type": "string"}, "warehouse": {"type": "string"}, "qty": {"type": "integer", "minimum": 1}}},
-                "ReserveRequest": {"type": "object", "required": ["idempotency_key", "ttl_seconds", "lines"], "properties": {
-                    "idempotency_key": {"type": "string"}, "ttl_seconds": {"type": "integer", "minimum": 1},
-                    "lines": {"type": "array", "items": {"$ref": "#/components/schemas/Line"}}}},
-                "Reservation": {"type": "object", "properties": {
-                    "id": {"type": "string"}, "idempotency_key": {"type": "string"},
-                    "status": {"enum": ["held", "committed", "released", "expired"]},
-                    "created_at": {"type": "string", "format": "date-time"},
-                    "expires_at": {"type": "string", "format": "date-time"},
-                    "finished_at": {"type": ["string", "null"], "format": "date-time"},
-                    "lines": {"type": "array", "items": {"type": "object", "properties": {
-                        "sku": {"type": "string"}, "warehouse": {"type": "string"},
-                        "qty": {"type": "integer"}, "committed": {"type": "integer"}}}}}},
-                "Stock": {"type": "object", "properties": {
-                    "sku": {"type": "string"}, "warehouse": {"type": "string"}, "on_hand": {"type": "integer"},
-                    "reserved": {"type": "integer"}, "available": {"type": "integer"}}},
-                "Adjustment": {"type": "object", "required": ["sku", "warehouse", "kind", "qty"], "properties": {
-                    "sku": {"type": "string"}, "warehouse": {"type": "string"},
-                    "kind": {"enum": ["receipt", "count", "damage", "transfer_in", "transfer_out"]},
-                    "qty": {"type": "integer"}, "reason": {"type": "string"}}}
+    let mut paths = PathsBuilder::new();
+    let mut components = ComponentsBuilder::new()
+        .schema_from::<ErrorBody>()
+        .security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    for route in super::routes() {
+        let mut operation = route.operation;
+        // A route without its own `security` takes the document's: it needs a key.
+        if operation.security.is_none() {
+            for (code, description) in KEYED_RESPONSES {
+                operation
+                    .responses
+                    .responses
+                    .entry(code.to_string())
+                    .or_insert_with(|| error_response(description));
             }
-        },
-        "security": [{"bearer": []}],
-        "paths": {
-            "/v1/reservations": {"post": {
-                "summary": "Hold stock (all lines or none). Roles: service, admin.",
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ReserveRequest"}}}},
-                "responses": with(json!({
-                    "201": reservation_response("held (or the original result of a retried idempotency key; header Idempotent-Replayed: true)"),
-                    "409": error_response("insufficient_stock (with lines) or idempotency_key_reused"),
-                    "422": error_response("invalid_field naming the field, or unknown_stock")}))}},
-            "/v1/reservations/{id}": {"get": {"summary": "A reservation. Roles: service, merchandiser, admin.", "parameters": id_param,
-                "responses": with(json!({"200": reservation_response("the reservation"), "404": error_response("no such reservation")}))}},
-            "/v1/reservations/{id}/commit": {"post": {"summary": "Sell held units; optional body {\"lines\": [...]} commits fewer and releases the rest.", "parameters": id_param,
-                "responses": with(json!({"200": reservation_response("committed"), "409": error_response("expired or not held"), "422": error_response("invalid_commit")}))}},
-            "/v1/reservations/{id}/release": {"post": {"summary": "Give held units back.", "parameters": id_param,
-                "responses": with(json!({"200": reservation_response("released"), "409": error_response("not held")}))}},
-            "/v1/reservations/{id}/extend": {"post": {"summary": "Body {\"ttl_seconds\": n}: expire n seconds from now.", "parameters": id_param,
-                "responses": with(json!({"200": reservation_response("extended"), "409": error_response("expired or not held")}))}},
-            "/v1/stock": {"get": {"summary": "Stock rows: ?sku=A&sku=B&warehouse=W. Roles: service, merchandiser, admin.",
-                "responses": with(json!({"200": {"description": "rows", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Stock"}}}}}}))}},
-            "/v1/stock/adjustments": {"post": {"summary": "Bulk adjustments, all or nothing. Role: admin.",
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Adjustment"}}}}},
-                "responses": with(json!({"200": {"description": "the adjusted rows"}, "409": error_response("below_reserved"), "422": error_response("invalid_field or unknown_stock")}))}},
-            "/v1/allocations": {"get": {"summary": "Targets of the allocation run in force (?run=latest, the default), of the latest published run for a promotion (?promotion=P) or of one published run (?run=ID): ?run=&promotion=&warehouse=&sku=&limit=&cursor=.",
-                "responses": with(json!({"200": {"description": "{run, targets, next_cursor}"}, "404": error_response("no published run")}))}},
-            "/v1/poll-responses": {"post": {"summary": "Bulk poll responses, validated like poll_responses.csv. Roles: poller, admin.",
-                "responses": with(json!({"200": {"description": "{received, loaded, rejected: [{index, reason}]}"}}))}},
-            "/v1/openapi.json": {"get": {"security": [], "summary": "This document.",
-                "responses": {"200": {"description": "the OpenAPI document"}}}},
-            "/healthz": {"get": {"security": [], "responses": {"200": {"description": "alive"}}}},
-            "/readyz": {"get": {"security": [], "responses": {"200": {"description": "database reachable"}, "503": {"description": "not ready"}}}},
-            "/metrics": {"get": {"security": [], "responses": {"200": {"description": "Prometheus text format"}}}}
         }
-    })
+        paths = paths.path(
+            route.path,
+            PathItem::new(http_method(&route.method), operation),
+        );
+        components = components.schemas_from_iter(route.schemas);
+    }
+    let info = InfoBuilder::new()
+        .title("stockcast live reservation core")
+        .version(env!("CARGO_PKG_VERSION"))
+        .build();
+    let document = OpenApiBuilder::new()
+        .info(info)
+        .paths(paths)
+        .components(Some(components.build()))
+        .security(Some(vec![SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]))
+        .build();
+    serde_json::to_value(document).expect("the document serialises")
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
+
+    use serde_json::Value;
 
     use super::document;
 
@@ -121,5 +126,82 @@ mod tests {
             })
             .collect();
         assert_eq!(routed, documented);
+    }
+
+    /// Every `$ref` under `value`, with where it was found.
+    fn refs(value: &Value, at: &str, out: &mut Vec<(String, String)>) {
+        match value {
+            Value::Object(map) => {
+                for (key, item) in map {
+                    match (key.as_str(), item) {
+                        ("$ref", Value::String(target)) => {
+                            out.push((at.to_string(), target.clone()))
+                        }
+                        _ => refs(item, &format!("{at}/{key}"), out),
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    refs(item, &format!("{at}/{index}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn request_bodies_have_schemas_and_every_reference_resolves() {
+        let document = document();
+        let schemas = document["components"]["schemas"]
+            .as_object()
+            .expect("schemas");
+        let mut bodies = BTreeSet::new();
+        for (path, methods) in document["paths"].as_object().expect("paths") {
+            for (method, operation) in methods.as_object().expect("methods") {
+                let Some(body) = operation.get("requestBody") else {
+                    continue;
+                };
+                let schema = &body["content"]["application/json"]["schema"];
+                assert!(
+                    schema.is_object(),
+                    "{method} {path}: a request body without a schema"
+                );
+                bodies.insert(format!("{method} {path}"));
+            }
+        }
+        let expected: BTreeSet<String> = [
+            "post /v1/reservations",
+            "post /v1/reservations/{id}/commit",
+            "post /v1/reservations/{id}/extend",
+            "post /v1/stock/adjustments",
+            "post /v1/poll-responses",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        assert_eq!(bodies, expected, "the routes that read a JSON body");
+        let mut found = Vec::new();
+        refs(&document, "", &mut found);
+        assert!(!found.is_empty());
+        for (at, target) in found {
+            let name = target
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("{at}: {target} is not a schema reference"));
+            assert!(
+                schemas.contains_key(name),
+                "{at}: {target} is not in the document"
+            );
+        }
+        for name in [
+            "ReserveRequest",
+            "LineRequest",
+            "Reservation",
+            "Adjustment",
+            "StockView",
+            "Error",
+        ] {
+            assert!(schemas.contains_key(name), "no schema {name}");
+        }
     }
 }

@@ -35,6 +35,13 @@ fn check_record_text(records: &[Map<String, Value>]) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/poll-responses",
+    summary = "Bulk poll responses, validated like poll_responses.csv. Roles: poller, admin.",
+    request_body = Vec<Object>,
+    responses((status = 200, description = "{received, loaded, rejected: [{index, reason}]}"))
+)]
 pub async fn post(
     State(state): State<Arc<AppState>>,
     caller: Caller,

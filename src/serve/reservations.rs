@@ -12,11 +12,12 @@ use serde::Deserialize;
 
 use super::caller::Caller;
 use super::error::{parse_json, storage, ApiError};
+use super::openapi::ErrorBody;
 use super::{body, AppState};
 use crate::keys::Action;
 use crate::reservation_store::{get_reservation, CoreError};
 use crate::reserve::limits::{check_id, check_lines, check_reserve, check_ttl};
-use crate::reserve::{LineRequest, Operation, Outcome, Request, ReserveRequest};
+use crate::reserve::{LineRequest, Operation, Outcome, Request, Reservation, ReserveRequest};
 
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
@@ -74,6 +75,17 @@ fn reservation_id(
     Ok(id)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/reservations",
+    summary = "Hold stock (all lines or none). Roles: service, admin.",
+    request_body = ReserveRequest,
+    responses(
+        (status = 201, body = Reservation, description = "held (or the original result of a retried idempotency key; header Idempotent-Replayed: true)"),
+        (status = 409, body = ErrorBody, description = "insufficient_stock (with lines) or idempotency_key_reused"),
+        (status = 422, body = ErrorBody, description = "invalid_field naming the field, or unknown_stock"),
+    )
+)]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -92,6 +104,16 @@ pub async fn create(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/reservations/{id}",
+    summary = "A reservation. Roles: service, merchandiser, admin.",
+    params(("id" = String, Path, description = "the reservation id")),
+    responses(
+        (status = 200, body = Reservation, description = "the reservation"),
+        (status = 404, body = ErrorBody, description = "no such reservation"),
+    )
+)]
 pub async fn show(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -106,11 +128,24 @@ pub async fn show(
     Ok(Json(reservation.as_of(state.clock.now())).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-struct CommitBody {
+/// The optional body of a commit: the units to sell; the rest of the hold is released.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(super) struct CommitBody {
     lines: Option<Vec<LineRequest>>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/reservations/{id}/commit",
+    summary = "Sell held units; optional body {\"lines\": [...]} commits fewer and releases the rest.",
+    params(("id" = String, Path, description = "the reservation id")),
+    request_body = Option<CommitBody>,
+    responses(
+        (status = 200, body = Reservation, description = "committed"),
+        (status = 409, body = ErrorBody, description = "expired or not held"),
+        (status = 422, body = ErrorBody, description = "invalid_commit"),
+    )
+)]
 pub async fn commit(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -139,6 +174,16 @@ pub async fn commit(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/reservations/{id}/release",
+    summary = "Give held units back.",
+    params(("id" = String, Path, description = "the reservation id")),
+    responses(
+        (status = 200, body = Reservation, description = "released"),
+        (status = 409, body = ErrorBody, description = "not held"),
+    )
+)]
 pub async fn release(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -156,11 +201,23 @@ pub async fn release(
     .await
 }
 
-#[derive(Debug, Deserialize)]
-struct ExtendBody {
+/// The body of an extend: the hold expires this many seconds from now.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(super) struct ExtendBody {
     ttl_seconds: i64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/reservations/{id}/extend",
+    summary = "Body {\"ttl_seconds\": n}: expire n seconds from now.",
+    params(("id" = String, Path, description = "the reservation id")),
+    request_body = ExtendBody,
+    responses(
+        (status = 200, body = Reservation, description = "extended"),
+        (status = 409, body = ErrorBody, description = "expired or not held"),
+    )
+)]
 pub async fn extend(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -10,11 +10,12 @@ use axum::Json;
 
 use super::caller::Caller;
 use super::error::{parse_json, storage, ApiError};
+use super::openapi::ErrorBody;
 use super::{body, AppState};
 use crate::keys::Action;
 use crate::reservation_store::stock;
 use crate::reserve::limits::{check_adjustments, check_no_control};
-use crate::reserve::{Adjustment, FieldError, Operation, Outcome, Request};
+use crate::reserve::{Adjustment, FieldError, Operation, Outcome, Request, StockView};
 
 /// Query values for `name`, in order (`sku=A&sku=B`), percent-decoded; a value with a control
 /// character (`sku=A%00`) is a 422 naming the parameter, before the store sees it.
@@ -30,6 +31,12 @@ pub fn query_values(query: Option<&str>, name: &str) -> Result<Vec<String>, ApiE
         .collect()
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/stock",
+    summary = "Stock rows: ?sku=A&sku=B&warehouse=W. Roles: service, merchandiser, admin.",
+    responses((status = 200, body = Vec<StockView>, description = "rows"))
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -58,6 +65,17 @@ pub async fn list(
     Ok(Json(rows).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/stock/adjustments",
+    summary = "Bulk adjustments, all or nothing. Role: admin.",
+    request_body = Vec<Adjustment>,
+    responses(
+        (status = 200, body = Vec<StockView>, description = "the adjusted rows"),
+        (status = 409, body = ErrorBody, description = "below_reserved"),
+        (status = 422, body = ErrorBody, description = "invalid_field or unknown_stock"),
+    )
+)]
 pub async fn adjust(
     State(state): State<Arc<AppState>>,
     caller: Caller,
