@@ -94,10 +94,8 @@ async fn healthz_within_bound(app: &TestApp) -> reserve_support::http::Response 
     response
 }
 
-/// `GET /healthz` on a raw socket, read until the server closes, as a client's response. The
-/// server refuses a newcomer by writing its 503 as soon as it accepts, before reading the
-/// request; a pooled HTTP client library may take that early answer for an unexpected
-/// message and report an error instead, so this probe writes and reads the socket itself.
+/// `GET /healthz` on a raw socket, read until the server closes, as a client's response, so
+/// the test sees exactly what the server wrote and that it closed.
 async fn refused_within_bound(app: &TestApp) -> reserve_support::http::Response {
     let started = Instant::now();
     let mut stream = connect(app).await;
@@ -260,6 +258,35 @@ async fn with_every_connection_busy_a_newcomer_gets_503_and_bodies_time_out_with
             .load(std::sync::atomic::Ordering::Relaxed)
             >= 1
     );
+
+    // The refusal answers a request: nothing is written before the request is read (an HTTP
+    // client library takes an answer that comes before its request for an unexpected
+    // message, a connection error) ...
+    let mut early = connect(&app).await;
+    let mut byte = [0u8; 1];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), early.read(&mut byte))
+            .await
+            .is_err(),
+        "the refusal was written before the request was sent"
+    );
+    drop(early);
+    // ... so a hyper-based client posting a body receives the 503 itself.
+    let response = tokio::time::timeout(
+        BOUND,
+        app.post(
+            Role::Service,
+            "/v1/reservations",
+            json!({"idempotency_key": "refused", "ttl_seconds": 60,
+                   "lines": [{"sku": "SOFA", "warehouse": WAREHOUSE, "qty": 1}]}),
+        ),
+    )
+    .await
+    .expect("the refusal within the bound");
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let refused: Value = response.json().await.unwrap();
+    assert_eq!(refused["error"], "overloaded");
 
     // The slow bodies are answered 408 once their deadline passes, and closed.
     for (stream, sent_at) in &mut slow {

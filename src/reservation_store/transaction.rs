@@ -531,53 +531,51 @@ mod sqlite {
                     r.status == Status::Held && r.created_at == *at && r.finished_at.is_none()
                 })
             });
-        if let Some(created_at) = fresh_holds {
-            for size in chunk_sizes(reservations.len(), SQLITE_INSERT_CHUNK) {
-                let sql = format!(
+        for size in chunk_sizes(reservations.len(), SQLITE_INSERT_CHUNK) {
+            let rows = &reservations[start..start + size];
+            let mut query = match fresh_holds {
+                Some(created_at) => sqlx::query(AssertSqlSafe(format!(
                     "INSERT INTO reservations (created_at, status, finished_at, id, \
                      idempotency_key, request_hash, who, expires_at, lines) \
                      SELECT ?, 'held', NULL, column1, column2, column3, column4, column5, \
                      column6 FROM (VALUES {})",
                     sqlite_groups(size, 6)
-                );
-                let mut query = sqlx::query(AssertSqlSafe(sql)).bind(created_at);
-                for reservation in &reservations[start..start + size] {
+                )))
+                .bind(created_at),
+                None => sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO reservations (id, idempotency_key, request_hash, who, \
+                     expires_at, lines, status, created_at, finished_at) VALUES {}",
+                    sqlite_groups(size, 9)
+                ))),
+            };
+            for reservation in rows {
+                query = bind_reservation(query, reservation);
+                if fresh_holds.is_none() {
                     query = query
-                        .bind(&reservation.id)
-                        .bind(&reservation.idempotency_key)
-                        .bind(&reservation.request_hash)
-                        .bind(&reservation.who)
-                        .bind(reservation.expires_at)
-                        .bind(lines_json(&reservation.lines));
+                        .bind(reservation.status.as_str())
+                        .bind(reservation.created_at)
+                        .bind(reservation.finished_at);
                 }
-                last_rowid = Some(query.execute(&mut *conn).await?.last_insert_rowid());
-                start += size;
-            }
-            return Ok(last_rowid);
-        }
-        for size in chunk_sizes(reservations.len(), SQLITE_INSERT_CHUNK) {
-            let sql = format!(
-                "INSERT INTO reservations ({RESERVATION_COLUMNS}) VALUES {}",
-                sqlite_groups(size, 9)
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for reservation in &reservations[start..start + size] {
-                query = query
-                    .bind(&reservation.id)
-                    .bind(&reservation.idempotency_key)
-                    .bind(&reservation.request_hash)
-                    .bind(&reservation.who)
-                    .bind(reservation.status.as_str())
-                    .bind(reservation.created_at)
-                    .bind(reservation.expires_at)
-                    .bind(reservation.finished_at)
-                    .bind(lines_json(&reservation.lines));
             }
             last_rowid = Some(query.execute(&mut *conn).await?.last_insert_rowid());
             start += size;
         }
         Ok(last_rowid)
     }
+
+    /// Binds the columns every reservation insert writes per row, in the order both insert
+    /// statements list them.
+    fn bind_reservation<'q>(query: SqliteQuery<'q>, reservation: &Reservation) -> SqliteQuery<'q> {
+        query
+            .bind(&reservation.id)
+            .bind(&reservation.idempotency_key)
+            .bind(&reservation.request_hash)
+            .bind(&reservation.who)
+            .bind(reservation.expires_at)
+            .bind(lines_json(&reservation.lines))
+    }
+
+    type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
 
     pub async fn insert_events(
         conn: &mut SqliteConnection,

@@ -276,9 +276,9 @@ async fn run_worker(
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            received = receiver.recv() => match received {
-                Some(job) => jobs.push(job),
-                None => break,
+            // Everything queued, up to a batch, in one take of the queue's lock.
+            received = receiver.recv_many(&mut jobs, config.max_batch) => if received == 0 {
+                break;
             },
             _ = sweep.tick() => {}
         }

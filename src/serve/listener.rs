@@ -3,8 +3,8 @@
 //! request head, or is waiting between keep-alive requests, or is still in its TLS handshake)
 //! is closed to make room, so silent or slow clients cannot crowd out working ones. Only when
 //! every connection is serving a request is the newcomer refused: over plain HTTP with a JSON
-//! 503 `overloaded` and `Retry-After: 1`, over TLS by closing it. Nothing waits in the kernel's
-//! accept queue for a slot.
+//! 503 `overloaded` and `Retry-After: 1` once its request is read, over TLS by closing it.
+//! Nothing waits in the kernel's accept queue for a slot.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,7 +24,7 @@ use super::metrics::{CloseReason, ConnectionMetrics};
 
 /// Refusals being written at once; past this a refused connection is just closed.
 const MAX_REFUSALS_IN_FLIGHT: usize = 64;
-/// How long a refusal may take to write its 503 and see the client close.
+/// How long a refusal may take to read the request, write its 503 and see the client close.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 
 /// The open connections, by id.
@@ -103,7 +103,63 @@ fn overloaded_response() -> Vec<u8> {
     .into_bytes()
 }
 
-/// Answers a connection that found every slot busy, without holding a slot.
+/// How much of a refused request is read before the 503 is written: its head up to
+/// `REFUSAL_HEAD_BYTES`, then its body (by `content-length`) up to `REFUSAL_BODY_BYTES`.
+const REFUSAL_HEAD_BYTES: usize = 16 * 1024;
+const REFUSAL_BODY_BYTES: usize = 64 * 1024;
+
+/// Reads a refused connection's request (its head, then a bounded body) so the 503 answers
+/// a request the client has sent: an HTTP client library that reads an answer before it has
+/// written its request takes it for an unexpected message and reports a connection error.
+async fn read_refused_request(tcp: &mut TcpStream) -> io::Result<()> {
+    let mut received = Vec::with_capacity(1024);
+    let mut buffer = [0u8; 4096];
+    let (head_end, length) = loop {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut request = httparse::Request::new(&mut headers);
+        match request.parse(&received) {
+            Ok(httparse::Status::Complete(end)) => {
+                let length = request
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                    .and_then(|h| {
+                        std::str::from_utf8(h.value)
+                            .ok()?
+                            .trim()
+                            .parse::<usize>()
+                            .ok()
+                    })
+                    .unwrap_or(0)
+                    .min(REFUSAL_BODY_BYTES);
+                break (end, length);
+            }
+            // A head that does not parse gets its 503 as it stands.
+            Err(_) => return Ok(()),
+            Ok(httparse::Status::Partial) => {}
+        }
+        if received.len() >= REFUSAL_HEAD_BYTES {
+            return Ok(());
+        }
+        let n = tcp.read(&mut buffer).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        received.extend_from_slice(&buffer[..n]);
+    };
+    let mut remaining = length.saturating_sub(received.len() - head_end);
+    while remaining > 0 {
+        let n = tcp.read(&mut buffer[..remaining.min(4096)]).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        remaining -= n;
+    }
+    Ok(())
+}
+
+/// Answers a connection that found every slot busy, without holding a slot: reads its
+/// request (bounded), writes the 503 with `connection: close`, and closes.
 fn refuse(mut tcp: TcpStream, plain_http: bool, writers: &Arc<Semaphore>) {
     if !plain_http {
         // A 503 would need a TLS handshake first: the work the limit is there to bound.
@@ -115,10 +171,11 @@ fn refuse(mut tcp: TcpStream, plain_http: bool, writers: &Arc<Semaphore>) {
     tokio::spawn(async move {
         let _permit = permit;
         let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+            read_refused_request(&mut tcp).await?;
             tcp.write_all(&overloaded_response()).await?;
             tcp.shutdown().await?;
-            // Closing with the request unread would reset the connection, and the client
-            // could lose the answer: read until the client closes (or the linger ends).
+            // Closing with unread bytes would reset the connection, and the client could
+            // lose the answer: read until the client closes (or the linger ends).
             let mut sink = [0u8; 4096];
             while tcp.read(&mut sink).await? > 0 {}
             Ok::<(), io::Error>(())
