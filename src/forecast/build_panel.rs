@@ -89,12 +89,35 @@ fn aggregate_sales(
     Ok(frame)
 }
 
-pub fn build_panel(
+/// The period grid: history from the first sale to `as_of`, then the horizon.
+struct Grid {
+    start: NaiveDate,
+    days_per_period: i64,
+    history_len: usize,
+    total_len: usize,
+    start_days: i32,
+    as_of_days: i32,
+}
+
+impl Grid {
+    /// The period a day (days since the epoch) falls in, if not before the start.
+    fn period_of(&self, days: i32) -> Option<usize> {
+        let offset = i64::from(days - self.start_days);
+        (offset >= 0).then(|| (offset / self.days_per_period) as usize)
+    }
+
+    /// The period of a day up to `as_of`, if inside the history.
+    fn history_period_of(&self, days: i32) -> Option<usize> {
+        self.period_of(days).filter(|p| *p < self.history_len)
+    }
+}
+
+fn grid(
     dataset: &Dataset,
     freq: Frequency,
     as_of: NaiveDate,
     horizon: usize,
-) -> Result<Panel, ForecastError> {
+) -> Result<Grid, ForecastError> {
     if horizon == 0 {
         return Err(ForecastError::InvalidSetting(
             "--horizon must be at least 1 period".to_string(),
@@ -111,9 +134,7 @@ pub fn build_panel(
         return Err(ForecastError::AsOfOutside { as_of, first, last });
     }
     let days_per_period = period_days(freq);
-    let start = first;
-    let history_len = ((as_of - start).num_days() / days_per_period) as usize + 1;
-    let total_len = history_len + horizon;
+    let history_len = ((as_of - first).num_days() / days_per_period) as usize + 1;
     let minimum_history = match freq {
         Frequency::Day => 56,
         Frequency::Week => 8,
@@ -123,23 +144,40 @@ pub fn build_panel(
             "--as-of {as_of} leaves {history_len} periods of history; at least {minimum_history} are needed"
         )));
     }
+    Ok(Grid {
+        start: first,
+        days_per_period,
+        history_len,
+        total_len: history_len + horizon,
+        start_days: to_days(first),
+        as_of_days: to_days(as_of),
+    })
+}
 
-    // Catalogue: every product (a SKU never sold still gets a cold-start forecast).
+/// Every product (a SKU never sold still gets a cold-start forecast) and warehouse, sorted.
+struct Catalogue {
+    skus: Vec<String>,
+    sku_category: Vec<usize>,
+    categories: Vec<String>,
+    warehouses: Vec<String>,
+}
+
+fn catalogue(dataset: &Dataset) -> Result<Catalogue, ForecastError> {
     let product_skus = text_column(&dataset.products, "sku")?;
     let product_categories = text_column(&dataset.products, "category")?;
-    let mut catalogue: Vec<(String, String)> = product_skus
+    let mut products: Vec<(String, String)> = product_skus
         .into_iter()
         .zip(product_categories)
         .filter_map(|(sku, category)| Some((sku?, category?)))
         .collect();
-    catalogue.sort();
-    catalogue.dedup_by(|a, b| a.0 == b.0);
-    let mut categories: Vec<String> = catalogue.iter().map(|(_, c)| c.clone()).collect();
+    products.sort();
+    products.dedup_by(|a, b| a.0 == b.0);
+    let mut categories: Vec<String> = products.iter().map(|(_, c)| c.clone()).collect();
     categories.sort();
     categories.dedup();
     let category_index = index_of(&categories);
-    let skus: Vec<String> = catalogue.iter().map(|(s, _)| s.clone()).collect();
-    let sku_category: Vec<usize> = catalogue
+    let skus: Vec<String> = products.iter().map(|(s, _)| s.clone()).collect();
+    let sku_category: Vec<usize> = products
         .iter()
         .map(|(_, c)| category_index[c.as_str()])
         .collect();
@@ -154,229 +192,278 @@ pub fn build_panel(
             "no products or no warehouses in the input".to_string(),
         ));
     }
-    let sku_index = index_of(&skus);
-    let sku_count = skus.len();
-    let warehouse_count = warehouses.len();
+    Ok(Catalogue {
+        skus,
+        sku_category,
+        categories,
+        warehouses,
+    })
+}
 
-    let start_days = to_days(start);
-    let as_of_days = to_days(as_of);
-    let period_of = |days: i32| -> Option<usize> {
-        let offset = i64::from(days - start_days);
-        (offset >= 0).then(|| (offset / days_per_period) as usize)
-    };
+/// Units sold per cell and period, per SKU and period, and each SKU's first selling period.
+struct DenseSales {
+    cell_units: Vec<f32>,
+    units: Vec<f32>,
+    active_from: Vec<Option<usize>>,
+}
 
-    // Sales → dense cells and SKU totals.
+fn dense_sales(
+    dataset: &Dataset,
+    catalogue: &Catalogue,
+    grid: &Grid,
+) -> Result<DenseSales, ForecastError> {
+    let (sku_count, warehouse_count) = (catalogue.skus.len(), catalogue.warehouses.len());
+    let history_len = grid.history_len;
     let sales = aggregate_sales(
         dataset,
-        &skus,
-        &warehouses,
-        start_days,
-        as_of_days,
-        days_per_period,
+        &catalogue.skus,
+        &catalogue.warehouses,
+        grid.start_days,
+        grid.as_of_days,
+        grid.days_per_period,
     )?;
     let mut cell_units = vec![0f32; sku_count * warehouse_count * history_len];
     let mut units = vec![0f32; sku_count * history_len];
     let mut active_from: Vec<Option<usize>> = vec![None; sku_count];
+    let index = |name: &str| -> Result<UInt32Chunked, ForecastError> {
+        Ok(sales.column(name)?.as_materialized_series().u32()?.clone())
+    };
+    let (s, w, p) = (
+        index("sku_index")?,
+        index("warehouse_index")?,
+        index("period")?,
+    );
+    let u = sales
+        .column("units")?
+        .as_materialized_series()
+        .f32()?
+        .clone();
+    for (((sku, warehouse), period), value) in s
+        .into_no_null_iter()
+        .zip(w.into_no_null_iter())
+        .zip(p.into_no_null_iter())
+        .zip(u.into_no_null_iter())
     {
-        let s = sales
-            .column("sku_index")?
-            .as_materialized_series()
-            .u32()?
-            .clone();
-        let w = sales
-            .column("warehouse_index")?
-            .as_materialized_series()
-            .u32()?
-            .clone();
-        let p = sales
-            .column("period")?
-            .as_materialized_series()
-            .u32()?
-            .clone();
-        let u = sales
-            .column("units")?
-            .as_materialized_series()
-            .f32()?
-            .clone();
-        for (((sku, warehouse), period), value) in s
-            .into_no_null_iter()
-            .zip(w.into_no_null_iter())
-            .zip(p.into_no_null_iter())
-            .zip(u.into_no_null_iter())
-        {
-            let (sku, warehouse, period) = (sku as usize, warehouse as usize, period as usize);
-            if period >= history_len || !value.is_finite() {
-                continue;
-            }
-            cell_units[(sku * warehouse_count + warehouse) * history_len + period] += value;
-            units[sku * history_len + period] += value;
-            if value > 0.0 {
-                active_from[sku] = Some(active_from[sku].map_or(period, |first| first.min(period)));
-            }
+        let (sku, warehouse, period) = (sku as usize, warehouse as usize, period as usize);
+        if period >= history_len || !value.is_finite() {
+            continue;
+        }
+        cell_units[(sku * warehouse_count + warehouse) * history_len + period] += value;
+        units[sku * history_len + period] += value;
+        if value > 0.0 {
+            active_from[sku] = Some(active_from[sku].map_or(period, |first| first.min(period)));
         }
     }
+    Ok(DenseSales {
+        cell_units,
+        units,
+        active_from,
+    })
+}
 
-    // Stock-outs up to the as-of date censor sales: the cell's in that period, and the SKU
-    // total's (some of its demand went unserved).
+/// Stock-outs up to the as-of date censor sales: the cell's in that period, and the SKU
+/// total's (some of its demand went unserved). Returns (per SKU, per cell) flags.
+fn stock_out_censoring(
+    dataset: &Dataset,
+    catalogue: &Catalogue,
+    grid: &Grid,
+) -> Result<(Vec<bool>, Vec<bool>), ForecastError> {
+    let (sku_count, warehouse_count) = (catalogue.skus.len(), catalogue.warehouses.len());
+    let history_len = grid.history_len;
     let mut censored = vec![false; sku_count * history_len];
     let mut cell_censored = vec![false; sku_count * warehouse_count * history_len];
-    if let Some(levels) = &dataset.stock_levels {
-        let outs = levels
-            .clone()
-            .lazy()
-            .filter(
-                col("on_hand")
-                    .eq(lit(0i64))
-                    .and(col("date").cast(DataType::Int32).lt_eq(lit(as_of_days))),
-            )
-            .select([
-                col("sku"),
-                col("warehouse"),
-                col("date").cast(DataType::Int32).alias("days"),
-            ])
-            .collect()?;
-        let skus_out = text_column(&outs, "sku")?;
-        let warehouses_out = text_column(&outs, "warehouse")?;
-        let days_out = outs.column("days")?.as_materialized_series().i32()?.clone();
-        let warehouse_index = index_of(&warehouses);
-        for ((sku, warehouse), days) in skus_out.iter().zip(&warehouses_out).zip(days_out.iter()) {
-            let (Some(sku), Some(days)) = (sku, days) else {
-                continue;
-            };
-            let (Some(&sku), Some(period)) = (sku_index.get(sku.as_str()), period_of(days)) else {
-                continue;
-            };
-            if period >= history_len {
-                continue;
+    let Some(levels) = &dataset.stock_levels else {
+        return Ok((censored, cell_censored));
+    };
+    let outs = levels
+        .clone()
+        .lazy()
+        .filter(
+            col("on_hand").eq(lit(0i64)).and(
+                col("date")
+                    .cast(DataType::Int32)
+                    .lt_eq(lit(grid.as_of_days)),
+            ),
+        )
+        .select([
+            col("sku"),
+            col("warehouse"),
+            col("date").cast(DataType::Int32).alias("days"),
+        ])
+        .collect()?;
+    let skus_out = text_column(&outs, "sku")?;
+    let warehouses_out = text_column(&outs, "warehouse")?;
+    let days_out = outs.column("days")?.as_materialized_series().i32()?.clone();
+    let sku_index = index_of(&catalogue.skus);
+    let warehouse_index = index_of(&catalogue.warehouses);
+    for ((sku, warehouse), days) in skus_out.iter().zip(&warehouses_out).zip(days_out.iter()) {
+        let (Some(sku), Some(days)) = (sku, days) else {
+            continue;
+        };
+        let (Some(&sku), Some(period)) =
+            (sku_index.get(sku.as_str()), grid.history_period_of(days))
+        else {
+            continue;
+        };
+        censored[sku * history_len + period] = true;
+        match warehouse.as_deref().and_then(|w| warehouse_index.get(w)) {
+            Some(&warehouse) => {
+                cell_censored[(sku * warehouse_count + warehouse) * history_len + period] = true
             }
-            censored[sku * history_len + period] = true;
-            match warehouse.as_deref().and_then(|w| warehouse_index.get(w)) {
-                Some(&warehouse) => {
-                    cell_censored[(sku * warehouse_count + warehouse) * history_len + period] = true
-                }
-                // A stock level without a warehouse (an older store) censors every cell.
-                None => {
-                    for warehouse in 0..warehouse_count {
-                        cell_censored[(sku * warehouse_count + warehouse) * history_len + period] =
-                            true;
-                    }
+            // A stock level without a warehouse (an older store) censors every cell.
+            None => {
+                for warehouse in 0..warehouse_count {
+                    cell_censored[(sku * warehouse_count + warehouse) * history_len + period] =
+                        true;
                 }
             }
         }
     }
-    let cell_active_from = cell_first_sales(&cell_units, sku_count * warehouse_count, history_len);
+    Ok((censored, cell_censored))
+}
 
+/// Poll answers up to the end of the as-of day, summed per SKU and per category and period:
+/// [answers, interest, answered the intent question, intends to buy].
+fn poll_answers(
+    dataset: &Dataset,
+    catalogue: &Catalogue,
+    grid: &Grid,
+) -> Result<(Vec<[f32; 4]>, Vec<[f32; 4]>), ForecastError> {
+    let history_len = grid.history_len;
+    let mut poll_sku = vec![[0f32; 4]; catalogue.skus.len() * history_len];
+    let mut poll_category = vec![[0f32; 4]; catalogue.categories.len() * history_len];
+    let Some(polls) = &dataset.poll_responses else {
+        return Ok((poll_sku, poll_category));
+    };
+    let cutoff_micros = (i64::from(grid.as_of_days) + 1) * 86_400_000_000;
+    let recent = polls
+        .clone()
+        .lazy()
+        .filter(
+            col("responded_at")
+                .cast(DataType::Int64)
+                .lt(lit(cutoff_micros)),
+        )
+        .with_column(
+            (col("responded_at").cast(DataType::Int64) / lit(86_400_000_000i64))
+                .cast(DataType::Int32)
+                .alias("days"),
+        )
+        .collect()?;
+    let poll_skus = text_column(&recent, "sku").unwrap_or_else(|_| vec![None; recent.height()]);
+    let poll_categories =
+        text_column(&recent, "category").unwrap_or_else(|_| vec![None; recent.height()]);
+    let interest = recent
+        .column("interest")?
+        .as_materialized_series()
+        .i64()?
+        .clone();
+    let intends = match recent.column("intends_to_buy") {
+        Ok(column) => column
+            .as_materialized_series()
+            .bool()?
+            .iter()
+            .collect::<Vec<_>>(),
+        Err(_) => vec![None; recent.height()],
+    };
+    let days = recent
+        .column("days")?
+        .as_materialized_series()
+        .i32()?
+        .clone();
+    let sku_index = index_of(&catalogue.skus);
+    let category_index = index_of(&catalogue.categories);
+    for row in 0..recent.height() {
+        let (Some(day), Some(score)) = (days.get(row), interest.get(row)) else {
+            continue;
+        };
+        let Some(period) = grid.history_period_of(day) else {
+            continue;
+        };
+        let answer = [
+            1.0,
+            score as f32,
+            if intends[row].is_some() { 1.0 } else { 0.0 },
+            if intends[row] == Some(true) { 1.0 } else { 0.0 },
+        ];
+        let mut category = poll_categories[row]
+            .as_deref()
+            .and_then(|c| category_index.get(c).copied());
+        if let Some(sku) = poll_skus[row]
+            .as_deref()
+            .and_then(|s| sku_index.get(s).copied())
+        {
+            let cell = &mut poll_sku[sku * history_len + period];
+            for k in 0..4 {
+                cell[k] += answer[k];
+            }
+            category = category.or(Some(catalogue.sku_category[sku]));
+        }
+        if let Some(category) = category {
+            let cell = &mut poll_category[category * history_len + period];
+            for k in 0..4 {
+                cell[k] += answer[k];
+            }
+        }
+    }
+    Ok((poll_sku, poll_category))
+}
+
+/// The dense panel the engine fits on: history up to `as_of` on the period grid of `freq`,
+/// then `horizon` periods to forecast.
+pub fn build_panel(
+    dataset: &Dataset,
+    freq: Frequency,
+    as_of: NaiveDate,
+    horizon: usize,
+) -> Result<Panel, ForecastError> {
+    let grid = grid(dataset, freq, as_of, horizon)?;
+    let catalogue = catalogue(dataset)?;
+    let sales = dense_sales(dataset, &catalogue, &grid)?;
+    let (censored, cell_censored) = stock_out_censoring(dataset, &catalogue, &grid)?;
+    let cell_active_from = cell_first_sales(
+        &sales.cell_units,
+        catalogue.skus.len() * catalogue.warehouses.len(),
+        grid.history_len,
+    );
     let promotions = promotion_calendar(
         dataset,
         &PromotionGrid {
-            skus: &skus,
-            sku_category: &sku_category,
-            categories: &categories,
-            warehouses: &warehouses,
-            start_days,
-            days_per_period,
-            total_len,
+            skus: &catalogue.skus,
+            sku_category: &catalogue.sku_category,
+            categories: &catalogue.categories,
+            warehouses: &catalogue.warehouses,
+            start_days: grid.start_days,
+            days_per_period: grid.days_per_period,
+            total_len: grid.total_len,
         },
     )?;
-
-    // Poll answers up to the end of the as-of day.
-    let mut poll_sku = vec![[0f32; 4]; sku_count * history_len];
-    let mut poll_category = vec![[0f32; 4]; categories.len() * history_len];
-    if let Some(polls) = &dataset.poll_responses {
-        let cutoff_micros = (i64::from(as_of_days) + 1) * 86_400_000_000;
-        let recent = polls
-            .clone()
-            .lazy()
-            .filter(
-                col("responded_at")
-                    .cast(DataType::Int64)
-                    .lt(lit(cutoff_micros)),
-            )
-            .with_column(
-                (col("responded_at").cast(DataType::Int64) / lit(86_400_000_000i64))
-                    .cast(DataType::Int32)
-                    .alias("days"),
-            )
-            .collect()?;
-        let poll_skus = text_column(&recent, "sku").unwrap_or_else(|_| vec![None; recent.height()]);
-        let poll_categories =
-            text_column(&recent, "category").unwrap_or_else(|_| vec![None; recent.height()]);
-        let interest = recent
-            .column("interest")?
-            .as_materialized_series()
-            .i64()?
-            .clone();
-        let intends = match recent.column("intends_to_buy") {
-            Ok(column) => column
-                .as_materialized_series()
-                .bool()?
-                .iter()
-                .collect::<Vec<_>>(),
-            Err(_) => vec![None; recent.height()],
-        };
-        let days = recent
-            .column("days")?
-            .as_materialized_series()
-            .i32()?
-            .clone();
-        for row in 0..recent.height() {
-            let (Some(day), Some(score)) = (days.get(row), interest.get(row)) else {
-                continue;
-            };
-            let Some(period) = period_of(day).filter(|p| *p < history_len) else {
-                continue;
-            };
-            let answer = [
-                1.0,
-                score as f32,
-                if intends[row].is_some() { 1.0 } else { 0.0 },
-                if intends[row] == Some(true) { 1.0 } else { 0.0 },
-            ];
-            let mut category = poll_categories[row]
-                .as_deref()
-                .and_then(|c| category_index.get(c).copied());
-            if let Some(sku) = poll_skus[row]
-                .as_deref()
-                .and_then(|s| sku_index.get(s).copied())
-            {
-                let cell = &mut poll_sku[sku * history_len + period];
-                for k in 0..4 {
-                    cell[k] += answer[k];
-                }
-                category = category.or(Some(sku_category[sku]));
-            }
-            if let Some(category) = category {
-                let cell = &mut poll_category[category * history_len + period];
-                for k in 0..4 {
-                    cell[k] += answer[k];
-                }
-            }
-        }
-    }
+    let (poll_sku, poll_category) = poll_answers(dataset, &catalogue, &grid)?;
 
     // Named events over the grid and a season either side, for event windows and for
     // finding the same event a year earlier.
-    let horizon_end = start + chrono::Duration::days(total_len as i64 * days_per_period);
+    let horizon_end =
+        grid.start + chrono::Duration::days(grid.total_len as i64 * grid.days_per_period);
     let (event_names, events) = named_events(
         dataset,
-        start - chrono::Duration::days(400),
+        grid.start - chrono::Duration::days(400),
         horizon_end + chrono::Duration::days(60),
     )?;
 
     Ok(Panel {
         freq,
-        start,
-        history_len,
-        total_len,
-        skus,
-        sku_category,
-        categories,
-        warehouses,
-        units,
-        cell_units,
+        start: grid.start,
+        history_len: grid.history_len,
+        total_len: grid.total_len,
+        skus: catalogue.skus,
+        sku_category: catalogue.sku_category,
+        categories: catalogue.categories,
+        warehouses: catalogue.warehouses,
+        units: sales.units,
+        cell_units: sales.cell_units,
         censored,
         cell_censored,
-        active_from,
+        active_from: sales.active_from,
         cell_active_from,
         discount: promotions.discount,
         promo_period: promotions.promo_period,

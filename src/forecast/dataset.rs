@@ -109,156 +109,18 @@ impl Dataset {
         store: &Store,
         only_category: Option<&str>,
     ) -> Result<Dataset, ForecastError> {
-        let query_error = |error: sqlx::Error| ForecastError::Store(StoreError::from(error));
-        let (sku, category) = on_backend!(store, pool => {
-            let rows = sqlx::query("SELECT sku, category FROM products WHERE ($1 IS NULL OR category = $1) ORDER BY sku").bind(only_category).fetch_all(pool).await.map_err(query_error)?;
-            let sku: Vec<String> = rows.iter().map(|r| r.try_get("sku")).collect::<Result<_, _>>().map_err(query_error)?;
-            let category: Vec<String> = rows.iter().map(|r| r.try_get("category")).collect::<Result<_, _>>().map_err(query_error)?;
-            (sku, category)
-        });
-        let products = df!("sku" => sku, "category" => category)?;
-        let warehouse: Vec<String> = on_backend!(store, pool => {
-            sqlx::query_scalar("SELECT warehouse FROM warehouses ORDER BY warehouse").fetch_all(pool).await.map_err(query_error)?
-        });
-        let warehouses = df!("warehouse" => warehouse)?;
-
-        let date_series = |name: &str, dates: Vec<NaiveDate>| -> Result<Series, PolarsError> {
-            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
-            Series::new(
-                name.into(),
-                dates
-                    .iter()
-                    .map(|d| (*d - epoch).num_days() as i32)
-                    .collect::<Vec<i32>>(),
-            )
-            .cast(&DataType::Date)
-        };
-        // One row per series with its days packed as "date=units,…": 18M (sku, warehouse,
-        // date) rows decoded one by one through the driver cost more than the whole fit; the
-        // database concatenates them in C and this side splits plain text.
-        let packed = store
-            .backend()
-            .string_agg("CAST(date AS TEXT) || '=' || CAST(units AS TEXT)", ",");
-        let packed_sql = format!(
-            "SELECT sku, warehouse, {packed} FROM \
-             (SELECT sku, warehouse, date, SUM(units) AS units FROM sales_in_force \
-              WHERE ($1 IS NULL OR sku IN (SELECT sku FROM products WHERE category = $1)) \
-              GROUP BY sku, warehouse, date) AS daily GROUP BY sku, warehouse"
-        );
-        let series: Vec<(String, String, String)> = on_backend!(store, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(packed_sql))
-                .bind(only_category)
-                .fetch_all(pool).await.map_err(query_error)?
-        });
-        let (sku, warehouse, date, units) = unpack_sales(&series)?;
-        let sales = DataFrame::new_infer_height(vec![
-            Series::new("sku".into(), sku).into(),
-            Series::new("warehouse".into(), warehouse).into(),
-            Series::new("date".into(), date)
-                .cast(&DataType::Date)?
-                .into(),
-            Series::new("units".into(), units).into(),
-        ])?;
-
-        let promotions = on_backend!(store, pool => {
-            let rows = sqlx::query("SELECT promo_id, name, start_date, end_date, discount_pct, sku, category, warehouse FROM promotions")
-                .fetch_all(pool).await.map_err(query_error)?;
-            let text = |name: &str| -> Result<Vec<Option<String>>, ForecastError> {
-                rows.iter().map(|r| r.try_get::<Option<String>, _>(name).map_err(query_error)).collect()
-            };
-            let dates = |name: &str| -> Result<Vec<NaiveDate>, ForecastError> {
-                rows.iter().map(|r| r.try_get::<NaiveDate, _>(name).map_err(query_error)).collect()
-            };
-            let discount: Vec<f64> = rows.iter().map(|r| r.try_get::<f64, _>("discount_pct")).collect::<Result<_, _>>().map_err(query_error)?;
-            DataFrame::new_infer_height(vec![
-                Series::new("promo_id".into(), text("promo_id")?).into(),
-                Series::new("name".into(), text("name")?).into(),
-                date_series("start_date", dates("start_date")?)?.into(),
-                date_series("end_date", dates("end_date")?)?.into(),
-                Series::new("discount_pct".into(), discount).into(),
-                Series::new("sku".into(), text("sku")?).into(),
-                Series::new("category".into(), text("category")?).into(),
-                Series::new("warehouse".into(), text("warehouse")?).into(),
-            ])?
-        });
-
-        let stock_levels = on_backend!(store, pool => {
-            let rows = sqlx::query("SELECT sku, warehouse, date FROM stock_levels WHERE on_hand = 0 \
-                 AND ($1 IS NULL OR sku IN (SELECT sku FROM products WHERE category = $1))").bind(only_category).fetch_all(pool).await.map_err(query_error)?;
-            let sku: Vec<String> = rows.iter().map(|r| r.try_get("sku")).collect::<Result<_, _>>().map_err(query_error)?;
-            let warehouse: Vec<String> = rows.iter().map(|r| r.try_get("warehouse")).collect::<Result<_, _>>().map_err(query_error)?;
-            let date: Vec<NaiveDate> = rows.iter().map(|r| r.try_get("date")).collect::<Result<_, _>>().map_err(query_error)?;
-            let height = sku.len();
-            DataFrame::new_infer_height(vec![
-                Series::new("sku".into(), sku).into(),
-                Series::new("warehouse".into(), warehouse).into(),
-                date_series("date", date)?.into(),
-                Series::new("on_hand".into(), vec![0i64; height]).into(),
-            ])?
-        });
-
-        let poll_responses = on_backend!(store, pool => {
-            let rows = sqlx::query("SELECT responded_at, sku, category, interest, intends_to_buy FROM poll_responses \
-                 WHERE ($1 IS NULL OR category = $1 OR sku IN (SELECT sku FROM products WHERE category = $1))")
-                .bind(only_category)
-                .fetch_all(pool).await.map_err(query_error)?;
-            let mut at = Vec::with_capacity(rows.len());
-            let mut sku = Vec::with_capacity(rows.len());
-            let mut category = Vec::with_capacity(rows.len());
-            let mut interest = Vec::with_capacity(rows.len());
-            let mut intends = Vec::with_capacity(rows.len());
-            for row in &rows {
-                at.push(row.try_get::<chrono::DateTime<chrono::Utc>, _>("responded_at").map_err(query_error)?.timestamp_micros());
-                sku.push(row.try_get::<Option<String>, _>("sku").map_err(query_error)?);
-                category.push(row.try_get::<Option<String>, _>("category").map_err(query_error)?);
-                interest.push(row.try_get::<i64, _>("interest").map_err(query_error)?);
-                intends.push(row.try_get::<Option<bool>, _>("intends_to_buy").map_err(query_error)?);
-            }
-            DataFrame::new_infer_height(vec![
-                Series::new("responded_at".into(), at).cast(&DataType::Datetime(TimeUnit::Microseconds, None))?.into(),
-                Series::new("sku".into(), sku).into(),
-                Series::new("category".into(), category).into(),
-                Series::new("interest".into(), interest).into(),
-                Series::new("intends_to_buy".into(), intends).into(),
-            ])?
-        });
-
-        let sales_span = match only_category {
-            None => None,
-            Some(_) => {
-                let span: (Option<NaiveDate>, Option<NaiveDate>) = on_backend!(store, pool => {
-                    sqlx::query_as("SELECT MIN(date), MAX(date) FROM sales_in_force").fetch_one(pool).await.map_err(query_error)?
-                });
-                match span {
-                    (Some(first), Some(last)) => Some((first, last)),
-                    _ => None,
-                }
-            }
-        };
-        let named_events: Vec<(NaiveDate, String)> = on_backend!(store, pool => {
-            sqlx::query_as("SELECT date, event FROM events ORDER BY date, event").fetch_all(pool).await.map_err(query_error)?
-        });
-        let events = if named_events.is_empty() {
-            None
-        } else {
-            let (dates, names): (Vec<NaiveDate>, Vec<String>) = named_events.into_iter().unzip();
-            Some(DataFrame::new_infer_height(vec![
-                date_series("date", dates)?.into(),
-                Series::new("event".into(), names).into(),
-            ])?)
-        };
-
+        let (products, warehouses) = load_catalogue(store, only_category).await?;
         Ok(Dataset {
             products,
             warehouses,
-            sales,
-            promotions,
+            sales: load_sales(store, only_category).await?,
+            promotions: load_promotions(store).await?,
             inventory: None,
-            stock_levels: Some(stock_levels),
-            poll_responses: Some(poll_responses),
-            events,
+            stock_levels: Some(load_stock_outs(store, only_category).await?),
+            poll_responses: Some(load_polls(store, only_category).await?),
+            events: load_events(store).await?,
             rows_rejected: 0,
-            sales_span,
+            sales_span: load_sales_span(store, only_category).await?,
         })
     }
 
@@ -349,4 +211,191 @@ mod unpack_tests {
             "{message}"
         );
     }
+}
+
+fn query_error(error: sqlx::Error) -> ForecastError {
+    ForecastError::Store(StoreError::from(error))
+}
+
+fn date_series(name: &str, dates: Vec<NaiveDate>) -> Result<Series, PolarsError> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    Series::new(
+        name.into(),
+        dates
+            .iter()
+            .map(|d| (*d - epoch).num_days() as i32)
+            .collect::<Vec<i32>>(),
+    )
+    .cast(&DataType::Date)
+}
+
+/// Products (of one category, or all) and warehouses.
+async fn load_catalogue(
+    store: &Store,
+    only_category: Option<&str>,
+) -> Result<(DataFrame, DataFrame), ForecastError> {
+    let (sku, category) = on_backend!(store, pool => {
+        let rows = sqlx::query("SELECT sku, category FROM products WHERE ($1 IS NULL OR category = $1) ORDER BY sku").bind(only_category).fetch_all(pool).await.map_err(query_error)?;
+        let sku: Vec<String> = rows.iter().map(|r| r.try_get("sku")).collect::<Result<_, _>>().map_err(query_error)?;
+        let category: Vec<String> = rows.iter().map(|r| r.try_get("category")).collect::<Result<_, _>>().map_err(query_error)?;
+        (sku, category)
+    });
+    let products = df!("sku" => sku, "category" => category)?;
+    let warehouse: Vec<String> = on_backend!(store, pool => {
+        sqlx::query_scalar("SELECT warehouse FROM warehouses ORDER BY warehouse").fetch_all(pool).await.map_err(query_error)?
+    });
+    let warehouses = df!("warehouse" => warehouse)?;
+    Ok((products, warehouses))
+}
+
+/// Sales in force, summed per (sku, warehouse, date).
+async fn load_sales(
+    store: &Store,
+    only_category: Option<&str>,
+) -> Result<DataFrame, ForecastError> {
+    // One row per series with its days packed as "date=units,…": 18M (sku, warehouse,
+    // date) rows decoded one by one through the driver cost more than the whole fit; the
+    // database concatenates them in C and this side splits plain text.
+    let packed = store
+        .backend()
+        .string_agg("CAST(date AS TEXT) || '=' || CAST(units AS TEXT)", ",");
+    let packed_sql = format!(
+        "SELECT sku, warehouse, {packed} FROM \
+         (SELECT sku, warehouse, date, SUM(units) AS units FROM sales_in_force \
+          WHERE ($1 IS NULL OR sku IN (SELECT sku FROM products WHERE category = $1)) \
+          GROUP BY sku, warehouse, date) AS daily GROUP BY sku, warehouse"
+    );
+    let series: Vec<(String, String, String)> = on_backend!(store, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(packed_sql))
+            .bind(only_category)
+            .fetch_all(pool).await.map_err(query_error)?
+    });
+    let (sku, warehouse, date, units) = unpack_sales(&series)?;
+    let sales = DataFrame::new_infer_height(vec![
+        Series::new("sku".into(), sku).into(),
+        Series::new("warehouse".into(), warehouse).into(),
+        Series::new("date".into(), date)
+            .cast(&DataType::Date)?
+            .into(),
+        Series::new("units".into(), units).into(),
+    ])?;
+    Ok(sales)
+}
+
+/// Every promotion, whatever the category loaded.
+async fn load_promotions(store: &Store) -> Result<DataFrame, ForecastError> {
+    let promotions = on_backend!(store, pool => {
+        let rows = sqlx::query("SELECT promo_id, name, start_date, end_date, discount_pct, sku, category, warehouse FROM promotions")
+            .fetch_all(pool).await.map_err(query_error)?;
+        let text = |name: &str| -> Result<Vec<Option<String>>, ForecastError> {
+            rows.iter().map(|r| r.try_get::<Option<String>, _>(name).map_err(query_error)).collect()
+        };
+        let dates = |name: &str| -> Result<Vec<NaiveDate>, ForecastError> {
+            rows.iter().map(|r| r.try_get::<NaiveDate, _>(name).map_err(query_error)).collect()
+        };
+        let discount: Vec<f64> = rows.iter().map(|r| r.try_get::<f64, _>("discount_pct")).collect::<Result<_, _>>().map_err(query_error)?;
+        DataFrame::new_infer_height(vec![
+            Series::new("promo_id".into(), text("promo_id")?).into(),
+            Series::new("name".into(), text("name")?).into(),
+            date_series("start_date", dates("start_date")?)?.into(),
+            date_series("end_date", dates("end_date")?)?.into(),
+            Series::new("discount_pct".into(), discount).into(),
+            Series::new("sku".into(), text("sku")?).into(),
+            Series::new("category".into(), text("category")?).into(),
+            Series::new("warehouse".into(), text("warehouse")?).into(),
+        ])?
+    });
+    Ok(promotions)
+}
+
+/// Days a SKU × warehouse had nothing on hand.
+async fn load_stock_outs(
+    store: &Store,
+    only_category: Option<&str>,
+) -> Result<DataFrame, ForecastError> {
+    let stock_levels = on_backend!(store, pool => {
+        let rows = sqlx::query("SELECT sku, warehouse, date FROM stock_levels WHERE on_hand = 0 \
+             AND ($1 IS NULL OR sku IN (SELECT sku FROM products WHERE category = $1))").bind(only_category).fetch_all(pool).await.map_err(query_error)?;
+        let sku: Vec<String> = rows.iter().map(|r| r.try_get("sku")).collect::<Result<_, _>>().map_err(query_error)?;
+        let warehouse: Vec<String> = rows.iter().map(|r| r.try_get("warehouse")).collect::<Result<_, _>>().map_err(query_error)?;
+        let date: Vec<NaiveDate> = rows.iter().map(|r| r.try_get("date")).collect::<Result<_, _>>().map_err(query_error)?;
+        let height = sku.len();
+        DataFrame::new_infer_height(vec![
+            Series::new("sku".into(), sku).into(),
+            Series::new("warehouse".into(), warehouse).into(),
+            date_series("date", date)?.into(),
+            Series::new("on_hand".into(), vec![0i64; height]).into(),
+        ])?
+    });
+    Ok(stock_levels)
+}
+
+/// Poll answers about the category or its SKUs.
+async fn load_polls(
+    store: &Store,
+    only_category: Option<&str>,
+) -> Result<DataFrame, ForecastError> {
+    let poll_responses = on_backend!(store, pool => {
+        let rows = sqlx::query("SELECT responded_at, sku, category, interest, intends_to_buy FROM poll_responses \
+             WHERE ($1 IS NULL OR category = $1 OR sku IN (SELECT sku FROM products WHERE category = $1))")
+            .bind(only_category)
+            .fetch_all(pool).await.map_err(query_error)?;
+        let mut at = Vec::with_capacity(rows.len());
+        let mut sku = Vec::with_capacity(rows.len());
+        let mut category = Vec::with_capacity(rows.len());
+        let mut interest = Vec::with_capacity(rows.len());
+        let mut intends = Vec::with_capacity(rows.len());
+        for row in &rows {
+            at.push(row.try_get::<chrono::DateTime<chrono::Utc>, _>("responded_at").map_err(query_error)?.timestamp_micros());
+            sku.push(row.try_get::<Option<String>, _>("sku").map_err(query_error)?);
+            category.push(row.try_get::<Option<String>, _>("category").map_err(query_error)?);
+            interest.push(row.try_get::<i64, _>("interest").map_err(query_error)?);
+            intends.push(row.try_get::<Option<bool>, _>("intends_to_buy").map_err(query_error)?);
+        }
+        DataFrame::new_infer_height(vec![
+            Series::new("responded_at".into(), at).cast(&DataType::Datetime(TimeUnit::Microseconds, None))?.into(),
+            Series::new("sku".into(), sku).into(),
+            Series::new("category".into(), category).into(),
+            Series::new("interest".into(), interest).into(),
+            Series::new("intends_to_buy".into(), intends).into(),
+        ])?
+    });
+    Ok(poll_responses)
+}
+
+/// The whole store's first and last sales dates, when only one category is loaded.
+async fn load_sales_span(
+    store: &Store,
+    only_category: Option<&str>,
+) -> Result<Option<(NaiveDate, NaiveDate)>, ForecastError> {
+    let sales_span = match only_category {
+        None => None,
+        Some(_) => {
+            let span: (Option<NaiveDate>, Option<NaiveDate>) = on_backend!(store, pool => {
+                sqlx::query_as("SELECT MIN(date), MAX(date) FROM sales_in_force").fetch_one(pool).await.map_err(query_error)?
+            });
+            match span {
+                (Some(first), Some(last)) => Some((first, last)),
+                _ => None,
+            }
+        }
+    };
+    Ok(sales_span)
+}
+
+/// The named events, if any were loaded.
+async fn load_events(store: &Store) -> Result<Option<DataFrame>, ForecastError> {
+    let named_events: Vec<(NaiveDate, String)> = on_backend!(store, pool => {
+        sqlx::query_as("SELECT date, event FROM events ORDER BY date, event").fetch_all(pool).await.map_err(query_error)?
+    });
+    let events = if named_events.is_empty() {
+        None
+    } else {
+        let (dates, names): (Vec<NaiveDate>, Vec<String>) = named_events.into_iter().unzip();
+        Some(DataFrame::new_infer_height(vec![
+            date_series("date", dates)?.into(),
+            Series::new("event".into(), names).into(),
+        ])?)
+    };
+    Ok(events)
 }

@@ -20,13 +20,13 @@ use super::baselines::seasonal_naive_aligned;
 use super::baselines::{recent_mean, weekday_mean, PromotionNaive};
 use super::cell::{cell_promotions, CellHistory, PromoState};
 use super::features::{FeatureSchema, FeatureSet, OriginState, PanelContext, RowBuilder};
-use super::model::{fit, fit_from, FittedModel, ModelKind, TrainingData};
+use super::model::{fit, fit_from, FittedModel, ModelKind, Penalty, TrainingData};
 use super::panel::{season_periods, Panel};
 use super::quantiles::{
     calibrate_dispersion, negative_binomial_quantiles, volume_band, HeldOutTotal, VOLUME_BAND_EDGES,
 };
 use super::selection::{
-    choose, Blend, Candidate, CandidateScore, Evidence, HeldOutBlock, CANDIDATES,
+    choose, Blend, Candidate, CandidateScore, Choice, Evidence, HeldOutBlock, CANDIDATES,
 };
 use crate::contract::Frequency;
 
@@ -711,6 +711,126 @@ fn calibrate(
         .collect()
 }
 
+/// The candidates every category may choose from: the baselines (unless a model was asked
+/// for), then the models that fitted.
+fn candidates(
+    panel: &Panel,
+    settings: &ForecastSettings,
+    select_models: &[FittedModel],
+) -> Vec<Candidate> {
+    let mut available: Vec<Candidate> = Vec::new();
+    if settings.model.is_none() {
+        available.extend([Candidate::SeasonalNaive, Candidate::RecentMean]);
+        if panel.freq == Frequency::Day {
+            available.push(Candidate::WeekdayMean);
+        }
+        let promoted =
+            panel.promo_period.iter().any(|p| *p > 0) || !panel.cell_promotions.is_empty();
+        if promoted && settings.features.promotions {
+            available.push(Candidate::PromotionNaive);
+        }
+    }
+    for model in select_models {
+        available.push(candidate_of(model.kind));
+    }
+    available
+}
+
+/// Each category's held-out blocks and candidates, and its block length. Each category is
+/// scored at its own block length; the log-linear and boosted models forecast the median
+/// period, which for intermittent series is no sale, so they are no candidates there.
+fn category_evidence(
+    panel: &Panel,
+    settings: &ForecastSettings,
+    cells: &[HeldOutCell],
+    available: &[Candidate],
+) -> (Vec<Evidence>, Vec<usize>) {
+    (0..panel.categories.len())
+        .map(|category| {
+            let own: Vec<&HeldOutCell> = cells
+                .iter()
+                .filter(|c| c.category as usize == category)
+                .collect();
+            // A category with nothing held out is judged as the whole panel is, so the
+            // pooled choice it takes is made under the same rules.
+            let (blocks, length, medians_meaningful) = if own.is_empty() {
+                let all: Vec<&HeldOutCell> = cells.iter().collect();
+                let (_, length, medians) = choice_blocks(&all, panel.freq, settings.horizon);
+                (Vec::new(), length, medians)
+            } else {
+                choice_blocks(&own, panel.freq, settings.horizon)
+            };
+            let mut available = available.to_vec();
+            if !medians_meaningful && settings.model.is_none() {
+                available.retain(|candidate| {
+                    !matches!(candidate, Candidate::LogLinear | Candidate::Boosted)
+                });
+            }
+            (
+                Evidence {
+                    blocks,
+                    available,
+                    penalise_bias: length > 1,
+                },
+                length,
+            )
+        })
+        .unzip()
+}
+
+/// The blend per category, with the reason where it fell back to seasonal naive.
+fn decide(
+    choices: &[Option<Choice>],
+    kept_rows: &[usize],
+    fit_errors: &[String],
+) -> Vec<(Blend, Option<String>)> {
+    let fit_note = if fit_errors.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", fit_errors.join("; "))
+    };
+    choices
+        .iter()
+        .enumerate()
+        .map(|(category, choice)| match choice {
+            _ if kept_rows[category] == 0 => (
+                Blend::single(Candidate::SeasonalNaive),
+                Some(format!(
+                    "seasonal naive fallback: no training rows in this category{fit_note}"
+                )),
+            ),
+            Some(choice) => (choice.blend.clone(), None),
+            None => (
+                Blend::single(Candidate::SeasonalNaive),
+                Some(format!(
+                    "seasonal naive fallback: nothing held out to choose on{fit_note}"
+                )),
+            ),
+        })
+        .collect()
+}
+
+/// The models some choice uses, refitted on every row from the selection fit (the selection
+/// fit stands where the refit fails).
+fn refit_chosen(
+    select_models: &[FittedModel],
+    blends: &[Blend],
+    all_rows: &TrainingData,
+    penalties: &[Penalty],
+) -> Vec<FittedModel> {
+    let mut final_models: Vec<FittedModel> = Vec::new();
+    for model in select_models {
+        let candidate = candidate_of(model.kind);
+        if blends.iter().any(|blend| blend.uses(candidate)) {
+            match fit_from(model.kind, all_rows, penalties, Some(model)) {
+                Ok(refit) => final_models.push(refit),
+                Err(_) => final_models.push(model.clone()),
+            }
+        }
+    }
+    final_models
+}
+
 /// Fits the forecaster: pooled models, the choice per category on the held-out origins, and
 /// the dispersion calibration.
 pub fn fit_forecaster(panel: &Panel, settings: &ForecastSettings) -> Forecaster {
@@ -744,99 +864,18 @@ pub fn fit_forecaster(panel: &Panel, settings: &ForecastSettings) -> Forecaster 
             Err(error) => fit_errors.push(format!("{}: {error}", kind.as_str())),
         }
     }
-    let mut available: Vec<Candidate> = Vec::new();
-    if settings.model.is_none() {
-        available.extend([Candidate::SeasonalNaive, Candidate::RecentMean]);
-        if panel.freq == Frequency::Day {
-            available.push(Candidate::WeekdayMean);
-        }
-        let promoted =
-            panel.promo_period.iter().any(|p| *p > 0) || !panel.cell_promotions.is_empty();
-        if promoted && settings.features.promotions {
-            available.push(Candidate::PromotionNaive);
-        }
-    }
-    for model in &select_models {
-        available.push(candidate_of(model.kind));
-    }
+    let available = candidates(panel, settings, &select_models);
     let cells = held_out(panel, &builder, settings, &holdouts, &select_models);
-    // Each category is scored at its own block length; the log-linear and boosted models
-    // forecast the median period, which for intermittent series is no sale, so they are no
-    // candidates there.
-    let evidence: Vec<(Evidence, usize)> = (0..panel.categories.len())
-        .map(|category| {
-            let own: Vec<&HeldOutCell> = cells
-                .iter()
-                .filter(|c| c.category as usize == category)
-                .collect();
-            // A category with nothing held out is judged as the whole panel is, so the
-            // pooled choice it takes is made under the same rules.
-            let (blocks, length, medians_meaningful) = if own.is_empty() {
-                let all: Vec<&HeldOutCell> = cells.iter().collect();
-                let (_, length, medians) = choice_blocks(&all, panel.freq, settings.horizon);
-                (Vec::new(), length, medians)
-            } else {
-                choice_blocks(&own, panel.freq, settings.horizon)
-            };
-            let mut available = available.clone();
-            if !medians_meaningful && settings.model.is_none() {
-                available.retain(|candidate| {
-                    !matches!(candidate, Candidate::LogLinear | Candidate::Boosted)
-                });
-            }
-            (
-                Evidence {
-                    blocks,
-                    available,
-                    penalise_bias: length > 1,
-                },
-                length,
-            )
-        })
-        .collect();
-    let (evidence, block_lengths): (Vec<Evidence>, Vec<usize>) = evidence.into_iter().unzip();
+    let (evidence, block_lengths) = category_evidence(panel, settings, &cells, &available);
     let choices = if available.is_empty() {
         vec![None; panel.categories.len()]
     } else {
         choose(&evidence)
     };
-    let fit_note = if fit_errors.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", fit_errors.join("; "))
-    };
-    let decided: Vec<(Blend, Option<String>)> = choices
-        .iter()
-        .enumerate()
-        .map(|(category, choice)| match choice {
-            _ if rows.kept[category] == 0 => (
-                Blend::single(Candidate::SeasonalNaive),
-                Some(format!(
-                    "seasonal naive fallback: no training rows in this category{fit_note}"
-                )),
-            ),
-            Some(choice) => (choice.blend.clone(), None),
-            None => (
-                Blend::single(Candidate::SeasonalNaive),
-                Some(format!(
-                    "seasonal naive fallback: nothing held out to choose on{fit_note}"
-                )),
-            ),
-        })
-        .collect();
+    let decided = decide(&choices, &rows.kept, &fit_errors);
     let blends: Vec<Blend> = decided.iter().map(|(blend, _)| blend.clone()).collect();
 
-    // Refit the models some choice uses on every row, from the selection fit.
-    let mut final_models: Vec<FittedModel> = Vec::new();
-    for model in &select_models {
-        let candidate = candidate_of(model.kind);
-        if blends.iter().any(|blend| blend.uses(candidate)) {
-            match fit_from(model.kind, &rows.all, &penalties, Some(model)) {
-                Ok(refit) => final_models.push(refit),
-                Err(_) => final_models.push(model.clone()),
-            }
-        }
-    }
+    let final_models = refit_chosen(&select_models, &blends, &rows.all, &penalties);
     // Intermittent categories are calibrated on their totals over the horizon.
     let calibration_lengths: Vec<usize> = block_lengths
         .iter()

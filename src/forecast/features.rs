@@ -606,16 +606,35 @@ impl<'a> RowBuilder<'a> {
     ) -> bool {
         debug_assert!(target >= state.origin && target < self.panel.total_len);
         out.clear();
-        let panel = self.panel;
-        let freq = panel.freq;
-        let origin = state.origin;
-        let h = target + 1 - origin;
-
+        let h = target + 1 - state.origin;
         out.extend_from_slice(&state.level);
         out.push(h as f64 / self.horizon.max(1) as f64);
-        // Last year at the period that lines up with the target, relative to the level at
-        // the origin's counterpart: the shape the season took from there.
         let aligned = self.calendar.aligned_last_year(target);
+        self.push_last_year(cell, state, aligned, out);
+        self.push_calendar(cell, state, target, out);
+        if self.schema.set.promotions {
+            self.push_promotion(cell, promos, state, target, aligned, out);
+        }
+        if self.schema.set.polls {
+            self.push_polls(cell, state.origin, h, out);
+        }
+        debug_assert_eq!(out.len(), self.width, "feature row and schema disagree");
+        out.iter().all(|value| value.is_finite())
+    }
+
+    /// Last year at the period that lines up with the target, relative to the level at the
+    /// origin's counterpart (the shape the season took from there), for the cell and its
+    /// category, each with a flag for missing, and the year-over-year ratio.
+    #[inline]
+    fn push_last_year(
+        &self,
+        cell: &CellHistory,
+        state: &OriginState,
+        aligned: i64,
+        out: &mut Vec<f64>,
+    ) {
+        let freq = self.panel.freq;
+        let origin = state.origin;
         let spread = if freq == Frequency::Day { 3 } else { 0 };
         let around = |aligned: i64| -> Option<(usize, usize)> {
             let begin = aligned - spread;
@@ -645,7 +664,20 @@ impl<'a> RowBuilder<'a> {
             1.0
         });
         out.push(state.year_over_year);
+    }
 
+    /// Weekday (daily data), yearly terms, and the event windows the target falls in, overall
+    /// and per category.
+    #[inline]
+    fn push_calendar(
+        &self,
+        cell: &CellHistory,
+        state: &OriginState,
+        target: usize,
+        out: &mut Vec<f64>,
+    ) {
+        let panel = self.panel;
+        let freq = panel.freq;
         let date = panel.date_of(target);
         if freq == Frequency::Day {
             let weekday = date.weekday().num_days_from_monday() as usize;
@@ -682,100 +714,113 @@ impl<'a> RowBuilder<'a> {
                 }
             }
         }
+    }
 
-        if self.schema.set.promotions {
-            let own = promos[target];
-            let active = if own.active { 1.0 } else { 0.0 };
-            let discount = if own.active {
-                f64::from(own.discount).clamp(0.0, 0.95)
+    /// The target period's promotion: depth, position and length, the periods around it,
+    /// competing promotions, last year's, its name words, and per-category terms.
+    #[inline]
+    fn push_promotion(
+        &self,
+        cell: &CellHistory,
+        promos: &[PromoState],
+        state: &OriginState,
+        target: usize,
+        aligned: i64,
+        out: &mut Vec<f64>,
+    ) {
+        let category_column = self.layout.category[cell.category];
+        let own = promos[target];
+        let active = if own.active { 1.0 } else { 0.0 };
+        let discount = if own.active {
+            f64::from(own.discount).clamp(0.0, 0.95)
+        } else {
+            0.0
+        };
+        let position = if own.active { own.position(target) } else { 0 };
+        let length = if own.active { own.length() as f64 } else { 0.0 };
+        let was = |back: usize| target >= back && promos[target - back].active;
+        let after_1 = !own.active && was(1);
+        let after_2 = !own.active && !was(1) && was(2);
+        let before_1 = !own.active && promos.get(target + 1).is_some_and(|p| p.active);
+        let competition = self.promotions.competition(cell, target, &own);
+        let last_year_promo = if aligned >= 0 && (aligned as usize) < promos.len() {
+            let then = promos[aligned as usize];
+            if then.active {
+                f64::from(then.discount).clamp(0.0, 0.95).max(0.01)
             } else {
                 0.0
-            };
-            let position = if own.active { own.position(target) } else { 0 };
-            let length = if own.active { own.length() as f64 } else { 0.0 };
-            let was = |back: usize| target >= back && promos[target - back].active;
-            let after_1 = !own.active && was(1);
-            let after_2 = !own.active && !was(1) && was(2);
-            let before_1 = !own.active && promos.get(target + 1).is_some_and(|p| p.active);
-            let competition = self.promotions.competition(cell, target, &own);
-            let last_year_promo = if aligned >= 0 && (aligned as usize) < promos.len() {
-                let then = promos[aligned as usize];
-                if then.active {
-                    f64::from(then.discount).clamp(0.0, 0.95).max(0.01)
-                } else {
-                    0.0
-                }
-            } else {
-                0.0
-            };
-            let flag = |value: bool| if value { 1.0 } else { 0.0 };
-            out.extend_from_slice(&[
-                active,
-                discount,
-                (discount - 0.1).max(0.0),
-                (discount - 0.2).max(0.0),
-                (discount - 0.3).max(0.0),
-                active * flag(discount < 0.005),
-                active * flag(position == 1),
-                active * (position.min(8) as f64) / 8.0,
-                active * length.ln_1p(),
-                discount / length.max(1.0),
-                flag(after_1),
-                flag(after_2),
-                flag(before_1),
-                active * state.own_lift,
-                active * competition.sku_breadth,
-                active * competition.sku_start_breadth,
-                active * competition.sku_mean_discount,
-                competition.category_promoted,
-                competition.category_discount,
-                competition.warehouse_promoted,
-                competition.warehouse_discount,
-                competition.deepest_other_discount,
-                (competition.deepest_other_discount - discount).max(0.0),
-                last_year_promo,
-            ]);
-            let words_base = out.len();
-            out.resize(words_base + self.schema.vocabulary.len(), 0.0);
-            if own.active {
-                for &(bit, column) in &self.layout.words {
-                    if own.words & bit != 0 {
-                        out[words_base + column] = 1.0;
-                    }
-                }
             }
-            let categories_base = out.len();
-            out.resize(categories_base + 2 * self.schema.categories.len(), 0.0);
-            if let Some(category) = category_column {
-                out[categories_base + 2 * category] = active;
-                out[categories_base + 2 * category + 1] = discount;
+        } else {
+            0.0
+        };
+        let flag = |value: bool| if value { 1.0 } else { 0.0 };
+        out.extend_from_slice(&[
+            active,
+            discount,
+            (discount - 0.1).max(0.0),
+            (discount - 0.2).max(0.0),
+            (discount - 0.3).max(0.0),
+            active * flag(discount < 0.005),
+            active * flag(position == 1),
+            active * (position.min(8) as f64) / 8.0,
+            active * length.ln_1p(),
+            discount / length.max(1.0),
+            flag(after_1),
+            flag(after_2),
+            flag(before_1),
+            active * state.own_lift,
+            active * competition.sku_breadth,
+            active * competition.sku_start_breadth,
+            active * competition.sku_mean_discount,
+            competition.category_promoted,
+            competition.category_discount,
+            competition.warehouse_promoted,
+            competition.warehouse_discount,
+            competition.deepest_other_discount,
+            (competition.deepest_other_discount - discount).max(0.0),
+            last_year_promo,
+        ]);
+        let words_base = out.len();
+        out.resize(words_base + self.schema.vocabulary.len(), 0.0);
+        if own.active {
+            for &(bit, column) in &self.layout.words {
+                if own.words & bit != 0 {
+                    out[words_base + column] = 1.0;
+                }
             }
         }
+        let categories_base = out.len();
+        out.resize(categories_base + 2 * self.schema.categories.len(), 0.0);
+        if let Some(category) = category_column {
+            out[categories_base + 2 * category] = active;
+            out[categories_base + 2 * category + 1] = discount;
+        }
+    }
 
-        if self.schema.set.polls {
-            let (recent, long) = match freq {
-                Frequency::Day => (14, 182),
-                Frequency::Week => (2, 26),
-            };
-            let decay = (-(h as f64) * period_days(freq) as f64 / POLL_DECAY_DAYS).exp();
-            let skus = self.skus;
-            let sku_signals = poll_signals(
-                skus.poll_window(&skus.poll_sku, cell.sku, origin, recent),
-                skus.poll_window(&skus.poll_sku, cell.sku, origin, long),
-                recent as f64,
-                long as f64,
-            );
-            let category_signals = poll_signals(
-                skus.poll_window(&skus.poll_category, cell.category, origin, recent),
-                skus.poll_window(&skus.poll_category, cell.category, origin, long),
-                recent as f64,
-                long as f64,
-            );
-            for value in sku_signals.into_iter().chain(category_signals) {
-                out.push(value * decay);
-            }
+    /// Poll signals of the SKU and its category as of the origin, decaying with the step.
+    #[inline]
+    fn push_polls(&self, cell: &CellHistory, origin: usize, h: usize, out: &mut Vec<f64>) {
+        let freq = self.panel.freq;
+        let (recent, long) = match freq {
+            Frequency::Day => (14, 182),
+            Frequency::Week => (2, 26),
+        };
+        let decay = (-(h as f64) * period_days(freq) as f64 / POLL_DECAY_DAYS).exp();
+        let skus = self.skus;
+        let sku_signals = poll_signals(
+            skus.poll_window(&skus.poll_sku, cell.sku, origin, recent),
+            skus.poll_window(&skus.poll_sku, cell.sku, origin, long),
+            recent as f64,
+            long as f64,
+        );
+        let category_signals = poll_signals(
+            skus.poll_window(&skus.poll_category, cell.category, origin, recent),
+            skus.poll_window(&skus.poll_category, cell.category, origin, long),
+            recent as f64,
+            long as f64,
+        );
+        for value in sku_signals.into_iter().chain(category_signals) {
+            out.push(value * decay);
         }
-        debug_assert_eq!(out.len(), self.width, "feature row and schema disagree");
-        out.iter().all(|value| value.is_finite())
     }
 }
