@@ -322,13 +322,15 @@ fn stock_out_censoring(
     Ok((censored, cell_censored))
 }
 
-/// Poll answers up to the end of the as-of day, summed per SKU and per category and period:
-/// [answers, interest, answered the intent question, intends to buy].
+/// Per period: [answers, interest, answered the intent question, intends to buy].
+type PollCounts = Vec<[f32; 4]>;
+
+/// Poll answers up to the end of the as-of day, summed per SKU and per category and period.
 fn poll_answers(
     dataset: &Dataset,
     catalogue: &Catalogue,
     grid: &Grid,
-) -> Result<(Vec<[f32; 4]>, Vec<[f32; 4]>), ForecastError> {
+) -> Result<(PollCounts, PollCounts), ForecastError> {
     let history_len = grid.history_len;
     let mut poll_sku = vec![[0f32; 4]; catalogue.skus.len() * history_len];
     let mut poll_category = vec![[0f32; 4]; catalogue.categories.len() * history_len];

@@ -177,42 +177,6 @@ fn unpack_sales(series: &[(String, String, String)]) -> Result<SalesColumns, For
     Ok((sku, warehouse, date, units))
 }
 
-#[cfg(test)]
-mod unpack_tests {
-    use super::*;
-
-    #[test]
-    fn packed_series_unpack_into_columns_and_bad_days_are_named() {
-        let series = vec![
-            (
-                "A".to_string(),
-                "W1".to_string(),
-                "2026-01-02=3.0,2026-01-01=1.5".to_string(),
-            ),
-            (
-                "B".to_string(),
-                "W2".to_string(),
-                "1970-01-02=2".to_string(),
-            ),
-        ];
-        let (sku, warehouse, date, units) = unpack_sales(&series).unwrap();
-        assert_eq!(sku, ["A", "A", "B"]);
-        assert_eq!(warehouse, ["W1", "W1", "W2"]);
-        assert_eq!(date, [20455, 20454, 1]);
-        assert_eq!(units, [3.0, 1.5, 2.0]);
-        let bad = vec![(
-            "A".to_string(),
-            "W1".to_string(),
-            "2026-13-01=1".to_string(),
-        )];
-        let message = unpack_sales(&bad).unwrap_err().to_string();
-        assert!(
-            message.contains("A in W1") && message.contains("2026-13-01"),
-            "{message}"
-        );
-    }
-}
-
 fn query_error(error: sqlx::Error) -> ForecastError {
     ForecastError::Store(StoreError::from(error))
 }
@@ -398,4 +362,40 @@ async fn load_events(store: &Store) -> Result<Option<DataFrame>, ForecastError> 
         ])?)
     };
     Ok(events)
+}
+
+#[cfg(test)]
+mod unpack_tests {
+    use super::*;
+
+    #[test]
+    fn packed_series_unpack_into_columns_and_bad_days_are_named() {
+        let series = vec![
+            (
+                "A".to_string(),
+                "W1".to_string(),
+                "2026-01-02=3.0,2026-01-01=1.5".to_string(),
+            ),
+            (
+                "B".to_string(),
+                "W2".to_string(),
+                "1970-01-02=2".to_string(),
+            ),
+        ];
+        let (sku, warehouse, date, units) = unpack_sales(&series).unwrap();
+        assert_eq!(sku, ["A", "A", "B"]);
+        assert_eq!(warehouse, ["W1", "W1", "W2"]);
+        assert_eq!(date, [20455, 20454, 1]);
+        assert_eq!(units, [3.0, 1.5, 2.0]);
+        let bad = vec![(
+            "A".to_string(),
+            "W1".to_string(),
+            "2026-13-01=1".to_string(),
+        )];
+        let message = unpack_sales(&bad).unwrap_err().to_string();
+        assert!(
+            message.contains("A in W1") && message.contains("2026-13-01"),
+            "{message}"
+        );
+    }
 }
