@@ -577,6 +577,16 @@ fn the_real_data_bench_scores_stockcast_beside_the_baselines_in_one_run() {
             .unwrap()
     };
     assert!(wape("stockcast") < wape("seasonal naive"), "{stdout}");
+    // Every scored period is below, inside or above the interval, and the promoted and
+    // other periods are each scored.
+    let stockcast = &forecasters[0]["scores"];
+    let share = |field: &str| stockcast[field].as_f64().unwrap();
+    let sides = share("below_p10") + share("coverage_p10_p90") + share("above_p90");
+    assert!((sides - 1.0).abs() < 1e-9, "{stockcast}");
+    for field in ["promotion_coverage_p10_p90", "other_coverage_p10_p90"] {
+        assert!((0.0..=1.0).contains(&share(field)), "{field}: {stockcast}");
+    }
+    assert!(stdout.contains("p10–p90 misses"), "{stdout}");
     assert_eq!(json["incoherent_quantiles"], 0);
     assert!(json["cells_scored"].as_u64().unwrap() > 0);
 }

@@ -17,7 +17,7 @@ use crate::forecast::build_panel::build_panel;
 use crate::forecast::cell::cell_promotions;
 use crate::forecast::dataset::Dataset;
 use crate::forecast::engine::{fit_forecaster, predict, ForecastSettings};
-use crate::forecast::evaluation::{interval_coverage, score, window_coverage, Actuals, Scores};
+use crate::forecast::evaluation::{score, score_intervals, window_coverage, Actuals, Scores};
 use crate::forecast::panel::{period_days, Panel};
 
 #[derive(Debug, Clone)]
@@ -280,7 +280,7 @@ pub fn bench_real_forecast(
     if let (Some(low), Some(high)) = (index(0.1), index(0.9)) {
         let p10 = dense(&|row| output.quantile(row, low));
         let p90 = dense(&|row| output.quantile(row, high));
-        stockcast.coverage_p10_p90 = interval_coverage(&actuals, &p10, &p90);
+        score_intervals(&mut stockcast, &actuals, &p10, &p90);
         stockcast.window_coverage_p10_p90 = window_coverage(&actuals, &mean, &dispersion);
     }
     let mut rows = vec![ForecasterRow {

@@ -229,6 +229,21 @@ fn print_real_forecast(
             ]);
         }
         println!("{out}");
+        if let Some(stockcast) = result
+            .rows
+            .first()
+            .filter(|row| row.scores.coverage_p10_p90.is_some())
+        {
+            let s = &stockcast.scores;
+            println!(
+                "{} p10–p90 misses: {} below p10, {} above p90; coverage of promoted periods {}, of others {}",
+                stockcast.name,
+                percent(s.below_p10),
+                percent(s.above_p90),
+                percent(s.promotion_coverage_p10_p90),
+                percent(s.other_coverage_p10_p90)
+            );
+        }
         println!(
             "chosen per category: {}",
             result

@@ -131,6 +131,14 @@ pub struct Scores {
     pub coverage_p10_p90: Option<f64>,
     /// The same for the cells' horizon totals, from the negative binomial of the sum.
     pub window_coverage_p10_p90: Option<f64>,
+    /// Where the misses fell: shares of scored cell-periods below p10 and above p90. An
+    /// interval that covers 80% with 20% above p90 and nothing below sits too low, which
+    /// the coverage alone hides.
+    pub below_p10: Option<f64>,
+    pub above_p90: Option<f64>,
+    /// Per-period coverage of promoted and of other cell-periods.
+    pub promotion_coverage_p10_p90: Option<f64>,
+    pub other_coverage_p10_p90: Option<f64>,
 }
 
 fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
@@ -194,22 +202,38 @@ pub fn score(actuals: &Actuals, forecast: &[f64]) -> Scores {
         bias: ratio(signed, total),
         promotion_wape: ratio(by_promotion[1][0], by_promotion[1][1]),
         other_wape: ratio(by_promotion[0][0], by_promotion[0][1]),
-        coverage_p10_p90: None,
-        window_coverage_p10_p90: None,
+        ..Scores::default()
     }
 }
 
-/// Share of scored cell-periods with p10 ≤ actual ≤ p90.
-pub fn interval_coverage(actuals: &Actuals, p10: &[f64], p90: &[f64]) -> Option<f64> {
-    let (mut inside, mut count) = (0usize, 0usize);
+/// Fills the per-period interval figures of `scores`: coverage (p10 ≤ actual ≤ p90, edges
+/// included), where the misses fell, and coverage by promotion state.
+pub fn score_intervals(scores: &mut Scores, actuals: &Actuals, p10: &[f64], p90: &[f64]) {
+    assert_eq!(p10.len(), actuals.actual.len());
+    assert_eq!(p90.len(), actuals.actual.len());
+    // [other, promoted] × [below, inside, above].
+    let mut counts = [[0usize; 3]; 2];
     for slot in 0..actuals.actual.len() {
         if actuals.scored[slot] {
             let a = actuals.actual[slot];
-            inside += usize::from(a >= p10[slot] - 1e-9 && a <= p90[slot] + 1e-9);
-            count += 1;
+            let place = if a < p10[slot] - 1e-9 {
+                0
+            } else if a > p90[slot] + 1e-9 {
+                2
+            } else {
+                1
+            };
+            counts[usize::from(actuals.promoted[slot])][place] += 1;
         }
     }
-    (count > 0).then(|| inside as f64 / count as f64)
+    let share = |part: usize, whole: usize| (whole > 0).then(|| part as f64 / whole as f64);
+    let all: [usize; 3] = std::array::from_fn(|place| counts[0][place] + counts[1][place]);
+    let total: usize = all.iter().sum();
+    scores.coverage_p10_p90 = share(all[1], total);
+    scores.below_p10 = share(all[0], total);
+    scores.above_p90 = share(all[2], total);
+    scores.promotion_coverage_p10_p90 = share(counts[1][1], counts[1].iter().sum());
+    scores.other_coverage_p10_p90 = share(counts[0][1], counts[0].iter().sum());
 }
 
 /// Coverage of the cells' horizon totals by the p10–p90 of their sum: a negative binomial
@@ -244,4 +268,34 @@ pub fn window_coverage(actuals: &Actuals, mean: &[f64], dispersion: &[f64]) -> O
         count += 1;
     }
     (count > 0).then(|| inside as f64 / count as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_misses_are_split_by_side_and_promotion_state() {
+        // One cell, five periods: the last is a gap and is not scored.
+        let actuals = Actuals {
+            horizon: 5,
+            cells: 1,
+            actual: vec![1.0, 5.0, 9.0, 2.0, 100.0],
+            scored: vec![true, true, true, true, false],
+            promoted: vec![false, false, true, true, true],
+            scale: vec![None],
+            block_periods: 1,
+            gap_cells: 1,
+        };
+        let p10 = [2.0, 2.0, 2.0, 2.0, 2.0];
+        let p90 = [6.0, 6.0, 6.0, 6.0, 6.0];
+        let mut scores = Scores::default();
+        score_intervals(&mut scores, &actuals, &p10, &p90);
+        // Below, inside, above, on the edge (inside).
+        assert_eq!(scores.coverage_p10_p90, Some(0.5));
+        assert_eq!(scores.below_p10, Some(0.25));
+        assert_eq!(scores.above_p90, Some(0.25));
+        assert_eq!(scores.other_coverage_p10_p90, Some(0.5));
+        assert_eq!(scores.promotion_coverage_p10_p90, Some(0.5));
+    }
 }
