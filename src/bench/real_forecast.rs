@@ -16,7 +16,9 @@ use crate::forecast::baselines::{recent_mean, seasonal_naive, weekday_mean, Prom
 use crate::forecast::build_panel::build_panel;
 use crate::forecast::cell::cell_promotions;
 use crate::forecast::dataset::Dataset;
-use crate::forecast::engine::{fit_forecaster, predict, ForecastSettings};
+use crate::forecast::engine::{
+    fit_forecaster, predict, ForecastOutput, ForecastSettings, Forecaster,
+};
 use crate::forecast::evaluation::{score, score_intervals, window_coverage, Actuals, Scores};
 use crate::forecast::panel::{period_days, Panel};
 
@@ -240,6 +242,53 @@ pub fn bench_real_forecast(
     let output = predict(&panel, &forecaster, &settings);
     let stockcast_seconds = started.elapsed().as_secs_f64();
 
+    let actuals = scoring_actuals(&dataset, &panel, config)?;
+    let mut rows = vec![ForecasterRow {
+        name: "stockcast".to_string(),
+        seconds: Some(stockcast_seconds),
+        scores: stockcast_scores(&panel, &output, &actuals),
+    }];
+    let mut reference_error = None;
+    match run_reference(config, &panel) {
+        Ok(Some((seconds, forecast))) => rows.push(ForecasterRow {
+            name: "mlforecast + LightGBM".to_string(),
+            seconds: Some(seconds),
+            scores: score(&actuals, &forecast),
+        }),
+        Ok(None) => {}
+        Err(BenchError::Invalid(reason)) => reference_error = Some(reason),
+        Err(other) => return Err(other),
+    }
+    for (name, forecast) in baseline_forecasts(&panel, config) {
+        rows.push(ForecasterRow {
+            name: name.to_string(),
+            seconds: None,
+            scores: score(&actuals, &forecast),
+        });
+    }
+    Ok(RealForecastBenchResult {
+        series_scored: actuals.scored_series(),
+        cells_scored: actuals.scored_cells(),
+        gap_cells: actuals.gap_cells,
+        actual_units: actuals.actual_units(),
+        incoherent_quantiles: incoherent_quantiles(
+            &output.quantile_levels,
+            &output.mean,
+            &output.dispersion,
+            &output.quantiles,
+        ),
+        rows,
+        choices: category_choices(&forecaster),
+        reference_error,
+    })
+}
+
+/// The actuals after the origin, up to the horizon or the data's last sales date.
+fn scoring_actuals(
+    dataset: &Dataset,
+    panel: &Panel,
+    config: &RealForecastBenchConfig,
+) -> Result<Actuals, BenchError> {
     let (_, last) = dataset
         .sales_date_range()
         .map_err(invalid)?
@@ -254,10 +303,13 @@ pub fn bench_real_forecast(
             config.as_of
         )));
     }
-    let full = build_panel(&dataset, config.freq, end, 1).map_err(invalid)?;
-    let actuals = Actuals::from_panels(&panel, &full, config.horizon);
+    let full = build_panel(dataset, config.freq, end, 1).map_err(invalid)?;
+    Ok(Actuals::from_panels(panel, &full, config.horizon))
+}
 
-    let horizon = config.horizon;
+/// stockcast's means scored, and its p10–p90 per period and over each cell's window.
+fn stockcast_scores(panel: &Panel, output: &ForecastOutput, actuals: &Actuals) -> Scores {
+    let horizon = actuals.horizon;
     let warehouses = panel.warehouse_count();
     let dense = |values: &dyn Fn(usize) -> f64| -> Vec<f64> {
         let mut out = vec![0.0; panel.cell_count() * horizon];
@@ -276,35 +328,28 @@ pub fn bench_real_forecast(
     };
     let mean = dense(&|row| output.mean[row]);
     let dispersion = dense(&|row| output.dispersion[row]);
-    let mut stockcast = score(&actuals, &mean);
+    let mut scores = score(actuals, &mean);
     if let (Some(low), Some(high)) = (index(0.1), index(0.9)) {
         let p10 = dense(&|row| output.quantile(row, low));
         let p90 = dense(&|row| output.quantile(row, high));
-        score_intervals(&mut stockcast, &actuals, &p10, &p90);
-        stockcast.window_coverage_p10_p90 = window_coverage(&actuals, &mean, &dispersion);
+        score_intervals(&mut scores, actuals, &p10, &p90);
+        scores.window_coverage_p10_p90 = window_coverage(actuals, &mean, &dispersion);
     }
-    let mut rows = vec![ForecasterRow {
-        name: "stockcast".to_string(),
-        seconds: Some(stockcast_seconds),
-        scores: stockcast,
-    }];
-    let mut reference_error = None;
-    match run_reference(config, &panel) {
-        Ok(Some((seconds, forecast))) => rows.push(ForecasterRow {
-            name: "mlforecast + LightGBM".to_string(),
-            seconds: Some(seconds),
-            scores: score(&actuals, &forecast),
-        }),
-        Ok(None) => {}
-        Err(BenchError::Invalid(reason)) => reference_error = Some(reason),
-        Err(other) => return Err(other),
-    }
+    scores
+}
+
+/// The built-in baselines' `[cell][step]` forecasts, named as the table prints them.
+fn baseline_forecasts(
+    panel: &Panel,
+    config: &RealForecastBenchConfig,
+) -> Vec<(&'static str, Vec<f64>)> {
+    let horizon = config.horizon;
     let origin = panel.history_len;
     let mut baselines: Vec<(&str, Vec<f64>)> = vec![
         (
             "seasonal naive",
-            baseline(&panel, horizon, |s, w, t| {
-                seasonal_naive(&panel, s, w, origin, t)
+            baseline(panel, horizon, |s, w, t| {
+                seasonal_naive(panel, s, w, origin, t)
             }),
         ),
         (
@@ -312,42 +357,40 @@ pub fn bench_real_forecast(
                 Frequency::Day => "mean of the last 28 days",
                 Frequency::Week => "mean of the last 4 weeks",
             },
-            baseline(&panel, horizon, |s, w, _| recent_mean(&panel, s, w, origin)),
+            baseline(panel, horizon, |s, w, _| recent_mean(panel, s, w, origin)),
         ),
     ];
     if config.freq == Frequency::Day {
         baselines.push((
             "same weekday, last 8 weeks",
-            baseline(&panel, horizon, |s, w, t| {
-                weekday_mean(&panel, s, w, origin, t)
+            baseline(panel, horizon, |s, w, t| {
+                weekday_mean(panel, s, w, origin, t)
             }),
         ));
     }
     let promoted = panel.promo_period.iter().any(|p| *p > 0) || !panel.cell_promotions.is_empty();
     if promoted {
-        let naive = PromotionNaive::new(&panel, origin);
+        let warehouses = panel.warehouse_count();
+        let naive = PromotionNaive::new(panel, origin);
         let mut promos = Vec::new();
         let mut dense = vec![0.0; panel.cell_count() * horizon];
         for sku in 0..panel.sku_count() {
             for warehouse in 0..warehouses {
-                cell_promotions(&panel, sku, warehouse, &mut promos);
+                cell_promotions(panel, sku, warehouse, &mut promos);
                 let cell = sku * warehouses + warehouse;
                 for step in 0..horizon {
                     dense[cell * horizon + step] =
-                        naive.forecast(&panel, sku, warehouse, &promos[origin + step]);
+                        naive.forecast(panel, sku, warehouse, &promos[origin + step]);
                 }
             }
         }
         baselines.push(("promotion-aware naive", dense));
     }
-    for (name, forecast) in baselines {
-        rows.push(ForecasterRow {
-            name: name.to_string(),
-            seconds: None,
-            scores: score(&actuals, &forecast),
-        });
-    }
-    let choices = forecaster
+    baselines
+}
+
+fn category_choices(forecaster: &Forecaster) -> Vec<CategoryChoice> {
+    forecaster
         .categories
         .iter()
         .map(|fit| CategoryChoice {
@@ -358,20 +401,5 @@ pub fn bench_real_forecast(
                 .unwrap_or_else(|| fit.blend.describe()),
             pooled: fit.pooled_choice,
         })
-        .collect();
-    Ok(RealForecastBenchResult {
-        series_scored: actuals.scored_series(),
-        cells_scored: actuals.scored_cells(),
-        gap_cells: actuals.gap_cells,
-        actual_units: actuals.actual_units(),
-        incoherent_quantiles: incoherent_quantiles(
-            &output.quantile_levels,
-            &output.mean,
-            &output.dispersion,
-            &output.quantiles,
-        ),
-        rows,
-        choices,
-        reference_error,
-    })
+        .collect()
 }
