@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 
 use super::baselines::seasonal_naive;
-use super::engine::{fit_forecaster, predict, ForecastSettings};
+use super::engine::{fit_forecaster, predict, ForecastOutput, ForecastSettings, Forecaster};
 use super::features::FeatureSet;
 use super::metrics::{bias, interval_coverage, mase, pinball, share_below, wape, BlockSums};
 use super::panel::{season_periods, Panel};
@@ -185,6 +185,45 @@ fn level_index(levels: &[f64], level: f64) -> usize {
 
 /// Runs the backtest. `settings.quantiles` gains 0.1/0.5/0.9 if missing.
 pub fn backtest(panel: &Panel, settings: &ForecastSettings, origins: usize) -> BacktestReport {
+    let settings = with_interval_levels(settings);
+    let horizon = settings.horizon;
+    let origin_list = origin_lengths(panel, horizon, origins);
+    let mut sums = BacktestSums::new(panel, &settings);
+    let mut choices = Vec::new();
+    for &origin_len in &origin_list {
+        let history = panel.truncated(origin_len, horizon);
+        let forecaster = fit_forecaster(&history, &settings);
+        choices.extend(origin_choices(panel, origin_len, &forecaster));
+        let output = predict(&history, &forecaster, &settings);
+        sums.add_naive_scales(panel, &history);
+        sums.add_origin(panel, &history, &output, origin_len);
+    }
+    let weekly_row = |method: &'static str, sums: &BlockSums| WeeklyRow {
+        method,
+        all_weeks: sums.all_wape(),
+        promotion_weeks: sums.promotion_wape(),
+        other_weeks: sums.other_wape(),
+        promotion_week_count: sums.promotion_blocks,
+    };
+    let weekly = vec![
+        weekly_row("stockcast", &sums.weekly_model),
+        weekly_row("seasonal_naive", &sums.weekly_naive),
+    ];
+    BacktestReport {
+        origins: origin_list
+            .iter()
+            .map(|len| panel.date_of(len - 1))
+            .collect(),
+        horizon,
+        rows: scope_rows(&sums.scopes),
+        choices,
+        weekly,
+        ablation: Vec::new(),
+    }
+}
+
+/// The settings with p10, p50 and p90 among the levels, which the scores read.
+fn with_interval_levels(settings: &ForecastSettings) -> ForecastSettings {
     let mut settings = settings.clone();
     for level in [0.1, 0.5, 0.9] {
         if !settings.quantiles.iter().any(|l| (l - level).abs() < 1e-9) {
@@ -192,56 +231,106 @@ pub fn backtest(panel: &Panel, settings: &ForecastSettings, origins: usize) -> B
         }
     }
     settings.quantiles.sort_by(f64::total_cmp);
-    let horizon = settings.horizon;
-    let origin_list = origin_lengths(panel, horizon, origins);
-    let mut scopes: BTreeMap<String, Pairs> = BTreeMap::new();
-    let (i10, i50, i90) = (
-        level_index(&settings.quantiles, 0.1),
-        level_index(&settings.quantiles, 0.5),
-        level_index(&settings.quantiles, 0.9),
-    );
-    let block_periods = match panel.freq {
-        Frequency::Day => 7,
-        Frequency::Week => 1,
-    };
-    let warehouses = panel.warehouse_count();
-    // Promotions are per cell (a store's own price cut), so each series is its own group.
-    let series: Vec<usize> = (0..panel.cell_count()).collect();
-    let promoted = promoted_cells(panel);
-    let mut weekly_model = BlockSums::default();
-    let mut weekly_naive = BlockSums::default();
-    let mut choices = Vec::new();
-    for &origin_len in &origin_list {
-        let history = panel.truncated(origin_len, horizon);
-        let forecaster = fit_forecaster(&history, &settings);
-        for fit in &forecaster.categories {
-            choices.push(ChoiceRow {
-                origin: panel.date_of(origin_len - 1),
-                category: fit.category.clone(),
-                chosen: fit
-                    .fallback_reason
-                    .clone()
-                    .unwrap_or_else(|| fit.blend.describe()),
-                pooled: fit.pooled_choice,
-                holdout: fit.holdout.clone(),
-            });
+    settings
+}
+
+fn origin_choices(panel: &Panel, origin_len: usize, forecaster: &Forecaster) -> Vec<ChoiceRow> {
+    forecaster
+        .categories
+        .iter()
+        .map(|fit| ChoiceRow {
+            origin: panel.date_of(origin_len - 1),
+            category: fit.category.clone(),
+            chosen: fit
+                .fallback_reason
+                .clone()
+                .unwrap_or_else(|| fit.blend.describe()),
+            pooled: fit.pooled_choice,
+            holdout: fit.holdout.clone(),
+        })
+        .collect()
+}
+
+/// Overall, promotion and normal periods first, then the categories.
+fn scope_rows(scopes: &BTreeMap<String, Pairs>) -> Vec<MetricRow> {
+    let mut rows = Vec::new();
+    let order = ["overall", "promotion periods", "normal periods"];
+    for scope in order {
+        if let Some(pairs) = scopes.get(scope) {
+            rows.extend(pairs.rows(scope));
         }
-        let output = predict(&history, &forecaster, &settings);
-        let dense = series.len() * horizon;
-        let (mut actual_dense, mut model_dense, mut naive_dense) =
-            (vec![0.0; dense], vec![0.0; dense], vec![0.0; dense]);
-        let mut promo_dense = vec![false; dense];
+    }
+    for (scope, pairs) in scopes {
+        if !order.contains(&scope.as_str()) {
+            rows.extend(pairs.rows(scope));
+        }
+    }
+    rows
+}
+
+/// What the origins add up to: forecast–actual pairs per scope, and weekly block sums of
+/// stockcast and seasonal naive.
+struct BacktestSums {
+    scopes: BTreeMap<String, Pairs>,
+    weekly_model: BlockSums,
+    weekly_naive: BlockSums,
+    /// Promotions are per cell (a store's own price cut), so each series is its own group.
+    series: Vec<usize>,
+    promoted: Vec<bool>,
+    horizon: usize,
+    block_periods: usize,
+    /// Indices of p10, p50 and p90 among the forecast's levels.
+    levels: (usize, usize, usize),
+}
+
+impl BacktestSums {
+    fn new(panel: &Panel, settings: &ForecastSettings) -> BacktestSums {
+        BacktestSums {
+            scopes: BTreeMap::new(),
+            weekly_model: BlockSums::default(),
+            weekly_naive: BlockSums::default(),
+            series: (0..panel.cell_count()).collect(),
+            promoted: promoted_cells(panel),
+            horizon: settings.horizon,
+            block_periods: match panel.freq {
+                Frequency::Day => 7,
+                Frequency::Week => 1,
+            },
+            levels: (
+                level_index(&settings.quantiles, 0.1),
+                level_index(&settings.quantiles, 0.5),
+                level_index(&settings.quantiles, 0.9),
+            ),
+        }
+    }
+
+    fn add_naive_scales(&mut self, panel: &Panel, history: &Panel) {
         for sku in 0..panel.sku_count() {
             let category = format!("category:{}", panel.categories[panel.sku_category[sku]]);
             for warehouse in 0..panel.warehouse_count() {
-                let (error, count) = naive_scale(&history, sku, warehouse);
+                let (error, count) = naive_scale(history, sku, warehouse);
                 for key in ["overall", category.as_str()] {
-                    let pairs = scopes.entry(key.to_string()).or_default();
+                    let pairs = self.scopes.entry(key.to_string()).or_default();
                     pairs.scale_error += error;
                     pairs.scale_count += count;
                 }
             }
         }
+    }
+
+    fn add_origin(
+        &mut self,
+        panel: &Panel,
+        history: &Panel,
+        output: &ForecastOutput,
+        origin_len: usize,
+    ) {
+        let (horizon, warehouses) = (self.horizon, panel.warehouse_count());
+        let (i10, i50, i90) = self.levels;
+        let dense = self.series.len() * horizon;
+        let (mut actual_dense, mut model_dense, mut naive_dense) =
+            (vec![0.0; dense], vec![0.0; dense], vec![0.0; dense]);
+        let mut promo_dense = vec![false; dense];
         for row in 0..output.len() {
             let (sku, warehouse, target) = (
                 output.sku[row] as usize,
@@ -253,8 +342,8 @@ pub fn backtest(panel: &Panel, settings: &ForecastSettings, origins: usize) -> B
                 continue;
             }
             let actual = f64::from(panel.cell(sku, warehouse, target));
-            let naive = seasonal_naive(&history, sku, warehouse, origin_len, target);
-            let promo = promoted[(sku * warehouses + warehouse) * panel.total_len + target];
+            let naive = seasonal_naive(history, sku, warehouse, origin_len, target);
+            let promo = self.promoted[(sku * warehouses + warehouse) * panel.total_len + target];
             let slot = (sku * warehouses + warehouse) * horizon + (target - origin_len);
             actual_dense[slot] = actual;
             model_dense[slot] = output.mean[row];
@@ -271,7 +360,7 @@ pub fn backtest(panel: &Panel, settings: &ForecastSettings, origins: usize) -> B
                 category.as_str(),
             ];
             for key in keys {
-                let pairs = scopes.entry(key.to_string()).or_default();
+                let pairs = self.scopes.entry(key.to_string()).or_default();
                 pairs.actual.push(actual);
                 pairs.mean.push(output.mean[row]);
                 pairs.p10.push(output.quantile(row, i10));
@@ -280,56 +369,23 @@ pub fn backtest(panel: &Panel, settings: &ForecastSettings, origins: usize) -> B
                 pairs.naive.push(naive);
             }
         }
-        weekly_model.add(
+        let (series, block_periods) = (&self.series, self.block_periods);
+        self.weekly_model.add(
             &actual_dense,
             &model_dense,
             horizon,
             block_periods,
-            &series,
+            series,
             &promo_dense,
         );
-        weekly_naive.add(
+        self.weekly_naive.add(
             &actual_dense,
             &naive_dense,
             horizon,
             block_periods,
-            &series,
+            series,
             &promo_dense,
         );
-    }
-    let weekly_row = |method: &'static str, sums: &BlockSums| WeeklyRow {
-        method,
-        all_weeks: sums.all_wape(),
-        promotion_weeks: sums.promotion_wape(),
-        other_weeks: sums.other_wape(),
-        promotion_week_count: sums.promotion_blocks,
-    };
-    let weekly = vec![
-        weekly_row("stockcast", &weekly_model),
-        weekly_row("seasonal_naive", &weekly_naive),
-    ];
-    let mut rows = Vec::new();
-    let order = ["overall", "promotion periods", "normal periods"];
-    for scope in order {
-        if let Some(pairs) = scopes.get(scope) {
-            rows.extend(pairs.rows(scope));
-        }
-    }
-    for (scope, pairs) in &scopes {
-        if !order.contains(&scope.as_str()) {
-            rows.extend(pairs.rows(scope));
-        }
-    }
-    BacktestReport {
-        origins: origin_list
-            .iter()
-            .map(|len| panel.date_of(len - 1))
-            .collect(),
-        horizon,
-        rows,
-        choices,
-        weekly,
-        ablation: Vec::new(),
     }
 }
 
