@@ -1073,9 +1073,6 @@ pub fn predict(
         "panel lacks the future periods"
     );
     let context = PanelContext::new(panel);
-    let origin = panel.history_len;
-    let horizon = settings.horizon;
-    let levels = &settings.quantiles;
     let fits: Vec<Option<&CategoryFit>> = panel
         .categories
         .iter()
@@ -1097,95 +1094,135 @@ pub fn predict(
         .iter()
         .map(|schema| RowBuilder::new(panel, &context, schema, forecaster.horizon))
         .collect();
-    let promotion_naive = PromotionNaive::new(panel, origin);
-    let shares = category_shares(panel);
+    let origin = panel.history_len;
+    let predictor = CellPredictor {
+        panel,
+        context: &context,
+        fits,
+        schemas,
+        builders,
+        promotion_naive: PromotionNaive::new(panel, origin),
+        shares: category_shares(panel),
+        levels: &settings.quantiles,
+        origin,
+        horizon: settings.horizon,
+    };
     let warehouses = panel.warehouse_count();
     let cells: Vec<(usize, usize)> = (0..panel.sku_count())
         .flat_map(|sku| (0..warehouses).map(move |warehouse| (sku, warehouse)))
         .collect();
-    let per_cell: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = cells
+    let per_cell: Vec<CellForecast> = cells
         .par_iter()
-        .map(|&(sku, warehouse)| {
-            let fit = fits[panel.sku_category[sku]];
-            let inputs = CellInputs::new(panel, sku, warehouse);
-            let builder_index = fit.map_or(0, |fit| {
-                schemas
-                    .iter()
-                    .position(|schema| *schema == &fit.schema)
-                    .unwrap_or(0)
-            });
-            let blend = fit.map_or_else(
-                || Blend::single(Candidate::SeasonalNaive),
-                |f| f.blend.clone(),
-            );
-            let mut means = Vec::with_capacity(horizon);
-            let mut dispersions = Vec::with_capacity(horizon);
-            let mut quantiles = Vec::with_capacity(horizon * levels.len());
-            let mut features = Vec::new();
-            let mut cell_quantiles = Vec::new();
-            let state = builders
-                .get(builder_index)
-                .and_then(|builder| builder.origin_state(&inputs.history, &inputs.promos, origin));
-            let cold = cold_start_level(panel, &context, &shares, sku, warehouse);
-            let candidates = builders.get(builder_index).map(|builder| CandidateInputs {
-                panel,
-                builder,
-                promotion_naive: &promotion_naive,
-                poisson: fit.and_then(|f| f.model(ModelKind::Poisson)),
-                log_linear: fit.and_then(|f| f.model(ModelKind::LogLinear)),
-                boosted: fit.and_then(|f| f.model(ModelKind::Boosted)),
-            });
-            let flat = candidates.as_ref().map(|c| c.flat(&inputs, origin));
-            for target in origin..origin + horizon {
-                let mean = match (&state, &candidates, &flat) {
-                    (Some(state), Some(candidates), Some(flat)) => {
-                        let (forecasts, finite) =
-                            candidates.forecasts(&inputs, state, flat, target, &mut features);
-                        // A row with a non-finite input is forecast by seasonal naive, whatever
-                        // the blend (the promotion-aware naive reads the same bad value).
-                        if !finite {
-                            forecasts[Candidate::SeasonalNaive.index()]
-                        } else {
-                            blend.value(&forecasts)
-                        }
-                    }
-                    _ if inputs.history.first.is_some() => {
-                        seasonal_naive(panel, sku, warehouse, origin, target)
-                    }
-                    _ => cold,
-                };
-                let mean = if mean.is_finite() { mean.max(0.0) } else { 0.0 };
-                let promoted = usize::from(inputs.promos[target].active);
-                let dispersion = fit.map_or(DEFAULT_DISPERSION, |f| {
-                    f.dispersion[promoted][volume_band(mean)]
-                });
-                negative_binomial_quantiles(mean, dispersion, levels, &mut cell_quantiles);
-                means.push(mean);
-                dispersions.push(dispersion);
-                quantiles.extend_from_slice(&cell_quantiles);
-            }
-            (means, dispersions, quantiles)
-        })
+        .map(|&(sku, warehouse)| predictor.cell(sku, warehouse))
         .collect();
-    let rows = cells.len() * horizon;
+    let rows = cells.len() * settings.horizon;
     let mut output = ForecastOutput {
-        quantile_levels: levels.clone(),
+        quantile_levels: settings.quantiles.clone(),
         sku: Vec::with_capacity(rows),
         warehouse: Vec::with_capacity(rows),
         period: Vec::with_capacity(rows),
         mean: Vec::with_capacity(rows),
         dispersion: Vec::with_capacity(rows),
-        quantiles: Vec::with_capacity(rows * levels.len()),
+        quantiles: Vec::with_capacity(rows * settings.quantiles.len()),
     };
-    for (&(sku, warehouse), (means, dispersions, quantiles)) in cells.iter().zip(per_cell) {
-        output.dispersion.extend(dispersions);
-        for (step, mean) in means.into_iter().enumerate() {
+    for (&(sku, warehouse), forecast) in cells.iter().zip(per_cell) {
+        output.dispersion.extend(forecast.dispersions);
+        for (step, mean) in forecast.means.into_iter().enumerate() {
             output.sku.push(sku as u32);
             output.warehouse.push(warehouse as u32);
             output.period.push((origin + step) as u32);
             output.mean.push(mean);
         }
-        output.quantiles.extend(quantiles);
+        output.quantiles.extend(forecast.quantiles);
     }
     output
+}
+
+/// One cell's forecast over the horizon: per period its mean, dispersion and quantiles.
+struct CellForecast {
+    means: Vec<f64>,
+    dispersions: Vec<f64>,
+    quantiles: Vec<f64>,
+}
+
+/// What every cell's forecast reads, built once per prediction.
+struct CellPredictor<'a> {
+    panel: &'a Panel,
+    context: &'a PanelContext,
+    /// Per category of the panel, its fit (none for a category the forecaster never saw).
+    fits: Vec<Option<&'a CategoryFit>>,
+    schemas: Vec<&'a FeatureSchema>,
+    builders: Vec<RowBuilder<'a>>,
+    promotion_naive: PromotionNaive,
+    shares: Vec<f64>,
+    levels: &'a [f64],
+    origin: usize,
+    horizon: usize,
+}
+
+impl CellPredictor<'_> {
+    fn cell(&self, sku: usize, warehouse: usize) -> CellForecast {
+        let (panel, origin, horizon, levels) = (self.panel, self.origin, self.horizon, self.levels);
+        let fit = self.fits[panel.sku_category[sku]];
+        let inputs = CellInputs::new(panel, sku, warehouse);
+        let builder_index = fit.map_or(0, |fit| {
+            self.schemas
+                .iter()
+                .position(|schema| *schema == &fit.schema)
+                .unwrap_or(0)
+        });
+        let blend = fit.map_or_else(
+            || Blend::single(Candidate::SeasonalNaive),
+            |f| f.blend.clone(),
+        );
+        let mut forecast = CellForecast {
+            means: Vec::with_capacity(horizon),
+            dispersions: Vec::with_capacity(horizon),
+            quantiles: Vec::with_capacity(horizon * levels.len()),
+        };
+        let mut features = Vec::new();
+        let mut cell_quantiles = Vec::new();
+        let builder = self.builders.get(builder_index);
+        let state = builder
+            .and_then(|builder| builder.origin_state(&inputs.history, &inputs.promos, origin));
+        let cold = cold_start_level(panel, self.context, &self.shares, sku, warehouse);
+        let candidates = builder.map(|builder| CandidateInputs {
+            panel,
+            builder,
+            promotion_naive: &self.promotion_naive,
+            poisson: fit.and_then(|f| f.model(ModelKind::Poisson)),
+            log_linear: fit.and_then(|f| f.model(ModelKind::LogLinear)),
+            boosted: fit.and_then(|f| f.model(ModelKind::Boosted)),
+        });
+        let flat = candidates.as_ref().map(|c| c.flat(&inputs, origin));
+        for target in origin..origin + horizon {
+            let mean = match (&state, &candidates, &flat) {
+                (Some(state), Some(candidates), Some(flat)) => {
+                    let (forecasts, finite) =
+                        candidates.forecasts(&inputs, state, flat, target, &mut features);
+                    // A row with a non-finite input is forecast by seasonal naive, whatever
+                    // the blend (the promotion-aware naive reads the same bad value).
+                    if !finite {
+                        forecasts[Candidate::SeasonalNaive.index()]
+                    } else {
+                        blend.value(&forecasts)
+                    }
+                }
+                _ if inputs.history.first.is_some() => {
+                    seasonal_naive(panel, sku, warehouse, origin, target)
+                }
+                _ => cold,
+            };
+            let mean = if mean.is_finite() { mean.max(0.0) } else { 0.0 };
+            let promoted = usize::from(inputs.promos[target].active);
+            let dispersion = fit.map_or(DEFAULT_DISPERSION, |f| {
+                f.dispersion[promoted][volume_band(mean)]
+            });
+            negative_binomial_quantiles(mean, dispersion, levels, &mut cell_quantiles);
+            forecast.means.push(mean);
+            forecast.dispersions.push(dispersion);
+            forecast.quantiles.extend_from_slice(&cell_quantiles);
+        }
+        forecast
+    }
 }
