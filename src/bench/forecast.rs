@@ -395,15 +395,77 @@ pub fn bench_forecast(config: &ForecastBenchConfig) -> Result<ForecastBenchResul
     let as_of = end_date - chrono::Duration::days(config.horizon as i64);
     let out = config.work_dir.join("stockcast.csv");
 
+    let timed = timed_runs(config, &data, as_of, &out)?;
+    let seconds = median(&timed.run_seconds);
+    let StockcastRun {
+        rows,
+        panel,
+        output,
+        ..
+    } = timed.last_run;
+    let series = panel.sku_count() * panel.warehouse_count();
+    let phase_seconds = PHASES
+        .iter()
+        .zip(&timed.phase_runs)
+        .map(|(name, runs)| (name.to_string(), median(runs)))
+        .collect();
+    let naive = seasonal_naive_output(&panel, config.horizon);
+    let promotion_weeks = promotion_week_scores(&data, &panel, &output, &naive, config.horizon)?;
+    drop(output);
+
+    let (baseline_seconds, scores) = match (&config.python, &config.baselines_dir) {
+        (Some(python), Some(baselines)) => {
+            let reference = Reference {
+                python,
+                baselines,
+                data: &data,
+                as_of,
+            };
+            let (seconds, scores) = reference.run_and_score(config, &panel, &naive, &out)?;
+            (Some(seconds), scores)
+        }
+        _ => (None, Vec::new()),
+    };
+    Ok(ForecastBenchResult {
+        as_of,
+        seconds,
+        run_seconds: timed.run_seconds,
+        peak_rss_mb: timed.peak_rss_mb,
+        phase_seconds,
+        promotion_weeks,
+        rows,
+        series,
+        speedup: baseline_seconds.map(|b| b / seconds),
+        baseline_seconds,
+        scores,
+    })
+}
+
+/// stockcast's end-to-end runs: their seconds, each phase's seconds per run, the peak
+/// memory over all of them, and the last run's output.
+struct TimedRuns {
+    run_seconds: Vec<f64>,
+    phase_runs: Vec<Vec<f64>>,
+    peak_rss_mb: f64,
+    last_run: StockcastRun,
+}
+
+fn timed_runs(
+    config: &ForecastBenchConfig,
+    data: &Path,
+    as_of: NaiveDate,
+    out: &Path,
+) -> Result<TimedRuns, BenchError> {
     let mut run_seconds = Vec::with_capacity(config.runs);
     let mut phase_runs: Vec<Vec<f64>> = vec![Vec::new(); PHASES.len()];
     let mut peak = 0.0f64;
     let mut last_run = None;
     for _ in 0..config.runs {
+        // The previous run's output is freed first, so each run's peak is its own.
         drop(last_run.take());
         reset_peak_rss();
         let started = Instant::now();
-        let run = run_stockcast(&data, as_of, config.horizon, &out)?;
+        let run = run_stockcast(data, as_of, config.horizon, out)?;
         run_seconds.push(started.elapsed().as_secs_f64());
         peak = peak.max(peak_rss_mb());
         for (phase, seconds) in run.phase_seconds.iter().enumerate() {
@@ -411,58 +473,64 @@ pub fn bench_forecast(config: &ForecastBenchConfig) -> Result<ForecastBenchResul
         }
         last_run = Some(run);
     }
-    let seconds = median(&run_seconds);
-    let StockcastRun {
-        rows,
-        panel,
-        output,
-        ..
-    } = last_run.expect("at least one run");
-    let series = panel.sku_count() * panel.warehouse_count();
-    let phase_seconds = PHASES
-        .iter()
-        .zip(&phase_runs)
-        .map(|(name, runs)| (name.to_string(), median(runs)))
-        .collect();
-    let naive = seasonal_naive_output(&panel, config.horizon);
-    let promotion_weeks = promotion_week_scores(&data, &panel, &output, &naive, config.horizon)?;
-    drop(output);
+    Ok(TimedRuns {
+        run_seconds,
+        phase_runs,
+        peak_rss_mb: peak,
+        last_run: last_run.expect("--runs is at least 1"),
+    })
+}
 
-    let mut baseline_seconds = None;
-    let mut scores = Vec::new();
-    if let (Some(python), Some(baselines)) = (&config.python, &config.baselines_dir) {
+/// The Python reference pipeline and its scorer, on the bench's data.
+struct Reference<'a> {
+    python: &'a Path,
+    baselines: &'a Path,
+    data: &'a Path,
+    as_of: NaiveDate,
+}
+
+impl Reference<'_> {
+    /// Runs mlforecast, then scores.py on stockcast's, mlforecast's and the reference
+    /// files: the reference's seconds and the scorer's lines.
+    fn run_and_score(
+        &self,
+        config: &ForecastBenchConfig,
+        panel: &Panel,
+        naive: &ForecastOutput,
+        stockcast_out: &Path,
+    ) -> Result<(f64, Vec<String>), BenchError> {
         let baseline_out = config.work_dir.join("mlforecast.csv");
         let started = Instant::now();
         let status = python_script(
-            python,
-            &baselines.join("mlforecast_baseline.py"),
-            &data,
-            as_of,
+            self.python,
+            &self.baselines.join("mlforecast_baseline.py"),
+            self.data,
+            self.as_of,
             config.horizon,
         )
         .arg("--out")
         .arg(&baseline_out)
         .status()
-        .map_err(|e| BenchError::Invalid(format!("{}: {e}", python.display())))?;
+        .map_err(|e| BenchError::Invalid(format!("{}: {e}", self.python.display())))?;
         if !status.success() {
             return Err(BenchError::Invalid(format!(
                 "the Python baseline failed ({status})"
             )));
         }
-        baseline_seconds = Some(started.elapsed().as_secs_f64());
+        let seconds = started.elapsed().as_secs_f64();
 
-        let mut files = vec![out.clone(), baseline_out];
+        let mut files = vec![stockcast_out.to_path_buf(), baseline_out];
         files.extend(write_reference_files(
-            &data,
-            &panel,
-            &naive,
+            self.data,
+            panel,
+            naive,
             &config.work_dir,
         )?);
         let output = python_script(
-            python,
-            &baselines.join("score.py"),
-            &data,
-            as_of,
+            self.python,
+            &self.baselines.join("score.py"),
+            self.data,
+            self.as_of,
             config.horizon,
         )
         .args(&files)
@@ -474,22 +542,10 @@ pub fn bench_forecast(config: &ForecastBenchConfig) -> Result<ForecastBenchResul
                 String::from_utf8_lossy(&output.stderr)
             )));
         }
-        scores = String::from_utf8_lossy(&output.stdout)
+        let scores = String::from_utf8_lossy(&output.stdout)
             .lines()
             .map(str::to_string)
             .collect();
+        Ok((seconds, scores))
     }
-    Ok(ForecastBenchResult {
-        as_of,
-        seconds,
-        run_seconds,
-        peak_rss_mb: peak,
-        phase_seconds,
-        promotion_weeks,
-        rows,
-        series,
-        speedup: baseline_seconds.map(|b| b / seconds),
-        baseline_seconds,
-        scores,
-    })
 }
