@@ -395,10 +395,7 @@ fn category_choices(forecaster: &Forecaster) -> Vec<CategoryChoice> {
         .iter()
         .map(|fit| CategoryChoice {
             category: fit.category.clone(),
-            chosen: fit
-                .fallback_reason
-                .clone()
-                .unwrap_or_else(|| fit.blend.describe()),
+            chosen: fit.chosen(),
             pooled: fit.pooled_choice,
         })
         .collect()

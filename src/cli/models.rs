@@ -75,12 +75,10 @@ pub async fn run(cli: &Cli, args: &ModelsArgs) -> anyhow::Result<()> {
                 "dispersion by volume band (regular / promoted)",
             ]);
             for fit in &artifact.forecaster.categories {
-                let chosen = match &fit.fallback_reason {
-                    Some(reason) => reason.clone(),
-                    None if fit.pooled_choice => {
-                        format!("{} (chosen on all categories)", fit.blend.describe())
-                    }
-                    None => fit.blend.describe(),
+                let chosen = if fit.pooled_choice && fit.fallback_reason.is_none() {
+                    format!("{} (chosen on all categories)", fit.chosen())
+                } else {
+                    fit.chosen()
                 };
                 let dispersion = |row: &[f64]| {
                     row.iter()

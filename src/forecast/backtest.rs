@@ -241,10 +241,7 @@ fn origin_choices(panel: &Panel, origin_len: usize, forecaster: &Forecaster) -> 
         .map(|fit| ChoiceRow {
             origin: panel.date_of(origin_len - 1),
             category: fit.category.clone(),
-            chosen: fit
-                .fallback_reason
-                .clone()
-                .unwrap_or_else(|| fit.blend.describe()),
+            chosen: fit.chosen(),
             pooled: fit.pooled_choice,
             holdout: fit.holdout.clone(),
         })

@@ -127,6 +127,14 @@ impl CategoryFit {
     pub fn model(&self, kind: ModelKind) -> Option<&FittedModel> {
         self.models.iter().find(|model| model.kind == kind)
     }
+
+    /// What the category forecasts with, as reports print it: the blend, or why it fell
+    /// back to seasonal naive.
+    pub fn chosen(&self) -> String {
+        self.fallback_reason
+            .clone()
+            .unwrap_or_else(|| self.blend.describe())
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
