@@ -177,6 +177,19 @@ fn unpack_sales(series: &[(String, String, String)]) -> Result<SalesColumns, For
     Ok((sku, warehouse, date, units))
 }
 
+/// One column of every row, decoded as `T`, on either backend.
+fn column<'r, R, T>(rows: &'r [R], name: &str) -> Result<Vec<T>, ForecastError>
+where
+    R: Row,
+    T: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'n> &'n str: sqlx::ColumnIndex<R>,
+{
+    rows.iter()
+        .map(|row| row.try_get(name))
+        .collect::<Result<_, _>>()
+        .map_err(query_error)
+}
+
 fn query_error(error: sqlx::Error) -> ForecastError {
     ForecastError::Store(StoreError::from(error))
 }
@@ -200,9 +213,7 @@ async fn load_catalogue(
 ) -> Result<(DataFrame, DataFrame), ForecastError> {
     let (sku, category) = on_backend!(store, pool => {
         let rows = sqlx::query("SELECT sku, category FROM products WHERE ($1 IS NULL OR category = $1) ORDER BY sku").bind(only_category).fetch_all(pool).await.map_err(query_error)?;
-        let sku: Vec<String> = rows.iter().map(|r| r.try_get("sku")).collect::<Result<_, _>>().map_err(query_error)?;
-        let category: Vec<String> = rows.iter().map(|r| r.try_get("category")).collect::<Result<_, _>>().map_err(query_error)?;
-        (sku, category)
+        (column::<_, String>(&rows, "sku")?, column::<_, String>(&rows, "category")?)
     });
     let products = df!("sku" => sku, "category" => category)?;
     let warehouse: Vec<String> = on_backend!(store, pool => {
@@ -251,13 +262,9 @@ async fn load_promotions(store: &Store) -> Result<DataFrame, ForecastError> {
     let promotions = on_backend!(store, pool => {
         let rows = sqlx::query("SELECT promo_id, name, start_date, end_date, discount_pct, sku, category, warehouse FROM promotions")
             .fetch_all(pool).await.map_err(query_error)?;
-        let text = |name: &str| -> Result<Vec<Option<String>>, ForecastError> {
-            rows.iter().map(|r| r.try_get::<Option<String>, _>(name).map_err(query_error)).collect()
-        };
-        let dates = |name: &str| -> Result<Vec<NaiveDate>, ForecastError> {
-            rows.iter().map(|r| r.try_get::<NaiveDate, _>(name).map_err(query_error)).collect()
-        };
-        let discount: Vec<f64> = rows.iter().map(|r| r.try_get::<f64, _>("discount_pct")).collect::<Result<_, _>>().map_err(query_error)?;
+        let text = |name: &str| column::<_, Option<String>>(&rows, name);
+        let dates = |name: &str| column::<_, NaiveDate>(&rows, name);
+        let discount: Vec<f64> = column(&rows, "discount_pct")?;
         DataFrame::new_infer_height(vec![
             Series::new("promo_id".into(), text("promo_id")?).into(),
             Series::new("name".into(), text("name")?).into(),
@@ -280,9 +287,9 @@ async fn load_stock_outs(
     let stock_levels = on_backend!(store, pool => {
         let rows = sqlx::query("SELECT sku, warehouse, date FROM stock_levels WHERE on_hand = 0 \
              AND ($1 IS NULL OR sku IN (SELECT sku FROM products WHERE category = $1))").bind(only_category).fetch_all(pool).await.map_err(query_error)?;
-        let sku: Vec<String> = rows.iter().map(|r| r.try_get("sku")).collect::<Result<_, _>>().map_err(query_error)?;
-        let warehouse: Vec<String> = rows.iter().map(|r| r.try_get("warehouse")).collect::<Result<_, _>>().map_err(query_error)?;
-        let date: Vec<NaiveDate> = rows.iter().map(|r| r.try_get("date")).collect::<Result<_, _>>().map_err(query_error)?;
+        let sku: Vec<String> = column(&rows, "sku")?;
+        let warehouse: Vec<String> = column(&rows, "warehouse")?;
+        let date: Vec<NaiveDate> = column(&rows, "date")?;
         let height = sku.len();
         DataFrame::new_infer_height(vec![
             Series::new("sku".into(), sku).into(),
