@@ -162,6 +162,23 @@ struct Catalogue {
     warehouses: Vec<String>,
 }
 
+/// Positions in the catalogue by name, built once for the stages that read names.
+struct CatalogueIndex<'a> {
+    sku: HashMap<&'a str, usize>,
+    category: HashMap<&'a str, usize>,
+    warehouse: HashMap<&'a str, usize>,
+}
+
+impl Catalogue {
+    fn index(&self) -> CatalogueIndex<'_> {
+        CatalogueIndex {
+            sku: index_of(&self.skus),
+            category: index_of(&self.categories),
+            warehouse: index_of(&self.warehouses),
+        }
+    }
+}
+
 fn catalogue(dataset: &Dataset) -> Result<Catalogue, ForecastError> {
     let product_skus = text_column(&dataset.products, "sku")?;
     let product_categories = text_column(&dataset.products, "category")?;
@@ -266,6 +283,7 @@ fn dense_sales(
 fn stock_out_censoring(
     dataset: &Dataset,
     catalogue: &Catalogue,
+    index: &CatalogueIndex,
     grid: &Grid,
 ) -> Result<(Vec<bool>, Vec<bool>), ForecastError> {
     let (sku_count, warehouse_count) = (catalogue.skus.len(), catalogue.warehouses.len());
@@ -294,19 +312,17 @@ fn stock_out_censoring(
     let skus_out = text_column(&outs, "sku")?;
     let warehouses_out = text_column(&outs, "warehouse")?;
     let days_out = outs.column("days")?.as_materialized_series().i32()?.clone();
-    let sku_index = index_of(&catalogue.skus);
-    let warehouse_index = index_of(&catalogue.warehouses);
     for ((sku, warehouse), days) in skus_out.iter().zip(&warehouses_out).zip(days_out.iter()) {
         let (Some(sku), Some(days)) = (sku, days) else {
             continue;
         };
         let (Some(&sku), Some(period)) =
-            (sku_index.get(sku.as_str()), grid.history_period_of(days))
+            (index.sku.get(sku.as_str()), grid.history_period_of(days))
         else {
             continue;
         };
         censored[sku * history_len + period] = true;
-        match warehouse.as_deref().and_then(|w| warehouse_index.get(w)) {
+        match warehouse.as_deref().and_then(|w| index.warehouse.get(w)) {
             Some(&warehouse) => {
                 cell_censored[(sku * warehouse_count + warehouse) * history_len + period] = true
             }
@@ -329,6 +345,7 @@ type PollCounts = Vec<[f32; 4]>;
 fn poll_answers(
     dataset: &Dataset,
     catalogue: &Catalogue,
+    index: &CatalogueIndex,
     grid: &Grid,
 ) -> Result<(PollCounts, PollCounts), ForecastError> {
     let history_len = grid.history_len;
@@ -373,8 +390,6 @@ fn poll_answers(
         .as_materialized_series()
         .i32()?
         .clone();
-    let sku_index = index_of(&catalogue.skus);
-    let category_index = index_of(&catalogue.categories);
     for row in 0..recent.height() {
         let (Some(day), Some(score)) = (days.get(row), interest.get(row)) else {
             continue;
@@ -390,10 +405,10 @@ fn poll_answers(
         ];
         let mut category = poll_categories[row]
             .as_deref()
-            .and_then(|c| category_index.get(c).copied());
+            .and_then(|c| index.category.get(c).copied());
         if let Some(sku) = poll_skus[row]
             .as_deref()
-            .and_then(|s| sku_index.get(s).copied())
+            .and_then(|s| index.sku.get(s).copied())
         {
             let cell = &mut poll_sku[sku * history_len + period];
             for k in 0..4 {
@@ -422,25 +437,15 @@ pub fn build_panel(
     let grid = grid(dataset, freq, as_of, horizon)?;
     let catalogue = catalogue(dataset)?;
     let sales = dense_sales(dataset, &catalogue, &grid)?;
-    let (censored, cell_censored) = stock_out_censoring(dataset, &catalogue, &grid)?;
+    let index = catalogue.index();
+    let (censored, cell_censored) = stock_out_censoring(dataset, &catalogue, &index, &grid)?;
     let cell_active_from = cell_first_sales(
         &sales.cell_units,
         catalogue.skus.len() * catalogue.warehouses.len(),
         grid.history_len,
     );
-    let promotions = promotion_calendar(
-        dataset,
-        &PromotionGrid {
-            skus: &catalogue.skus,
-            sku_category: &catalogue.sku_category,
-            categories: &catalogue.categories,
-            warehouses: &catalogue.warehouses,
-            start_days: grid.start_days,
-            days_per_period: grid.days_per_period,
-            total_len: grid.total_len,
-        },
-    )?;
-    let (poll_sku, poll_category) = poll_answers(dataset, &catalogue, &grid)?;
+    let promotions = promotion_calendar(dataset, &catalogue, &index, &grid)?;
+    let (poll_sku, poll_category) = poll_answers(dataset, &catalogue, &index, &grid)?;
 
     // Named events over the grid and a season either side, for event windows and for
     // finding the same event a year earlier.
@@ -489,17 +494,6 @@ fn cell_first_sales(units: &[f32], rows: usize, history_len: usize) -> Vec<Optio
                 .position(|value| *value > 0.0)
         })
         .collect()
-}
-
-/// What the promotion calendar is laid over.
-struct PromotionGrid<'a> {
-    skus: &'a [String],
-    sku_category: &'a [usize],
-    categories: &'a [String],
-    warehouses: &'a [String],
-    start_days: i32,
-    days_per_period: i64,
-    total_len: usize,
 }
 
 struct PromotionCalendar {
@@ -583,9 +577,11 @@ pub fn promotion_vocabulary(names: &[Option<String>]) -> (Vec<String>, Vec<u32>)
 /// a warehouse scope acts on its cells only.
 fn promotion_calendar(
     dataset: &Dataset,
-    grid: &PromotionGrid,
+    catalogue: &Catalogue,
+    index: &CatalogueIndex,
+    grid: &Grid,
 ) -> Result<PromotionCalendar, ForecastError> {
-    let sku_count = grid.skus.len();
+    let sku_count = catalogue.skus.len();
     let total_len = grid.total_len;
     let promos = &dataset.promotions;
     let promo_sku = text_column(promos, "sku").unwrap_or_else(|_| vec![None; promos.height()]);
@@ -612,8 +608,6 @@ fn promotion_calendar(
         .as_materialized_series()
         .f64()?
         .clone();
-    let warehouse_index = index_of(grid.warehouses);
-    let sku_index = index_of(grid.skus);
     let period_of =
         |days: i32| -> i64 { i64::from(days - grid.start_days).div_euclid(grid.days_per_period) };
     let mut calendar = PromotionCalendar {
@@ -639,18 +633,19 @@ fn promotion_calendar(
         let last = (end_period as usize).min(total_len - 1);
         let length = (end_period - start_period + 1).clamp(1, i64::from(u16::MAX)) as u16;
         let in_scope: Vec<usize> = match (&promo_sku[row], &promo_category[row]) {
-            (Some(scope_sku), _) => sku_index
+            (Some(scope_sku), _) => index
+                .sku
                 .get(scope_sku.as_str())
                 .copied()
                 .into_iter()
                 .collect(),
             (None, Some(scope_category)) => (0..sku_count)
-                .filter(|sku| grid.categories[grid.sku_category[*sku]] == *scope_category)
+                .filter(|sku| catalogue.categories[catalogue.sku_category[*sku]] == *scope_category)
                 .collect(),
             (None, None) => (0..sku_count).collect(),
         };
         if let Some(warehouse) = &promo_warehouse[row] {
-            let Some(&warehouse) = warehouse_index.get(warehouse.as_str()) else {
+            let Some(&warehouse) = index.warehouse.get(warehouse.as_str()) else {
                 continue;
             };
             for sku in in_scope {
